@@ -1,0 +1,1 @@
+//! Procedural macros for swill. Use them through `swill` (`#[swill::handler]`).

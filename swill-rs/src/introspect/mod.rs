@@ -1,0 +1,1 @@
+//! Introspection: handler descriptors, `swill.introspect` items and the schema.json document.

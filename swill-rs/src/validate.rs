@@ -1,0 +1,1 @@
+//! Constraint validation (`validator`) turned into 422 errors.
