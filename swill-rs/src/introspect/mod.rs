@@ -9,7 +9,8 @@
 //!   handlers, so a type used by several handlers is defined once under `$defs` and referenced
 //!   as `#/$defs/Name`. Doc comments become `description`s; `validator` attributes that
 //!   schemars understands become constraints (`length` → `minLength`/`maxLength` or
-//!   `minItems`/`maxItems`, `range` → `minimum`/`maximum`, `email` → `format: email`, `url`
+//!   `minItems`/`maxItems`, `range` → `minimum`/`maximum` (schemars 1.2 drops `exclusive_min`/`exclusive_max`),
+//!   `email` → `format: email`, `url`
 //!   → `format: uri`, `contains` → `pattern`, `regex` → `pattern`).
 //! - **schema.json** ([`ApiDoc::schema_json`]), the document the docs page and the TypeScript
 //!   generator read:
