@@ -1,0 +1,3 @@
+mod pair;
+mod proptest;
+mod vectors;
