@@ -359,9 +359,8 @@ pub struct PartialErrorData<'a> {
 /// map is malformed.
 pub fn decode_error_data_lenient(data: &[u8]) -> Result<PartialErrorData<'_>, DecodeErrorKind> {
     let mut r = Reader::new(data);
-    let len = match r.head()? {
-        Head::Map(n) => n,
-        _ => return Err(Kind::ErrorDataNotMap),
+    let Head::Map(len) = r.head()? else {
+        return Err(Kind::ErrorDataNotMap);
     };
     let mut out = PartialErrorData::default();
     for _ in 0..len {
