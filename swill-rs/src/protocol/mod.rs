@@ -1,8 +1,8 @@
 //! The sans-IO swill/1 engine: envelopes, call state and ordering rules, without any I/O.
 //!
 //! This module is layer 0 of swill: it uses no other swill module and no runtime. It never
-//! reads a clock, spawns or blocks; a driver (the server in `swill::server`, the Rust client in
-//! `swill::client`) moves bytes between it and a WebSocket.
+//! reads a clock, spawns or blocks; a driver (the server driver or the Rust client) moves bytes
+//! between it and a WebSocket.
 //!
 //! # Frame model
 //!
