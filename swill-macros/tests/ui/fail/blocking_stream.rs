@@ -1,0 +1,9 @@
+use swill::{Error, Streaming};
+
+#[swill::handler]
+fn sum(items: Streaming<i64>) -> Result<i64, Error> {
+    let _ = items;
+    Ok(0)
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[swill::handler(name = "")]
+async fn x() -> Result<(), swill::Error> {
+    Ok(())
+}
+
+fn main() {}

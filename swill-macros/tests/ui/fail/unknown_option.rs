@@ -1,0 +1,6 @@
+#[swill::handler(nmae = "x")]
+async fn x() -> Result<(), swill::Error> {
+    Ok(())
+}
+
+fn main() {}
