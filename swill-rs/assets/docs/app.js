@@ -206,18 +206,19 @@ export function formatValue(v, indent = "") {
     .join(",\n")}\n${indent}}`;
 }
 
-/** Editor text for a JSON value (bytes become {"$bytes": base64}). */
+/** Editor text for a JSON value: short values on one line, bytes as {"$bytes": base64}. */
 export function editorText(v) {
   if (v === undefined) return "";
-  return JSON.stringify(
-    v,
-    (_k, x) => {
-      if (typeof x === "bigint") return Number(x);
-      if (x instanceof Uint8Array) return { $bytes: btoa(String.fromCharCode(...x)) };
-      return x;
-    },
-    2,
-  );
+  const toJson = (x) => {
+    if (typeof x === "bigint") return x;
+    if (x instanceof Uint8Array) return { $bytes: btoa(String.fromCharCode(...x)) };
+    if (Array.isArray(x)) return x.map(toJson);
+    if (x !== null && typeof x === "object") {
+      return Object.fromEntries(Object.entries(x).map(([k, y]) => [k, toJson(y)]));
+    }
+    return x;
+  };
+  return formatValue(toJson(v));
 }
 
 /**
@@ -265,6 +266,8 @@ export function flattenFieldErrors(data) {
 
 // ---------------------------------------------------------------------------
 // JSON Schema rendering
+
+const NUMERIC_FORMAT = /^(u?int(8|16|32|64|128)?|float|double|u?size)$/;
 
 /** Schema helpers bound to a schema document's `$defs`. */
 export class SchemaView {
@@ -411,11 +414,17 @@ export class SchemaView {
     const exclusive = (x) => (typeof x === "number" ? x : undefined);
     range("x", num(schema.minimum), exclusive(schema.exclusiveMinimum), num(schema.maximum), exclusive(schema.exclusiveMaximum));
     range("len", num(schema.minLength), undefined, num(schema.maxLength), undefined);
-    range("items", num(schema.minItems), undefined, num(schema.maxItems), undefined);
+    const fixedTuple =
+      Array.isArray(schema.prefixItems) &&
+      schema.minItems === schema.prefixItems.length &&
+      (schema.maxItems === schema.prefixItems.length || schema.items === false);
+    if (!fixedTuple) range("items", num(schema.minItems), undefined, num(schema.maxItems), undefined);
     range("keys", num(schema.minProperties), undefined, num(schema.maxProperties), undefined);
     if (typeof schema.multipleOf === "number") out.push(`multiple of ${schema.multipleOf}`);
     if (typeof schema.pattern === "string") out.push(`pattern /${schema.pattern}/`);
-    if (typeof schema.format === "string") out.push(`format ${schema.format}`);
+    // Integer and float widths (schemars' int32, uint8, double, ...) say
+    // nothing the type and range do not: only show real formats.
+    if (typeof schema.format === "string" && !NUMERIC_FORMAT.test(schema.format)) out.push(`format ${schema.format}`);
     if (schema.uniqueItems === true) out.push("unique items");
     if (typeof schema.contentEncoding === "string") out.push(`encoding ${schema.contentEncoding}`);
     if ("default" in schema) out.push(`default ${compact(schema.default)}`);
