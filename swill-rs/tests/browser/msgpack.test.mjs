@@ -351,6 +351,15 @@ describe("app helpers", () => {
     assert.match(long, /^\{\n {2}"list": \[/);
   });
 
+  test("editor text is JSON the editor parses back", () => {
+    assert.equal(app.editorText([1, 2]), "[1, 2]");
+    assert.equal(app.editorText({ b: new Uint8Array([1, 2, 3]) }), '{"b": {"$bytes": "AQID"}}');
+    assert.equal(app.editorText(undefined), "");
+    const big = { items: Array.from({ length: 20 }, (_, i) => ({ id: i })) };
+    assert.deepEqual(app.parseEditorJson(app.editorText(big)), big);
+    assert.deepEqual(app.parseEditorJson(app.editorText({ b: new Uint8Array([9]) })), { b: new Uint8Array([9]) });
+  });
+
   test("422 data flattens to field -> messages", () => {
     const data = {
       name: [{ code: "length", message: "must be 1 to 16 characters", params: { min: 1, max: 16, value: "" } }],
@@ -404,6 +413,9 @@ describe("app helpers", () => {
     assert.deepEqual(view.constraints({ type: "string", minLength: 1, maxLength: 16 }), ["1 ≤ len ≤ 16"]);
     assert.deepEqual(view.constraints({ type: "integer", minimum: 0, maximum: 150 }), ["0 ≤ x ≤ 150"]);
     assert.deepEqual(view.constraints({ type: "integer", exclusiveMinimum: 0 }), ["x > 0"]);
+    assert.deepEqual(view.constraints({ type: "integer", format: "uint8", minimum: 0 }), ["x ≥ 0"]);
+    assert.deepEqual(view.constraints({ type: "array", prefixItems: [{}, {}], minItems: 2, maxItems: 2 }), []);
+    assert.deepEqual(view.constraints({ type: "array", minItems: 1 }), ["items ≥ 1"]);
     assert.deepEqual(view.constraints({ type: "string", pattern: "^a+$", format: "email" }), ["pattern /^a+$/", "format email"]);
     const rows = view.fields({
       type: "object",
