@@ -369,7 +369,8 @@ export class SchemaView {
       }
       case "object": {
         if (schema.properties && Object.keys(schema.properties).length) {
-          return [typeof schema.title === "string" && schema.title ? schema.title : "object"];
+          if (typeof schema.title === "string" && schema.title) return [schema.title];
+          return this.inlineObject(schema, depth);
         }
         const ap = schema.additionalProperties;
         if (ap !== undefined && ap !== false) {
@@ -381,6 +382,22 @@ export class SchemaView {
       default:
         return [String(type)];
     }
+  }
+
+  /** `{a: int, b?: str}` for small untitled objects, else `object`. */
+  inlineObject(schema, depth) {
+    const names = Object.keys(schema.properties);
+    if (names.length > 4) return ["object"];
+    const required = new Set(Array.isArray(schema.required) ? schema.required : []);
+    const parts = ["{"];
+    names.forEach((name, i) => {
+      if (i) parts.push(", ");
+      parts.push(`${/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) ? name : JSON.stringify(name)}${required.has(name) ? "" : "?"}: `);
+      parts.push(...this.typeParts(schema.properties[name], depth + 1));
+    });
+    parts.push("}");
+    const text = parts.map((p) => (typeof p === "string" ? p : p.ref)).join("");
+    return text.length <= 60 ? parts : ["object"];
   }
 
   join(schemas, sep, depth) {
@@ -683,45 +700,64 @@ class Connection {
 
   /** Resolves once the socket is open, connecting (again) if needed. */
   ready() {
-    if (this.state === "open") return Promise.resolve();
+    if (this.state === "open" && this.ws) return Promise.resolve();
     if (this.opening) return this.opening;
-    this.opening = new Promise((resolve, reject) => {
-      let ws;
-      try {
-        ws = new WebSocket(this.url, [SUBPROTOCOL]);
-      } catch (err) {
-        this.opening = null;
-        this.setState("closed", String(err && err.message ? err.message : err));
-        reject(err);
-        return;
-      }
-      ws.binaryType = "arraybuffer";
-      this.ws = ws;
-      this.nextSeq = 1;
-      this.setState("connecting");
+    let ws;
+    try {
+      ws = new WebSocket(this.url, [SUBPROTOCOL]);
+    } catch (err) {
+      this.setState("closed", String(err && err.message ? err.message : err));
+      return Promise.reject(err);
+    }
+    ws.binaryType = "arraybuffer";
+    this.ws = ws;
+    this.nextSeq = 1;
+    this.setState("connecting");
+    const opening = new Promise((resolve, reject) => {
       const timer = setTimeout(() => ws.close(), CONNECT_TIMEOUT_MS);
       ws.addEventListener("open", () => {
         clearTimeout(timer);
-        this.opening = null;
+        if (this.opening === opening) this.opening = null;
+        if (this.ws !== ws) return;
         this.setState("open", ws.protocol);
         resolve();
       });
-      ws.addEventListener("message", (ev) => this.receive(ev.data));
+      ws.addEventListener("message", (ev) => {
+        if (this.ws === ws) this.receive(ev.data);
+      });
       ws.addEventListener("close", (ev) => {
         clearTimeout(timer);
-        if (this.ws !== ws) return;
-        this.ws = null;
         const why = `closed (code ${ev.code}${ev.reason ? `: ${ev.reason}` : ""})`;
-        if (this.opening) {
-          this.opening = null;
-          reject(new Error(`could not connect to ${this.url}: ${why}`));
-        }
-        this.setState("closed", why);
-        for (const call of this.calls.values()) call.onConnectionLost(`connection ${why}`);
-        this.calls.clear();
+        // A no-op once resolved; otherwise whoever awaits this attempt learns why.
+        reject(new Error(`could not connect to ${this.url}: ${why}`));
+        if (this.opening === opening) this.opening = null;
+        if (this.ws !== ws) return; // replaced by reconnect(): already cleaned up
+        this.detach(`connection ${why}`, why);
       });
     });
-    return this.opening;
+    opening.catch(() => {}); // callers handle it; never an unhandled rejection
+    this.opening = opening;
+    return opening;
+  }
+
+  /** Forgets the current socket and fails its open calls. */
+  detach(reason, detail) {
+    this.ws = null;
+    this.setState("closed", detail);
+    const calls = [...this.calls.values()];
+    this.calls.clear();
+    for (const call of calls) call.onConnectionLost(reason);
+  }
+
+  /** Closes the current socket (failing its calls) and opens a new one. */
+  reconnect() {
+    const old = this.ws;
+    if (old) {
+      this.opening = null;
+      this.detach("connection closed to reconnect", "reconnecting");
+      old.close(1000, "reconnect");
+    }
+    return this.ready();
   }
 
   /** Allocates a seq and registers the call's frame sink. */
@@ -760,14 +796,6 @@ class Connection {
       return;
     }
     call.onFrame(frame);
-  }
-
-  reconnect() {
-    if (this.ws && (this.state === "open" || this.state === "connecting")) {
-      const old = this.ws;
-      old.close(1000, "reconnect");
-    }
-    return this.ready();
   }
 }
 
@@ -810,6 +838,12 @@ class Playground {
       "aria-describedby": `${id}-request-hint`,
     });
     this.requestInput.value = this.exampleText;
+    this.requestInput.addEventListener("keydown", (ev) => {
+      if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) {
+        ev.preventDefault();
+        if (!this.sendBtn.disabled) this.onSend();
+      }
+    });
     this.metadataInput = h("textarea", {
       id: `${id}-metadata`,
       class: "editor",
@@ -847,6 +881,12 @@ class Playground {
       title: "Restore the example request",
       onclick: () => {
         this.requestInput.value = this.exampleText;
+    this.requestInput.addEventListener("keydown", (ev) => {
+      if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) {
+        ev.preventDefault();
+        if (!this.sendBtn.disabled) this.onSend();
+      }
+    });
         this.showInputError(null);
       },
     });
@@ -875,10 +915,10 @@ class Playground {
     );
 
     const hint = this.reqStreams
-      ? "Each Send opens the call (first time) or sends one more item; End stream finishes the request side."
+      ? "The first Send opens the call, each next one sends one more item; End stream finishes the request side. Ctrl+Enter sends."
       : this.respStreams
-        ? "Call opens the stream; messages appear as they arrive."
-        : "Call sends the request and shows the reply.";
+        ? "Call opens the stream; messages appear as they arrive. Ctrl+Enter calls."
+        : "Call sends the request and shows the reply. Ctrl+Enter calls.";
 
     return h(
       "div",

@@ -296,6 +296,22 @@ describe("docs page", { timeout: BUILD_TIMEOUT_MS + 5 * 60_000 }, () => {
     assert.ok(await box.locator(tid("pg-error-data")).count(), "raw error data is not shown");
   });
 
+  test("reconnects on demand and calls again on the new socket", async () => {
+    await page.locator(tid("reconnect")).click({ timeout: UI_TIMEOUT_MS });
+    try {
+      await page.waitForFunction(() => document.querySelector('[data-testid="conn-status"]')?.dataset.state === "open", null, {
+        timeout: UI_TIMEOUT_MS,
+      });
+    } catch {
+      assert.fail(`not connected again after Reconnect: ${await page.locator(tid("conn-status")).getAttribute("title")}`);
+    }
+    await setRequest("add", "[40, 2]");
+    await click("add", "pg-send");
+    await waitForStatus("add", "done");
+    assert.deepEqual(await messages("add"), ["42"]);
+    assert.equal(await card("add").locator(tid("pg-seq")).innerText(), "seq 1", "seq did not restart at 1 on the new connection");
+  });
+
   test("made no foreign requests and logged no page errors", () => {
     assert.deepEqual(foreignRequests, [], "the page fetched something other than the server's own assets");
     assert.deepEqual(pageErrors, []);

@@ -403,6 +403,13 @@ describe("app helpers", () => {
     assert.equal(t({ type: "object", additionalProperties: { type: "number" } }), "map<str, float>");
     assert.equal(t({ enum: ["a", "b"] }), '"a" | "b"');
     assert.equal(t({}), "any");
+    assert.equal(
+      t({ type: "object", required: ["x"], properties: { x: { type: "integer" }, tag: { $ref: "#/$defs/Point" } } }),
+      "{x: int, tag?: Point}",
+    );
+    assert.equal(t({ type: "object", title: "Named", properties: { x: {} } }), "Named");
+    const wide = Object.fromEntries(["a", "b", "c", "d", "e"].map((k) => [k, { type: "string" }]));
+    assert.equal(t({ type: "object", properties: wide }), "object");
     assert.equal(t(true), "any");
     assert.equal(t({ type: "null" }), "null");
     assert.deepEqual(view.typeParts({ $ref: "#/$defs/Point" }), [{ ref: "Point" }]);
@@ -431,7 +438,7 @@ describe("app helpers", () => {
       [
         ["name", "str", true, "1 ≤ len ≤ 16", "Who."],
         ["age", "int", false, "0 ≤ x ≤ 150", ""],
-        ["home", "object", false, "", ""],
+        ["home", "{city?: str}", false, "", ""],
         ["home.city", "str", false, "", ""],
       ],
     );
