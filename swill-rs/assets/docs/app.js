@@ -939,9 +939,13 @@ class Playground {
     );
   }
 
-  showInputError(msg) {
+  showInputError(msg, input = null) {
     this.inputError.hidden = !msg;
     this.inputError.textContent = msg || "";
+    for (const el of [this.requestInput, this.metadataInput]) {
+      if (el === input) el.setAttribute("aria-invalid", "true");
+      else el.removeAttribute("aria-invalid");
+    }
   }
 
   readInputs(withData) {
@@ -950,7 +954,7 @@ class Playground {
     try {
       data = withData ? parseEditorJson(this.requestInput.value) : undefined;
     } catch (err) {
-      this.showInputError(`Request: ${err.message}`);
+      this.showInputError(`Request: ${err.message}`, this.requestInput);
       return null;
     }
     try {
@@ -962,7 +966,7 @@ class Playground {
         metadata = md;
       }
     } catch (err) {
-      this.showInputError(`Metadata: ${err.message}`);
+      this.showInputError(`Metadata: ${err.message}`, this.metadataInput);
       return null;
     }
     this.showInputError(null);
@@ -1076,7 +1080,8 @@ class Playground {
     this.sentEl.hidden = false;
     const items = call.sent.filter((s) => s !== "end of stream");
     const ended = call.sent.includes("end of stream");
-    this.sentEl.textContent = `sent ${items.length} item${items.length === 1 ? "" : "s"}${ended ? " + end of stream" : ""}: ${items.join(", ")}`;
+    const what = items.length ? `sent ${items.length} item${items.length === 1 ? "" : "s"}: ${items.join(", ")}` : "sent no items";
+    this.sentEl.textContent = ended ? `${what} · end of stream` : what;
   }
 
   onFrame(call, f) {
