@@ -32,6 +32,7 @@ let serverOutput = "";
 let browser;
 let page;
 let base;
+let schemaDoc;
 const pageErrors = [];
 const foreignRequests = [];
 
@@ -154,11 +155,28 @@ async function click(name, id) {
 
 const squash = (s) => s.replace(/\s+/g, "");
 
+/** ticker's request: the bare interval, or {"<int field>": ms} if its schema is an object. */
+function intervalRequest(ms) {
+  const hd = schemaDoc.handlers.find((x) => x.name === "ticker");
+  let schema = hd?.request?.schema;
+  const ref = typeof schema?.$ref === "string" ? /^#\/\$defs\/(.+)$/.exec(schema.$ref) : null;
+  if (ref) schema = schemaDoc.$defs?.[ref[1]];
+  if (schema?.type === "object" && schema.properties) {
+    const field = Object.keys(schema.properties).find((k) => /integer|number/.test(JSON.stringify(schema.properties[k].type)));
+    if (field) return { [field]: ms };
+  }
+  return ms;
+}
+
 describe("docs page", { timeout: BUILD_TIMEOUT_MS + 5 * 60_000 }, () => {
   before(async () => {
     assert.ok(existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM} (set SWILL_CHROMIUM)`);
     const addr = await startServer(conformanceBinary());
     base = `http://${addr}`;
+    const schemaRes = await fetch(`${base}/schema.json`, { signal: AbortSignal.timeout(10_000) });
+    assert.equal(schemaRes.status, 200, `GET ${base}/schema.json answered ${schemaRes.status}`);
+    schemaDoc = await schemaRes.json();
+    assert.ok(Array.isArray(schemaDoc.handlers), "schema.json has no handlers array");
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: [
@@ -212,7 +230,12 @@ describe("docs page", { timeout: BUILD_TIMEOUT_MS + 5 * 60_000 }, () => {
       assert.fail(`no handler appeared in the list within ${UI_TIMEOUT_MS} ms. ${banner}`);
     }
     const names = await page.locator(`${tid("handler-list")} ${tid("handler-link")}`).evaluateAll((els) => els.map((e) => e.dataset.handler));
-    for (const n of HANDLERS) assert.ok(names.includes(n), `handler list lacks "${n}"; it shows ${JSON.stringify(names)}`);
+    const documented = schemaDoc.handlers.map((hd) => hd.name);
+    for (const n of new Set([...HANDLERS, ...documented])) {
+      assert.ok(names.includes(n), `handler list lacks "${n}"; it shows ${JSON.stringify(names)}`);
+    }
+    const texts = await page.locator(`${tid("handler-list")} ${tid("handler-link")} .nav-name`).allInnerTexts();
+    assert.deepEqual([...texts].sort(), [...names].sort(), "handler link texts differ from their names");
     const badge = async (n) => card(n).locator(tid("shape-badge")).getAttribute("data-shape");
     assert.equal(await badge("add"), "unary");
     assert.equal(await badge("count"), "server-stream");
@@ -271,7 +294,7 @@ describe("docs page", { timeout: BUILD_TIMEOUT_MS + 5 * 60_000 }, () => {
   });
 
   test("a ticker stream is cancelled and stops", async () => {
-    await setRequest("ticker", "20");
+    await setRequest("ticker", JSON.stringify(intervalRequest(20)));
     await click("ticker", "pg-send");
     await waitForMessages("ticker", 3);
     await click("ticker", "pg-cancel");
