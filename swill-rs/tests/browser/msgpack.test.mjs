@@ -3,8 +3,8 @@
 // parsing, error flattening). Run with `npm test` (node --test); no browser.
 //
 // The protocol vectors are read from $SWILL_VECTORS, else from the first of
-// the repository paths below that exists; the vector tests are skipped, saying
-// so, when none does.
+// the paths below that exists (the first is where the Rust protocol tests
+// include it from); the vector tests are skipped, saying so, when none does.
 
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
@@ -25,6 +25,8 @@ const unhex = (s) => new Uint8Array(Buffer.from(s, "hex"));
 function findVectors() {
   const candidates = [
     process.env.SWILL_VECTORS,
+    // Where the Rust protocol tests read it: a `shared/` directory beside the repository.
+    "../shared/protocol/vectors.json",
     "swill-rs/src/protocol/tests/vectors.json",
     "swill-rs/tests/vectors.json",
     "docs/protocol/vectors.json",
