@@ -1367,13 +1367,18 @@ async function main() {
   });
   const loading = document.getElementById("loading");
   try {
+    if (typeof config.schema !== "string" || !config.schema) {
+      throw new Error("this server publishes no schema document, so there is nothing to list");
+    }
     const res = await fetch(config.schema, { headers: { accept: "application/json" }, cache: "no-store" });
     if (!res.ok) throw new Error(`${res.status} ${res.statusText}`.trim());
     const doc = await res.json();
     render(doc, config, conn);
   } catch (err) {
     const banner = document.getElementById("load-error");
-    banner.textContent = `Could not load the API description from ${config.schema}: ${err.message}`;
+    banner.textContent = config.schema
+      ? `Could not load the API description from ${config.schema}: ${err.message}`
+      : `No API description: ${err.message}.`;
     banner.hidden = false;
   } finally {
     loading.hidden = true;
