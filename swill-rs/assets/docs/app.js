@@ -44,6 +44,7 @@
 //     pg-end                       "End stream" (streaming requests only)
 //     pg-cancel                    sends CANCEL for the running call
 //     pg-reset                     restores the example request
+//     pg-result                    the result panel (hidden until the first call)
 //     pg-status [data-status]      idle | running | done | error | cancelled
 //     pg-seq                       "seq N" of the current call
 //     pg-elapsed                   elapsed time of the current call
