@@ -108,13 +108,13 @@ pub(crate) fn parse(args: TokenStream, item: TokenStream) -> syn::Result<Handler
         ReturnType::Default => Output::Single { fallible: false },
         ReturnType::Type(_, ty) => classify_output(ty, force_stream),
     };
-    if sig.asyncness.is_none() {
-        if matches!(output, Output::Stream { .. }) || matches!(input, Input::Stream(_)) {
-            return Err(syn::Error::new_spanned(
-                &sig.fn_token,
-                "plain (non-async) handlers serve single calls only; make streaming handlers `async fn`",
-            ));
-        }
+    if sig.asyncness.is_none()
+        && (matches!(output, Output::Stream { .. }) || matches!(input, Input::Stream(_)))
+    {
+        return Err(syn::Error::new_spanned(
+            sig.fn_token,
+            "plain (non-async) handlers serve single calls only; make streaming handlers `async fn`",
+        ));
     }
 
     let doc = item

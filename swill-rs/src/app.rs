@@ -104,7 +104,7 @@ pub(crate) struct Paths {
 pub struct Module {
     prefix: String,
     handlers: Vec<HandlerDef>,
-    modules: Vec<Module>,
+    modules: Vec<Self>,
     hooks: CallHooks,
 }
 
@@ -579,10 +579,9 @@ impl fmt::Debug for App {
 
 impl App {
     pub(crate) fn engine_limits(&self) -> EngineLimits {
-        let mut l = EngineLimits::default();
-        l.max_concurrent_calls = self.config.max_concurrent_calls;
-        l.max_invalid_frames = self.config.max_invalid_frames;
-        l
+        EngineLimits::default()
+            .max_concurrent_calls(self.config.max_concurrent_calls)
+            .max_invalid_frames(self.config.max_invalid_frames)
     }
 }
 

@@ -332,12 +332,12 @@ impl fmt::Debug for ConnHooks {
     }
 }
 
+/// A call hook with one argument besides the context.
+pub(crate) type ArgFn<A> =
+    Arc<dyn Fn(CallContext, A) -> BoxFuture<'static, HookResult> + Send + Sync>;
+
 /// Runs `hooks` in order, stopping at the first error.
-pub(crate) async fn run_all<A: Clone>(
-    hooks: &[Arc<dyn Fn(CallContext, A) -> BoxFuture<'static, HookResult> + Send + Sync>],
-    ctx: &CallContext,
-    arg: A,
-) -> HookResult {
+pub(crate) async fn run_all<A: Clone>(hooks: &[ArgFn<A>], ctx: &CallContext, arg: A) -> HookResult {
     for h in hooks {
         h(ctx.clone(), arg.clone()).await?;
     }

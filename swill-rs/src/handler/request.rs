@@ -24,6 +24,7 @@ use crate::Error;
 ///     let (a, b) = req.into_data();
 ///     Ok(a + b)
 /// }
+/// # let _app = swill::Swill::new().handler(add);
 /// ```
 pub struct Request<T> {
     data: T,
@@ -98,6 +99,7 @@ impl<T: fmt::Debug> fmt::Debug for Request<T> {
 ///     }
 ///     Ok(total)
 /// }
+/// # let _app = swill::Swill::new().handler(sum);
 /// ```
 pub struct Streaming<T> {
     ctx: CallContext,
@@ -329,6 +331,7 @@ impl<T> fmt::Debug for Streaming<T> {
 ///     res.set_trailing(Metadata::new().with("done", true));
 ///     Ok(format!("hello {}", req.data()))
 /// }
+/// # let _app = swill::Swill::new().handler(greet);
 /// ```
 #[derive(Clone)]
 pub struct Response {

@@ -154,6 +154,7 @@ erased!(Blocking,);
 pub(crate) struct StreamIn<T, KO, KI, Args, F> {
     pub(crate) f: F,
     pub(crate) validate: Option<ValidateFn<T>>,
+    #[allow(clippy::type_complexity)]
     pub(crate) _p: PhantomData<fn() -> (T, KO, KI, Args)>,
 }
 

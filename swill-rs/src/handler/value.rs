@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 /// async fn echo(req: Request<Value>) -> Result<Value, Error> {
 ///     Ok(req.into_data())
 /// }
+/// # let _app = swill::Swill::new().handler(echo);
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]
