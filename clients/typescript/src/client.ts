@@ -69,11 +69,8 @@ export interface CallHandle {
 	cancel(reason?: unknown): void;
 }
 
-/** A single-request, single-response call: await it for the result. */
-export interface UnaryCall<Res> extends CallHandle, PromiseLike<Res> {
-	/** The result. */
-	readonly response: Promise<Res>;
-}
+/** A single-request, single-response call: a Promise of the result, plus the call handle. */
+export interface UnaryCall<Res> extends CallHandle, Promise<Res> {}
 
 /** A single-request, streaming-response call: iterate it with `for await`. */
 export interface ServerStreamCall<Res> extends CallHandle, AsyncIterable<Res> {}
@@ -86,13 +83,8 @@ export interface RequestSender<Req> {
 	end(): void;
 }
 
-/** A streaming-request, single-response call: `send()`, `end()`, then await it. */
-export interface ClientStreamCall<Req, Res>
-	extends CallHandle,
-		RequestSender<Req>,
-		PromiseLike<Res> {
-	readonly response: Promise<Res>;
-}
+/** A streaming-request, single-response call: `send()`, `end()`, then await it (a Promise). */
+export interface ClientStreamCall<Req, Res> extends CallHandle, RequestSender<Req>, Promise<Res> {}
 
 /** A streaming-request, streaming-response call: `send()`/`end()` and `for await`. */
 export interface BidiStreamCall<Req, Res>
@@ -163,6 +155,34 @@ function sender<Req>(call: Call): RequestSender<Req> {
 }
 
 /**
+ * Sends every item of `source` on a streaming-request call, then ends the request stream;
+ * returns `call` at once. A failing source cancels the call; a call that ended early (the
+ * server answered, or an error) stops the pumping. Without a source it just returns `call`.
+ */
+export function sendAll<Req, C extends RequestSender<Req> & CallHandle>(
+	call: C,
+	source?: Iterable<Req> | AsyncIterable<Req>,
+): C {
+	if (source === undefined) return call;
+	let stopped = false;
+	void call.trailing.then(() => {
+		stopped = true;
+	});
+	void (async () => {
+		try {
+			for await (const item of source) {
+				if (stopped) return;
+				call.send(item);
+			}
+			if (!stopped) call.end();
+		} catch (error) {
+			call.cancel(error);
+		}
+	})();
+	return call;
+}
+
+/**
  * Creates a client. It connects lazily (at the first call, or at `connect()`).
  *
  * @example
@@ -211,9 +231,7 @@ export function createClient(options: ClientOptions): SwillClient {
 		call<Res>(rpc: string, data?: unknown, callOptions?: CallOptions): UnaryCall<Res> {
 			const call = start(rpc, { requestStreams: false, responseStreams: false }, callOptions);
 			if (!call.done) call.sendRequest(data);
-			const response = call.result as Promise<Res>;
-			// biome-ignore lint/suspicious/noThenProperty: call handles are awaitable by design
-			return { ...baseHandle(call), response, then: response.then.bind(response) };
+			return Object.assign(call.result as Promise<Res>, baseHandle(call));
 		},
 
 		stream<Res>(rpc: string, data?: unknown, callOptions?: CallOptions): ServerStreamCall<Res> {
@@ -228,14 +246,7 @@ export function createClient(options: ClientOptions): SwillClient {
 		): ClientStreamCall<Req, Res> {
 			const call = start(rpc, { requestStreams: true, responseStreams: false }, callOptions);
 			if (callOptions?.sendMetadataFirst && !call.done) call.openWithMetadata();
-			const response = call.result as Promise<Res>;
-			return {
-				...baseHandle(call),
-				...sender<Req>(call),
-				response,
-				// biome-ignore lint/suspicious/noThenProperty: call handles are awaitable by design
-				then: response.then.bind(response),
-			};
+			return Object.assign(call.result as Promise<Res>, baseHandle(call), sender<Req>(call));
 		},
 
 		bidi<Req, Res>(rpc: string, callOptions?: StreamingCallOptions): BidiStreamCall<Req, Res> {

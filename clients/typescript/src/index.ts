@@ -12,7 +12,7 @@ export type {
 	SwillClient,
 	UnaryCall,
 } from "./client.js";
-export { createClient } from "./client.js";
+export { createClient, sendAll } from "./client.js";
 export type {
 	ConnectedEvent,
 	ConnectionEvents,
