@@ -3,6 +3,8 @@
  * `ws` package and this package's codec. It lets the client's own tests run without the Rust
  * server; the integration suite runs against the real `swill-conformance` binary.
  */
+import { readFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { type WebSocket, WebSocketServer } from "ws";
 import { decodeRequest, encodeResponse } from "../../src/protocol/codec.js";
@@ -13,6 +15,23 @@ interface OpenCall {
 	rpc: string;
 	items: number[];
 	timer?: ReturnType<typeof setInterval>;
+}
+
+const fixture = JSON.parse(
+	readFileSync(new URL("../fixtures/schema.json", import.meta.url), "utf8"),
+) as { handlers: Array<Record<string, unknown>>; $defs: Record<string, unknown> };
+
+/** The fixture's handlers that the fake implements, as swill.introspect items. */
+function introspectionItems(): unknown[] {
+	return fixture.handlers
+		.filter((h) => !String(h["name"]).includes("."))
+		.map((h) => ({
+			name: h["name"],
+			request: { ...(h["request"] as object), type: { type: "any" } },
+			response: { ...(h["response"] as object), type: { type: "any" } },
+			doc: h["doc"] ?? "",
+			$defs: h["name"] === "validated" ? fixture.$defs : {},
+		}));
 }
 
 function serve(socket: WebSocket): void {
@@ -56,6 +75,9 @@ function serve(socket: WebSocket): void {
 			}
 			case "echo":
 				return send(f.seq, f.data);
+			case "swill.introspect":
+				for (const item of introspectionItems()) send(f.seq, item);
+				return send(f.seq, null, 1);
 			case "echo_metadata":
 				return send(f.seq, f.metadata ?? {}, 0, { lead: 1 }, { trail: 2 });
 			case "fail":
@@ -110,28 +132,47 @@ function serve(socket: WebSocket): void {
 export async function startFakeServer(): Promise<ConformanceServer> {
 	let port = 0;
 	let wss: WebSocketServer | undefined;
+	let http: Server | undefined;
 	const listen = () =>
 		new Promise<void>((resolve, reject) => {
-			const server = new WebSocketServer({
-				host: "127.0.0.1",
-				port,
+			const document = {
+				swill: "swill/1",
+				title: "fake",
+				version: "0",
+				handlers: fixture.handlers.filter((h) => !String(h["name"]).includes(".")),
+				$defs: fixture.$defs,
+			};
+			const server = createServer((req, res) => {
+				if (req.url === "/schema.json") {
+					res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(document));
+				} else {
+					res.writeHead(404, { "content-type": "text/plain" }).end("404 Not Found");
+				}
+			});
+			const ws = new WebSocketServer({
+				server,
 				path: "/ws",
 				handleProtocols: (offered) => (offered.has("swill.v1") ? "swill.v1" : false),
 			});
-			server.once("listening", () => {
+			ws.on("connection", serve);
+			server.once("error", reject);
+			server.listen(port, "127.0.0.1", () => {
 				port = (server.address() as AddressInfo).port;
-				wss = server;
+				wss = ws;
+				http = server;
 				resolve();
 			});
-			server.once("error", reject);
-			server.on("connection", serve);
 		});
 	const kill = () =>
 		new Promise<void>((resolve) => {
-			const server = wss;
+			const ws = wss;
+			const server = http;
 			wss = undefined;
-			if (server === undefined) return resolve();
-			for (const client of server.clients) client.terminate();
+			http = undefined;
+			if (ws === undefined || server === undefined) return resolve();
+			for (const client of ws.clients) client.terminate();
+			ws.close();
+			server.closeAllConnections();
 			server.close(() => resolve());
 		});
 	await listen();
