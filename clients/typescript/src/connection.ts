@@ -111,6 +111,7 @@ export class Connection {
 	#current: OpenSocket | undefined;
 	#socket: WebSocketLike | undefined;
 	#attempt = 0;
+	#lastFailure: SwillError | undefined;
 	#timer: ReturnType<typeof setTimeout> | undefined;
 	#waiters: Array<{ resolve: (open: OpenSocket) => void; reject: (error: SwillError) => void }> =
 		[];
@@ -199,10 +200,13 @@ export class Connection {
 				},
 			};
 			const timer = setTimeout(() => {
+				const last = this.#lastFailure;
+				const detail = last === undefined ? "" : ` (last: ${last.message})`;
 				waiter.reject(
 					new SwillError(
 						Code.UNAVAILABLE,
-						`could not connect to ${this.url} within ${timeoutMs} ms`,
+						`could not connect to ${this.url} within ${timeoutMs} ms${detail}`,
+						{ cause: last },
 					),
 				);
 			}, timeoutMs);
@@ -245,6 +249,7 @@ export class Connection {
 			if (this.#state === "closed") return;
 			opened = true;
 			this.#attempt = 0;
+			this.#lastFailure = undefined;
 			this.#current = entry;
 			this.#state = "open";
 			this.#emit("connected", { url: this.url, protocol: socket.protocol });
@@ -289,6 +294,7 @@ export class Connection {
 					? `connection lost (close code ${code}${reason ? `: ${reason}` : ""})`
 					: `could not connect to ${this.url} (close code ${code})`,
 			);
+			this.#lastFailure = lost;
 			const failedCalls = table.size;
 			table.failAll(
 				(call) =>
