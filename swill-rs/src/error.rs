@@ -196,7 +196,8 @@ pub(crate) fn to_value(data: &impl Serialize) -> rmpv::Value {
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Error");
-        d.field("code", &self.0.code).field("message", &self.0.message);
+        d.field("code", &self.0.code)
+            .field("message", &self.0.message);
         if let Some(data) = &self.0.data {
             d.field("data", data);
         }

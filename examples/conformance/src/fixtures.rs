@@ -1,0 +1,151 @@
+//! The fixture handlers. Names, shapes and behaviour are a contract (issue #2, swill/1
+//! Appendix B); more may be added, none may change.
+
+use std::time::Duration;
+
+use futures::{Stream, StreamExt};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use swill::{Error, Metadata, Request, Response, Streaming, Swill, Value};
+use validator::Validate;
+
+/// The app with every fixture handler.
+pub(crate) fn app() -> Swill {
+    Swill::new()
+        .info("swill conformance", env!("CARGO_PKG_VERSION"))
+        .handler(add)
+        .handler(echo)
+        .handler(echo_metadata)
+        .handler(count)
+        .handler(sum)
+        .handler(double)
+        .handler(fail)
+        .handler(ticker)
+        .handler(validated)
+        .handler(count_lead)
+        .handler(empty_stream)
+        .handler(deny)
+        .handler(crash)
+}
+
+/// Adds two integers: `[a, b]` → `a + b`.
+#[swill::handler]
+async fn add(req: Request<(i64, i64)>) -> Result<i64, Error> {
+    let (a, b) = req.into_data();
+    a.checked_add(b)
+        .ok_or_else(|| Error::bad_request("the sum overflows a 64-bit integer"))
+}
+
+/// Returns its argument unchanged (binary data stays binary).
+#[swill::handler]
+async fn echo(req: Request<Value>) -> Result<Value, Error> {
+    Ok(req.into_data())
+}
+
+/// Returns the request metadata as the message; leading `{"lead": 1}`, trailing
+/// `{"trail": 2}`. The request data is ignored.
+#[swill::handler]
+async fn echo_metadata(md: Metadata, res: Response) -> Result<Metadata, Error> {
+    res.set_leading(Metadata::new().with("lead", 1));
+    res.set_trailing(Metadata::new().with("trail", 2));
+    Ok(md)
+}
+
+/// Streams `0, 1, …, n-1`. Sends leading `{"count": n}` at once as a METADATA frame and
+/// trailing `{"done": true}` on END_OF_STREAM.
+#[swill::handler]
+async fn count(req: Request<u64>, res: Response) -> impl Stream<Item = Result<u64, Error>> {
+    let n = *req.data();
+    res.set_leading(Metadata::new().with("count", n));
+    res.send_leading();
+    res.set_trailing(Metadata::new().with("done", true));
+    futures::stream::iter((0..n).map(Ok))
+}
+
+/// Sums a stream of integers; answers after the client's END_OF_STREAM.
+#[swill::handler]
+async fn sum(mut items: Streaming<i64>) -> Result<i64, Error> {
+    let mut total: i64 = 0;
+    while let Some(x) = items.next().await {
+        total = total
+            .checked_add(x)
+            .ok_or_else(|| Error::bad_request("the sum overflows a 64-bit integer"))?;
+    }
+    Ok(total)
+}
+
+/// Answers each integer of the request stream with twice its value; ends after the
+/// client's END_OF_STREAM.
+#[swill::handler]
+async fn double(items: Streaming<i64>) -> impl Stream<Item = Result<i64, Error>> {
+    items.map(|x| {
+        x.checked_mul(2)
+            .ok_or_else(|| Error::bad_request("the double overflows a 64-bit integer"))
+    })
+}
+
+/// Always fails: ERROR 418 `teapot` with data `{"why": "fixture"}`.
+#[swill::handler]
+async fn fail() -> Result<(), Error> {
+    Err(Error::new(418, "teapot").with_data(serde_json_like_why()))
+}
+
+fn serde_json_like_why() -> Metadata {
+    Metadata::new().with("why", "fixture")
+}
+
+/// Streams `0, 1, 2, …`, one item every `interval_ms` milliseconds, until cancelled.
+#[swill::handler]
+async fn ticker(req: Request<u64>) -> impl Stream<Item = Result<u64, Error>> {
+    let every = Duration::from_millis((*req.data()).max(1));
+    futures::stream::unfold(0u64, move |i| async move {
+        tokio::time::sleep(every).await;
+        Some((Ok(i), i.saturating_add(1)))
+    })
+}
+
+/// A person to validate.
+#[derive(Debug, Deserialize, JsonSchema, Validate)]
+struct Person {
+    /// Between 1 and 16 characters.
+    #[validate(length(min = 1, max = 16))]
+    name: String,
+    /// Between 0 and 150.
+    #[validate(range(min = 0, max = 150))]
+    age: i64,
+}
+
+/// Validates `{"name": str of length 1..=16, "age": int 0..=150}` and answers `"ok"`;
+/// invalid input gets 422 with the offending fields.
+#[swill::handler]
+async fn validated(req: Request<Person>) -> Result<String, Error> {
+    let _person = req.into_data();
+    Ok("ok".to_owned())
+}
+
+/// Streams `0..n` with leading `{"lead": 1}` on the first item and no trailing metadata.
+#[swill::handler]
+async fn count_lead(req: Request<u64>, res: Response) -> impl Stream<Item = Result<u64, Error>> {
+    res.set_leading(Metadata::new().with("lead", 1));
+    futures::stream::iter((0..*req.data()).map(Ok))
+}
+
+/// An empty stream: END_OF_STREAM with leading `{"lead": 1}` and trailing `{"trail": 2}`.
+#[swill::handler]
+async fn empty_stream(res: Response) -> impl Stream<Item = Result<u64, Error>> {
+    res.set_leading(Metadata::new().with("lead", 1));
+    res.set_trailing(Metadata::new().with("trail", 2));
+    futures::stream::empty()
+}
+
+/// Always refuses: ERROR 403 `denied`.
+#[swill::handler]
+async fn deny() -> Result<(), Error> {
+    Err(Error::forbidden("denied"))
+}
+
+/// Panics: the call gets ERROR 500, the connection and other calls live on.
+#[swill::handler]
+async fn crash() -> Result<(), Error> {
+    panic!("crash fixture")
+}

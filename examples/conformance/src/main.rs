@@ -1,0 +1,67 @@
+//! The swill/1 conformance server: `cargo run --release --bin swill-conformance -- --addr 127.0.0.1:8765`.
+//!
+//! Serves the fixture handlers other test suites (the TypeScript client, the docs-page browser
+//! test, the vector replays) depend on, at `ws://ADDR/ws`, and prints
+//! `listening on ws://ADDR/ws` once it accepts connections. `--addr 127.0.0.1:0` picks a free
+//! port (the printed line has the real one). `--debug` puts panic messages into 500 errors.
+
+mod fixtures;
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+fn usage() -> ExitCode {
+    eprintln!("usage: swill-conformance [--addr HOST:PORT] [--debug]");
+    ExitCode::from(2)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let mut addr: SocketAddr = ([127, 0, 0, 1], 8765).into();
+    let mut debug = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--addr" => match args.next().and_then(|a| a.parse().ok()) {
+                Some(a) => addr = a,
+                None => return usage(),
+            },
+            "--debug" => debug = true,
+            "-h" | "--help" => {
+                let _ = usage();
+                return ExitCode::SUCCESS;
+            }
+            _ => return usage(),
+        }
+    }
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("cannot bind {addr}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let local = listener.local_addr().unwrap_or(addr);
+    println!("listening on ws://{local}/ws");
+    let app = fixtures::app().debug(debug);
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    match swill::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("server failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,619 @@
+//! Envelope codec: request and response envelopes read and written with MessagePack's
+//! low-level grammar; payloads and metadata maps stay raw bytes (zero copy).
+//!
+//! Decoding first reads the array header and the seq, so that every later problem can be
+//! reported with the seq (swill/1 §12.3), then checks that the message is exactly one complete
+//! MessagePack value. Encoding always writes integers in shortest form (swill/1 §3).
+
+pub use super::error::{DecodeError, DecodeErrorKind, MetadataSlot};
+use super::frame::{ErrorData, RequestEnvelope, RequestType, ResponseEnvelope, ResponseType, Seq};
+
+/// How deeply containers may nest in one message; deeper input is invalid.
+///
+/// Decoding here is iterative, but the layers above decode payloads recursively (rmp-serde,
+/// rmpv); 1024 matches their default recursion limits, far beyond any real payload.
+pub const MAX_DEPTH: usize = 1024;
+
+type Kind = DecodeErrorKind;
+
+/// The head of one MessagePack value: scalars fully read, containers by element count.
+#[derive(Debug, Clone, Copy)]
+enum Head<'a> {
+    Nil,
+    Bool,
+    Int(i128),
+    Float,
+    Str(&'a [u8]),
+    Bin,
+    Ext,
+    Array(u32),
+    Map(u32),
+}
+
+#[derive(Debug, Clone)]
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    const fn new(buf: &'a [u8]) -> Self {
+        Self { buf, pos: 0 }
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], Kind> {
+        let end = self.pos.checked_add(n).ok_or(Kind::Truncated)?;
+        let s = self.buf.get(self.pos..end).ok_or(Kind::Truncated)?;
+        self.pos = end;
+        Ok(s)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], Kind> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.take(N)?);
+        Ok(a)
+    }
+
+    fn u8(&mut self) -> Result<u8, Kind> {
+        Ok(u8::from_be_bytes(self.array()?))
+    }
+
+    fn u16(&mut self) -> Result<u16, Kind> {
+        Ok(u16::from_be_bytes(self.array()?))
+    }
+
+    fn u32(&mut self) -> Result<u32, Kind> {
+        Ok(u32::from_be_bytes(self.array()?))
+    }
+
+    fn len32(&mut self) -> Result<usize, Kind> {
+        usize::try_from(self.u32()?).map_err(|_| Kind::Truncated)
+    }
+
+    fn at_end(&self) -> bool {
+        self.pos >= self.buf.len()
+    }
+
+    /// Reads the head of the next value.
+    fn head(&mut self) -> Result<Head<'a>, Kind> {
+        use rmp::Marker as M;
+        let marker = match self.take(1)? {
+            [b] => *b,
+            _ => return Err(Kind::Truncated),
+        };
+        Ok(match M::from_u8(marker) {
+            M::FixPos(v) => Head::Int(v.into()),
+            M::FixNeg(v) => Head::Int(v.into()),
+            M::Null => Head::Nil,
+            M::True | M::False => Head::Bool,
+            M::U8 => Head::Int(self.u8()?.into()),
+            M::U16 => Head::Int(self.u16()?.into()),
+            M::U32 => Head::Int(self.u32()?.into()),
+            M::U64 => Head::Int(u64::from_be_bytes(self.array()?).into()),
+            M::I8 => Head::Int(i8::from_be_bytes(self.array()?).into()),
+            M::I16 => Head::Int(i16::from_be_bytes(self.array()?).into()),
+            M::I32 => Head::Int(i32::from_be_bytes(self.array()?).into()),
+            M::I64 => Head::Int(i64::from_be_bytes(self.array()?).into()),
+            M::F32 => {
+                self.take(4)?;
+                Head::Float
+            }
+            M::F64 => {
+                self.take(8)?;
+                Head::Float
+            }
+            M::FixStr(n) => Head::Str(self.take(n.into())?),
+            M::Str8 => {
+                let n = self.u8()?;
+                Head::Str(self.take(n.into())?)
+            }
+            M::Str16 => {
+                let n = self.u16()?;
+                Head::Str(self.take(n.into())?)
+            }
+            M::Str32 => {
+                let n = self.len32()?;
+                Head::Str(self.take(n)?)
+            }
+            M::Bin8 => {
+                let n = self.u8()?;
+                self.take(n.into())?;
+                Head::Bin
+            }
+            M::Bin16 => {
+                let n = self.u16()?;
+                self.take(n.into())?;
+                Head::Bin
+            }
+            M::Bin32 => {
+                let n = self.len32()?;
+                self.take(n)?;
+                Head::Bin
+            }
+            M::FixExt1 => self.ext(1)?,
+            M::FixExt2 => self.ext(2)?,
+            M::FixExt4 => self.ext(4)?,
+            M::FixExt8 => self.ext(8)?,
+            M::FixExt16 => self.ext(16)?,
+            M::Ext8 => {
+                let n = self.u8()?;
+                self.ext(n.into())?
+            }
+            M::Ext16 => {
+                let n = self.u16()?;
+                self.ext(n.into())?
+            }
+            M::Ext32 => {
+                let n = self.len32()?;
+                self.ext(n)?
+            }
+            M::FixArray(n) => Head::Array(n.into()),
+            M::Array16 => Head::Array(self.u16()?.into()),
+            M::Array32 => Head::Array(self.u32()?),
+            M::FixMap(n) => Head::Map(n.into()),
+            M::Map16 => Head::Map(self.u16()?.into()),
+            M::Map32 => Head::Map(self.u32()?),
+            M::Reserved => return Err(Kind::InvalidMarker(marker)),
+        })
+    }
+
+    fn ext(&mut self, len: usize) -> Result<Head<'a>, Kind> {
+        // One type byte, then the data.
+        self.take(1)?;
+        self.take(len)?;
+        Ok(Head::Ext)
+    }
+
+    /// Skips one complete value and returns its bytes.
+    fn value(&mut self) -> Result<&'a [u8], Kind> {
+        let start = self.pos;
+        // Remaining element counts of the open containers, innermost last.
+        let mut open: Vec<u64> = Vec::new();
+        loop {
+            let children = match self.head()? {
+                Head::Array(n) => u64::from(n),
+                Head::Map(n) => u64::from(n) * 2,
+                _ => 0,
+            };
+            if children > 0 {
+                if open.len() >= MAX_DEPTH {
+                    return Err(Kind::TooDeep);
+                }
+                open.push(children);
+                continue;
+            }
+            // One value is complete: count it against its container, closing finished ones.
+            loop {
+                match open.last_mut() {
+                    None => return self.buf.get(start..self.pos).ok_or(Kind::Truncated),
+                    Some(left) => {
+                        *left = left.saturating_sub(1);
+                        if *left > 0 {
+                            break;
+                        }
+                        open.pop();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads one value that must be nil or a map with str keys; returns the map's bytes.
+    fn metadata(&mut self, slot: MetadataSlot) -> Result<Option<&'a [u8]>, Kind> {
+        let start = self.pos;
+        let len = match self.head()? {
+            Head::Nil => return Ok(None),
+            Head::Map(n) => n,
+            _ => return Err(Kind::MetadataNotMap(slot)),
+        };
+        for _ in 0..len {
+            match self.head()? {
+                Head::Str(s) => {
+                    if std::str::from_utf8(s).is_err() {
+                        return Err(Kind::MetadataKeyNotUtf8(slot));
+                    }
+                }
+                _ => return Err(Kind::MetadataKeyNotStr(slot)),
+            }
+            self.value()?;
+        }
+        Ok(self.buf.get(start..self.pos))
+    }
+}
+
+/// Length in bytes of the first MessagePack value in `buf`.
+///
+/// Iterative (no recursion, whatever the input); nesting deeper than [`MAX_DEPTH`] is refused.
+///
+/// # Errors
+///
+/// [`DecodeErrorKind::Truncated`], [`DecodeErrorKind::InvalidMarker`] or
+/// [`DecodeErrorKind::TooDeep`].
+pub fn skip_value(buf: &[u8]) -> Result<usize, DecodeErrorKind> {
+    Reader::new(buf).value().map(<[u8]>::len)
+}
+
+/// Reads the array header and the seq: everything needed before a seq is known.
+fn envelope_start(msg: &[u8]) -> Result<(Reader<'_>, u32, Seq), DecodeError> {
+    let unreadable = |k| DecodeError::unreadable(k);
+    if msg.is_empty() {
+        return Err(unreadable(Kind::Empty));
+    }
+    let mut r = Reader::new(msg);
+    let len = match r.head().map_err(unreadable)? {
+        Head::Array(0) => return Err(unreadable(Kind::EmptyArray)),
+        Head::Array(n) => n,
+        _ => return Err(unreadable(Kind::NotAnArray)),
+    };
+    let seq = match r.head().map_err(unreadable)? {
+        Head::Int(v) => Seq(i64::try_from(v).map_err(|_| unreadable(Kind::SeqOutOfRange))?),
+        _ => return Err(unreadable(Kind::SeqNotInt)),
+    };
+    // The message must be one complete value: a truncated or malformed message has no
+    // trustworthy seq (swill/1 §12.1); too deep a value is well-formed, so its seq is kept.
+    match Reader::new(msg).value() {
+        Ok(v) if v.len() == msg.len() => {}
+        Ok(_) => return Err(DecodeError::at(seq, Kind::TrailingBytes)),
+        Err(Kind::TooDeep) => return Err(DecodeError::at(seq, Kind::TooDeep)),
+        Err(k) => return Err(unreadable(k)),
+    }
+    Ok((r, len, seq))
+}
+
+/// Decodes a request envelope (swill/1 §4) without copying anything.
+///
+/// Accepts 3 or more elements; elements after the fifth are skipped.
+///
+/// # Errors
+///
+/// A [`DecodeError`] whose `seq` is `Some` when the seq was readable (§12.3) and `None`
+/// otherwise (§12.1).
+pub fn decode_request(msg: &[u8]) -> Result<RequestEnvelope<'_>, DecodeError> {
+    let (mut r, len, seq) = envelope_start(msg)?;
+    let at = |k| DecodeError::at(seq, k);
+    if len < 3 {
+        return Err(at(Kind::TooFewElements { min: 3, got: len }));
+    }
+    let data = r.value().map_err(at)?;
+    let rpc = match r.head().map_err(at)? {
+        Head::Str(s) => std::str::from_utf8(s).map_err(|_| at(Kind::RpcNotUtf8))?,
+        _ => return Err(at(Kind::RpcNotStr)),
+    };
+    let mut kind = RequestType::Message;
+    if len >= 4 {
+        kind = match r.head().map_err(at)? {
+            Head::Int(v) => RequestType::from_code(v).ok_or(at(Kind::UnknownRequestType(v)))?,
+            _ => return Err(at(Kind::RequestTypeNotInt)),
+        };
+    }
+    let mut metadata = None;
+    if len >= 5 {
+        metadata = r.metadata(MetadataSlot::Request).map_err(at)?;
+    }
+    Ok(RequestEnvelope {
+        seq,
+        data,
+        rpc,
+        kind,
+        metadata,
+        array_len: len,
+    })
+}
+
+/// Decodes a response envelope (swill/1 §5) without copying anything.
+///
+/// Accepts 2 or more elements, filling missing slots with their defaults; elements after the
+/// fifth are skipped.
+///
+/// # Errors
+///
+/// A [`DecodeError`], with `seq` when it was readable.
+pub fn decode_response(msg: &[u8]) -> Result<ResponseEnvelope<'_>, DecodeError> {
+    let (mut r, len, seq) = envelope_start(msg)?;
+    let at = |k| DecodeError::at(seq, k);
+    if len < 2 {
+        return Err(at(Kind::TooFewElements { min: 2, got: len }));
+    }
+    let data = r.value().map_err(at)?;
+    let mut kind = ResponseType::Message;
+    if len >= 3 {
+        kind = match r.head().map_err(at)? {
+            Head::Int(v) => ResponseType::from_code(v).ok_or(at(Kind::UnknownResponseType(v)))?,
+            _ => return Err(at(Kind::ResponseTypeNotInt)),
+        };
+    }
+    let mut leading = None;
+    if len >= 4 {
+        leading = r.metadata(MetadataSlot::Leading).map_err(at)?;
+    }
+    let mut trailing = None;
+    if len >= 5 {
+        trailing = r.metadata(MetadataSlot::Trailing).map_err(at)?;
+    }
+    Ok(ResponseEnvelope {
+        seq,
+        data,
+        kind,
+        leading,
+        trailing,
+        array_len: len,
+    })
+}
+
+/// What [`decode_error_data_lenient`] could read from an error map.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PartialErrorData<'a> {
+    /// `code`, when present and an integer that fits an `i64`.
+    pub code: Option<i64>,
+    /// `message`, when present and a valid str.
+    pub message: Option<&'a str>,
+    /// Raw bytes of `data`, when present.
+    pub data: Option<&'a [u8]>,
+}
+
+/// Reads whatever it can from an ERROR frame's data (swill/1 §6.1); unknown keys are skipped.
+///
+/// # Errors
+///
+/// [`DecodeErrorKind::ErrorDataNotMap`] when `data` is not a map, or a grammar error when the
+/// map is malformed.
+pub fn decode_error_data_lenient(data: &[u8]) -> Result<PartialErrorData<'_>, DecodeErrorKind> {
+    let mut r = Reader::new(data);
+    let Head::Map(len) = r.head()? else {
+        return Err(Kind::ErrorDataNotMap);
+    };
+    let mut out = PartialErrorData::default();
+    for _ in 0..len {
+        let key = match r.head()? {
+            Head::Str(k) => Some(k),
+            Head::Array(_) | Head::Map(_) => return Err(Kind::ErrorDataNotMap),
+            _ => None,
+        };
+        let mut value = r.clone();
+        let raw = r.value()?;
+        match key {
+            Some(b"code") => {
+                if let Head::Int(v) = value.head()? {
+                    out.code = i64::try_from(v).ok();
+                }
+            }
+            Some(b"message") => {
+                if let Head::Str(s) = value.head()? {
+                    out.message = std::str::from_utf8(s).ok();
+                }
+            }
+            Some(b"data") => out.data = Some(raw),
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Decodes an ERROR frame's data: a map with an integer `code`, a str `message` and an
+/// optional `data` (swill/1 §6.1).
+///
+/// # Errors
+///
+/// When the map is malformed or `code` or `message` is missing or of the wrong type.
+pub fn decode_error_data(data: &[u8]) -> Result<ErrorData<'_>, DecodeErrorKind> {
+    let p = decode_error_data_lenient(data)?;
+    Ok(ErrorData {
+        code: p.code.ok_or(Kind::ErrorCodeMissing)?,
+        message: p.message.ok_or(Kind::ErrorMessageMissing)?,
+        data: p.data,
+    })
+}
+
+// Writing into a `Vec<u8>` cannot fail, so the `io::Result`s of `rmp::encode` are ignored.
+
+fn put_int(out: &mut Vec<u8>, v: i64) {
+    let _ = rmp::encode::write_sint(out, v);
+}
+
+fn put_array_len(out: &mut Vec<u8>, len: u32) {
+    let _ = rmp::encode::write_array_len(out, len);
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    // A str longer than u32::MAX bytes cannot be framed; write it truncated to stay total
+    // (no real rpc name or message comes near 4 GiB).
+    let bytes = s.as_bytes();
+    let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+    let _ = rmp::encode::write_str_len(out, len);
+    out.extend_from_slice(bytes.get(..len as usize).unwrap_or(bytes));
+}
+
+fn put_opt(out: &mut Vec<u8>, raw: Option<&[u8]>) {
+    match raw {
+        Some(raw) => out.extend_from_slice(raw),
+        None => {
+            let _ = rmp::encode::write_nil(out);
+        }
+    }
+}
+
+/// Appends a request envelope in canonical form: the type element only when `kind` is not
+/// MESSAGE or metadata follows, the metadata element only when `Some` (swill/1 Appendix A).
+///
+/// `data` and `metadata` are raw MessagePack values, copied as they are.
+pub fn encode_request(
+    out: &mut Vec<u8>,
+    seq: Seq,
+    rpc: &str,
+    kind: RequestType,
+    data: &[u8],
+    metadata: Option<&[u8]>,
+) {
+    let with_type = kind != RequestType::Message || metadata.is_some();
+    let len = 3 + u32::from(with_type) + u32::from(metadata.is_some());
+    put_array_len(out, len);
+    put_int(out, seq.0);
+    out.extend_from_slice(data);
+    put_str(out, rpc);
+    if with_type {
+        put_int(out, kind.code().into());
+    }
+    if let Some(md) = metadata {
+        out.extend_from_slice(md);
+    }
+}
+
+/// Appends a response envelope: always five elements, nil for absent metadata (swill/1 §5).
+pub fn encode_response(
+    out: &mut Vec<u8>,
+    seq: Seq,
+    kind: ResponseType,
+    data: &[u8],
+    leading: Option<&[u8]>,
+    trailing: Option<&[u8]>,
+) {
+    encode_response_head(out, seq);
+    out.extend_from_slice(data);
+    encode_response_tail(out, kind, leading, trailing);
+}
+
+/// Appends the start of a response, the five-element array marker and the seq; the caller then
+/// writes the data value in place and finishes with [`encode_response_tail`].
+pub fn encode_response_head(out: &mut Vec<u8>, seq: Seq) {
+    put_array_len(out, 5);
+    put_int(out, seq.0);
+}
+
+/// Appends the end of a response after its data: type, leading and trailing metadata.
+pub fn encode_response_tail(
+    out: &mut Vec<u8>,
+    kind: ResponseType,
+    leading: Option<&[u8]>,
+    trailing: Option<&[u8]>,
+) {
+    put_int(out, kind.code().into());
+    put_opt(out, leading);
+    put_opt(out, trailing);
+}
+
+/// Appends the error map of swill/1 §6.1: `code`, `message`, and `data` only when `Some`.
+pub fn encode_error_data(out: &mut Vec<u8>, code: i64, message: &str, data: Option<&[u8]>) {
+    let _ = rmp::encode::write_map_len(out, if data.is_some() { 3 } else { 2 });
+    put_str(out, "code");
+    put_int(out, code);
+    put_str(out, "message");
+    put_str(out, message);
+    if let Some(data) = data {
+        put_str(out, "data");
+        out.extend_from_slice(data);
+    }
+}
+
+/// Whether `bytes` is exactly one complete MessagePack value.
+pub fn is_one_value(bytes: &[u8]) -> bool {
+    matches!(skip_value(bytes), Ok(n) if n == bytes.len())
+}
+
+/// Whether `bytes` is exactly one MessagePack map with str keys: valid metadata.
+pub fn is_metadata_map(bytes: &[u8]) -> bool {
+    let mut r = Reader::new(bytes);
+    matches!(r.metadata(MetadataSlot::Request), Ok(Some(_))) && r.at_end()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skip_value_handles_deep_nesting_without_recursion() {
+        let deep = vec![0x91u8; 100_000];
+        assert_eq!(skip_value(&deep), Err(DecodeErrorKind::TooDeep));
+        let mut ok = vec![0x91u8; MAX_DEPTH - 1];
+        ok.push(0xc0);
+        assert_eq!(skip_value(&ok), Ok(MAX_DEPTH));
+    }
+
+    #[test]
+    fn skip_value_rejects_reserved_marker_and_truncation() {
+        assert_eq!(
+            skip_value(&[0xc1]),
+            Err(DecodeErrorKind::InvalidMarker(0xc1))
+        );
+        assert_eq!(
+            skip_value(&[0xdd, 0xff, 0xff, 0xff, 0xff]),
+            Err(Kind::Truncated)
+        );
+        assert_eq!(
+            skip_value(&[0xdb, 0xff, 0xff, 0xff, 0xff]),
+            Err(Kind::Truncated)
+        );
+        assert_eq!(skip_value(&[]), Err(Kind::Truncated));
+    }
+
+    #[test]
+    fn too_deep_payload_keeps_its_seq() {
+        let mut msg = vec![0x93, 0x07];
+        msg.extend(std::iter::repeat_n(0x91u8, MAX_DEPTH + 5));
+        msg.push(0xc0);
+        msg.extend([0xa1, b'x']);
+        let err = decode_request(&msg).unwrap_err();
+        assert_eq!(err, DecodeError::at(Seq(7), Kind::TooDeep));
+    }
+
+    #[test]
+    fn seq_above_i64_is_unreadable() {
+        let msg = [0x93, 0xcf, 0x80, 0, 0, 0, 0, 0, 0, 0, 0xc0, 0xa1, b'x'];
+        let err = decode_request(&msg).unwrap_err();
+        assert_eq!(err, DecodeError::unreadable(Kind::SeqOutOfRange));
+    }
+
+    #[test]
+    fn error_messages_name_the_problem() {
+        let cases: &[(&[u8], &str)] = &[
+            (
+                &[0x94, 0x01, 0xc0, 0xa1, b'x', 0x04],
+                "unknown request type 4",
+            ),
+            (&[0x93, 0x01, 0xc0, 0x05], "rpc is not a str"),
+            (
+                &[0x95, 0x01, 0xc0, 0xa1, b'x', 0, 0x81, 1, 2],
+                "metadata key is not a str",
+            ),
+            (
+                &[0x93, 0x01, 0xc0, 0xa1, b'x', 0xc0],
+                "trailing bytes after the envelope",
+            ),
+            (
+                &[0x92, 0x01, 0xc0],
+                "expected an array of 3 to 5 elements, got 2",
+            ),
+        ];
+        for (msg, text) in cases {
+            let err = decode_request(msg).unwrap_err();
+            assert_eq!(err.seq, Some(Seq(1)));
+            assert_eq!(err.to_string(), *text);
+        }
+    }
+
+    #[test]
+    fn error_data_round_trip() {
+        let mut out = Vec::new();
+        encode_error_data(&mut out, -3, "boom", Some(&[0x01]));
+        let e = decode_error_data(&out).unwrap();
+        assert_eq!(
+            (e.code, e.message, e.data),
+            (-3, "boom", Some(&[0x01u8][..]))
+        );
+        assert_eq!(
+            decode_error_data(&[0x81, 0xa1, b'x', 0x01]),
+            Err(DecodeErrorKind::ErrorCodeMissing)
+        );
+    }
+
+    #[test]
+    fn response_defaults_fill_missing_slots() {
+        let r = decode_response(&[0x92, 0x05, 0x03]).unwrap();
+        assert_eq!(r.kind, ResponseType::Message);
+        assert_eq!((r.leading, r.trailing, r.array_len), (None, None, 2));
+        let err = decode_response(&[0x91, 0x05]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "expected an array of 2 to 5 elements, got 1"
+        );
+    }
+}

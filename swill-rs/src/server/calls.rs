@@ -1,0 +1,167 @@
+//! The running calls of one connection, polled by the connection task itself.
+//!
+//! Calls are not spawned as tasks: each is a boxed [`CallBody`] in a slab slot with its own
+//! waker. A wake pushes the slot index onto a ready queue and wakes the connection task, which
+//! polls only the woken calls. Slots (and their wakers) are reused, so a call costs one box for
+//! its body and nothing else; cancelling a call drops its body on the spot.
+
+use std::collections::{HashMap, VecDeque};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Waker};
+
+use futures_util::task::{waker, ArcWake, AtomicWaker};
+
+use crate::handler::{CallBody, CallContext};
+use crate::protocol::Seq;
+
+/// Wake-up plumbing shared by every slot of one connection.
+#[derive(Default)]
+struct Ready {
+    queue: Mutex<VecDeque<usize>>,
+    conn: AtomicWaker,
+}
+
+struct SlotWaker {
+    idx: usize,
+    queued: AtomicBool,
+    ready: Arc<Ready>,
+}
+
+impl ArcWake for SlotWaker {
+    fn wake_by_ref(arc: &Arc<Self>) {
+        if !arc.queued.swap(true, Ordering::AcqRel) {
+            arc.ready
+                .queue
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push_back(arc.idx);
+            arc.ready.conn.wake();
+        }
+    }
+}
+
+/// One running call.
+pub(crate) struct Call {
+    pub(crate) seq: Seq,
+    pub(crate) body: Pin<Box<dyn CallBody>>,
+    pub(crate) ctx: CallContext,
+    pub(crate) route: u32,
+    pub(crate) leading_sent: bool,
+    pub(crate) span: tracing::Span,
+}
+
+struct Slot {
+    call: Option<Call>,
+    waker: Waker,
+    state: Arc<SlotWaker>,
+}
+
+pub(crate) struct CallSet {
+    slots: Vec<Slot>,
+    free: Vec<usize>,
+    by_seq: HashMap<Seq, usize>,
+    ready: Arc<Ready>,
+}
+
+impl CallSet {
+    pub(crate) fn new() -> Self {
+        Self {
+            slots: Vec::new(),
+            free: Vec::new(),
+            by_seq: HashMap::new(),
+            ready: Arc::default(),
+        }
+    }
+
+    /// Registers the connection task's waker (call on every poll of the connection).
+    pub(crate) fn register(&self, cx: &Context<'_>) {
+        self.ready.conn.register(cx.waker());
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.by_seq.len()
+    }
+
+    /// Adds a call and queues it for its first poll.
+    pub(crate) fn insert(&mut self, call: Call) {
+        let seq = call.seq;
+        let idx = match self.free.pop() {
+            Some(idx) => idx,
+            None => {
+                let idx = self.slots.len();
+                let state = Arc::new(SlotWaker {
+                    idx,
+                    queued: AtomicBool::new(false),
+                    ready: self.ready.clone(),
+                });
+                self.slots.push(Slot {
+                    call: None,
+                    waker: waker(state.clone()),
+                    state,
+                });
+                idx
+            }
+        };
+        if let Some(slot) = self.slots.get_mut(idx) {
+            slot.call = Some(call);
+            slot.waker.wake_by_ref();
+        }
+        self.by_seq.insert(seq, idx);
+    }
+
+    pub(crate) fn get(&self, seq: Seq) -> Option<&Call> {
+        let idx = *self.by_seq.get(&seq)?;
+        self.slots.get(idx)?.call.as_ref()
+    }
+
+    pub(crate) fn get_mut(&mut self, seq: Seq) -> Option<&mut Call> {
+        let idx = *self.by_seq.get(&seq)?;
+        self.slots.get_mut(idx)?.call.as_mut()
+    }
+
+    /// Queues slot `idx` for another poll.
+    pub(crate) fn wake(&self, idx: usize) {
+        if let Some(slot) = self.slots.get(idx) {
+            slot.waker.wake_by_ref();
+        }
+    }
+
+    /// Removes a call, dropping nothing: the caller decides when the body goes.
+    pub(crate) fn remove(&mut self, seq: Seq) -> Option<Call> {
+        let idx = self.by_seq.remove(&seq)?;
+        let call = self.slots.get_mut(idx)?.call.take();
+        self.free.push(idx);
+        call
+    }
+
+    /// The next woken slot index (possibly stale: [`poll_slot`](Self::with_ready) skips those).
+    pub(crate) fn next_ready(&self) -> Option<usize> {
+        self.ready
+            .queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop_front()
+    }
+
+    /// Gives the call in slot `idx` (if any) and a context with its waker to `f`.
+    pub(crate) fn with_ready<R>(
+        &mut self,
+        idx: usize,
+        f: impl FnOnce(&mut Call, &mut Context<'_>) -> R,
+    ) -> Option<R> {
+        let slot = self.slots.get_mut(idx)?;
+        slot.state.queued.store(false, Ordering::Release);
+        let call = slot.call.as_mut()?;
+        let mut cx = Context::from_waker(&slot.waker);
+        Some(f(call, &mut cx))
+    }
+
+    /// Removes every call (connection end).
+    pub(crate) fn drain(&mut self) -> Vec<Call> {
+        self.by_seq.clear();
+        self.free.clear();
+        self.slots.drain(..).filter_map(|s| s.call).collect()
+    }
+}

@@ -1,0 +1,357 @@
+//! The tower service: routes plain HTTP (schema.json, docs page, 404) and performs the
+//! WebSocket handshake, then hands the upgraded socket to a connection driver.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use futures_util::future::BoxFuture;
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::sync::{watch, Notify};
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::WebSocketStream;
+
+use super::io::AdaptiveIo;
+use crate::app::App;
+use crate::handler::Connection;
+use crate::hooks::Handshake;
+use crate::Swill;
+
+/// The subprotocol of swill/1 as the original spells it (not a legal RFC 6455 token).
+pub const SUBPROTOCOL: &str = "swill/1";
+/// The token-safe alias browsers can offer (swill/1 §2.2).
+pub const SUBPROTOCOL_ALIAS: &str = "swill.v1";
+/// The initial read buffer of a connection; it grows on demand for large messages.
+const READ_BUFFER: usize = 4 * 1024;
+/// Output is written to the socket once this much is buffered (or at each flush).
+const WRITE_BUFFER: usize = 64 * 1024;
+
+/// The peer address `serve` attaches to each request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PeerAddr(pub(crate) SocketAddr);
+
+/// Tracks live connections for graceful shutdown.
+pub(crate) struct Tracker {
+    live: AtomicUsize,
+    idle: Notify,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Tracker {
+    fn new() -> Self {
+        Self {
+            live: AtomicUsize::new(0),
+            idle: Notify::new(),
+            shutdown: watch::channel(false).0,
+        }
+    }
+
+    fn enter(self: &Arc<Self>) -> TrackGuard {
+        self.live.fetch_add(1, Ordering::AcqRel);
+        TrackGuard(self.clone())
+    }
+}
+
+struct TrackGuard(Arc<Tracker>);
+
+impl Drop for TrackGuard {
+    fn drop(&mut self) {
+        if self.0.live.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// Shared by every clone of a [`SwillService`].
+struct Shared {
+    app: Arc<App>,
+    next_id: AtomicU64,
+    tracker: Arc<Tracker>,
+}
+
+/// A `tower::Service` serving a swill app over HTTP/1.1 upgrades.
+///
+/// Built by [`Swill::into_service`] (routes by itself: WebSocket path, `schema.json`, docs
+/// page, 404 elsewhere) or [`Swill::into_route`] (answers every request it gets; the router
+/// already chose the path). hyper serves it directly through
+/// `hyper_util::service::TowerToHyperService`; the connection must allow upgrades.
+#[derive(Clone)]
+pub struct SwillService {
+    shared: Arc<Shared>,
+    route_self: bool,
+}
+
+impl std::fmt::Debug for SwillService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SwillService")
+            .field("route_self", &self.route_self)
+            .field("live", &self.shared.tracker.live.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+/// Starts a graceful shutdown of every connection a service accepted.
+#[derive(Clone)]
+pub struct ShutdownHandle(Arc<Tracker>);
+
+impl std::fmt::Debug for ShutdownHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShutdownHandle")
+            .field("live", &self.0.live.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl ShutdownHandle {
+    /// Asks every connection to finish: new calls get ERROR 503, running calls get the
+    /// configured grace period, then connections close with 1001. Resolves when all are gone.
+    pub async fn shutdown(&self) {
+        self.0.shutdown.send_replace(true);
+        loop {
+            let idle = self.0.idle.notified();
+            if self.0.live.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+
+    /// How many WebSocket connections are open.
+    pub fn live_connections(&self) -> usize {
+        self.0.live.load(Ordering::Acquire)
+    }
+}
+
+impl Swill {
+    /// A tower service that routes by itself: the WebSocket path (default `/ws`),
+    /// `schema.json`, the docs page, and 404 for anything else.
+    pub fn into_service(self) -> SwillService {
+        SwillService {
+            shared: Arc::new(Shared {
+                app: self.build(),
+                next_id: AtomicU64::new(1),
+                tracker: Arc::new(Tracker::new()),
+            }),
+            route_self: true,
+        }
+    }
+
+    /// An axum route for one path: `Router::new().route("/ws", app.into_route())`.
+    /// Every request that reaches it is treated as the WebSocket endpoint.
+    pub fn into_route<S: Clone + Send + Sync + 'static>(self) -> axum::routing::MethodRouter<S> {
+        let mut svc = self.into_service();
+        svc.route_self = false;
+        axum::routing::any_service(svc)
+    }
+
+    /// An axum router with the WebSocket endpoint, `schema.json` and the docs page, to
+    /// `merge` into an app or `nest` under a prefix.
+    pub fn into_router<S: Clone + Send + Sync + 'static>(self) -> axum::Router<S> {
+        axum::Router::new().fallback_service(self.into_service())
+    }
+}
+
+impl SwillService {
+    /// A handle that shuts down this service's connections gracefully.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle(self.shared.tracker.clone())
+    }
+}
+
+impl<B: Send + 'static> tower_service::Service<Request<B>> for SwillService {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response<Body>, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let shared = self.shared.clone();
+        let route_self = self.route_self;
+        Box::pin(async move { Ok(handle(shared, route_self, req).await) })
+    }
+}
+
+fn text(status: StatusCode, body: impl Into<String>) -> Response<Body> {
+    let mut res = Response::new(Body::from(body.into()));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    res
+}
+
+fn not_found() -> Response<Body> {
+    text(StatusCode::NOT_FOUND, "404 Not Found")
+}
+
+fn header_has_token(req: &Request<impl Sized>, name: header::HeaderName, token: &str) -> bool {
+    req.headers()
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+fn is_upgrade(req: &Request<impl Sized>) -> bool {
+    header_has_token(req, header::UPGRADE, "websocket")
+}
+
+/// Picks the subprotocol leniently (swill/1 §2.2): split on commas, trim spaces and tabs,
+/// compare byte for byte; `swill/1` wins over the alias.
+pub(crate) fn select_subprotocol(req: &Request<impl Sized>) -> Option<&'static str> {
+    let offered: Vec<&[u8]> = req
+        .headers()
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .map(|t| t.trim_ascii())
+        .collect();
+    if offered.contains(&SUBPROTOCOL.as_bytes()) {
+        Some(SUBPROTOCOL)
+    } else if offered.contains(&SUBPROTOCOL_ALIAS.as_bytes()) {
+        Some(SUBPROTOCOL_ALIAS)
+    } else {
+        None
+    }
+}
+
+async fn handle<B: Send + 'static>(
+    shared: Arc<Shared>,
+    route_self: bool,
+    req: Request<B>,
+) -> Response<Body> {
+    let app = &shared.app;
+    let path = req.uri().path();
+    if !is_upgrade(&req) {
+        if !route_self || req.method() != Method::GET {
+            return not_found();
+        }
+        if let Some(res) = super::pages::serve_page(app, &req) {
+            return res;
+        }
+        return not_found();
+    }
+    if route_self && path != app.paths.ws {
+        return not_found();
+    }
+    upgrade(shared, req).await
+}
+
+async fn upgrade<B: Send + 'static>(shared: Arc<Shared>, mut req: Request<B>) -> Response<Body> {
+    let app = shared.app.clone();
+    if req.method() != Method::GET
+        || !header_has_token(&req, header::CONNECTION, "upgrade")
+        || req
+            .headers()
+            .get(header::SEC_WEBSOCKET_VERSION)
+            .map(HeaderValue::as_bytes)
+            != Some(b"13")
+    {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "400 Bad Request: not a WebSocket version 13 upgrade",
+        );
+    }
+    let Some(key) = req.headers().get(header::SEC_WEBSOCKET_KEY).cloned() else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "400 Bad Request: missing Sec-WebSocket-Key",
+        );
+    };
+    let Some(subprotocol) = select_subprotocol(&req) else {
+        return text(StatusCode::NOT_ACCEPTABLE, "No suitable subprotocol");
+    };
+
+    let peer = req.extensions().get::<PeerAddr>().map(|p| p.0).or_else(|| {
+        req.extensions()
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .map(|c| c.0)
+    });
+    let mut hs = Handshake::new(req.uri().clone(), req.headers().clone(), peer);
+    for hook in &app.conn_hooks.before_connection {
+        match hook(hs).await {
+            Ok(next) => hs = next,
+            Err(rejection) => {
+                let mut res = text(rejection.status, rejection.reason);
+                res.headers_mut().extend(rejection.headers);
+                return res;
+            }
+        }
+    }
+
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+    let Handshake {
+        uri,
+        headers,
+        extensions,
+        response_headers,
+        ..
+    } = hs;
+    let conn = Connection::new(
+        id,
+        peer,
+        uri,
+        headers,
+        extensions,
+        subprotocol,
+        app.states.clone(),
+    );
+    let guard = shared.tracker.enter();
+    let mut shutdown_rx = shared.tracker.shutdown.subscribe();
+    let handshake_timeout = app.config.handshake_timeout;
+    let max = app.config.max_message_size;
+    tokio::spawn(async move {
+        let _guard = guard;
+        let upgraded = match tokio::time::timeout(handshake_timeout, on_upgrade).await {
+            Ok(Ok(u)) => u,
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "websocket upgrade failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!("websocket upgrade timed out");
+                return;
+            }
+        };
+        let cfg = WebSocketConfig::default()
+            .read_buffer_size(READ_BUFFER)
+            .write_buffer_size(WRITE_BUFFER)
+            .max_message_size(Some(max))
+            .max_frame_size(Some(max));
+        let io = AdaptiveIo::new(TokioIo::new(upgraded));
+        let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(cfg)).await;
+        let shutdown: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
+            let _ = shutdown_rx.wait_for(|v| *v).await;
+        });
+        super::conn::run(ws, app, conn, shutdown).await;
+    });
+
+    let mut res = Response::new(Body::empty());
+    *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = res.headers_mut();
+    h.extend(response_headers);
+    h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    if let Ok(accept) = HeaderValue::from_str(&derive_accept_key(key.as_bytes())) {
+        h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    h.insert(
+        header::SEC_WEBSOCKET_PROTOCOL,
+        HeaderValue::from_static(subprotocol),
+    );
+    res
+}
