@@ -76,6 +76,21 @@ describe("client against the conformance server", () => {
 		assert.deepEqual(await collect(client.stream("count", 0)), []);
 	});
 
+	test(
+		"leading metadata on the first item, and on END_OF_STREAM of an empty stream",
+		T,
+		async () => {
+			const lead = client.stream<number>("count_lead", 3);
+			assert.deepEqual(await collect(lead), [0, 1, 2]);
+			assert.deepEqual(await lead.leading, { lead: 1 });
+			assert.deepEqual(await lead.trailing, {});
+			const empty = client.stream<number>("empty_stream", null);
+			assert.deepEqual(await collect(empty), []);
+			assert.deepEqual(await empty.leading, { lead: 1 });
+			assert.deepEqual(await empty.trailing, { trail: 2 });
+		},
+	);
+
 	test("client stream: sum", T, async () => {
 		const sum = client.clientStream<number, number>("sum");
 		for (const n of [1, 2, 3, 4]) sum.send(n);
@@ -112,6 +127,16 @@ describe("client against the conformance server", () => {
 			assert.deepEqual(error.data, { why: "fixture" });
 			return true;
 		});
+	});
+
+	test("errors: 403 and 500; the connection lives on", T, async () => {
+		await assert.rejects(client.call("deny", null), (error: unknown) => {
+			isSwillError(Code.FORBIDDEN, "server")(error);
+			assert.equal((error as Error).message, "denied");
+			return true;
+		});
+		await assert.rejects(client.call("crash", null), isSwillError(Code.INTERNAL_ERROR, "server"));
+		assert.equal(await client.call("add", [1, 2]), 3);
 	});
 
 	test("errors: 404 for an unknown rpc", T, async () => {
@@ -273,14 +298,17 @@ describe("reconnect", () => {
 			const pending = client.clientStream<number, number>("sum");
 			pending.send(1);
 			await until(() => client.openCalls === 2, 5_000, "two open calls");
-			const killedAt = Date.now();
-			await server.kill();
-			await assert.rejects(ticker, (error: unknown) => {
+			// Observe both failures before killing, so neither is ever an unhandled rejection.
+			const tickerFailed = assert.rejects(ticker, (error: unknown) => {
 				isSwillError(Code.UNAVAILABLE, "client")(error);
 				assert.match(String((error as Error).message), /connection lost/);
 				return true;
 			});
-			await assert.rejects(pending, isSwillError(Code.UNAVAILABLE));
+			const pendingFailed = assert.rejects(pending, isSwillError(Code.UNAVAILABLE));
+			const killedAt = Date.now();
+			await server.kill();
+			await tickerFailed;
+			await pendingFailed;
 			assert.ok(Date.now() - killedAt < 5_000, "failed promptly");
 			await until(() => events.some((e) => e.startsWith("reconnecting:2")), 10_000, "retries");
 			// A call made while the server is down waits for the reconnect.

@@ -26,6 +26,10 @@ const FIXTURE_HANDLERS = [
 	"fail",
 	"ticker",
 	"validated",
+	"count_lead",
+	"empty_stream",
+	"deny",
+	"crash",
 ];
 
 function run(args: string[]): Promise<{ code: number | null; output: string }> {
@@ -88,6 +92,21 @@ await assert.rejects(
 	(e: unknown) => e instanceof SwillError && e.code === 422,
 );
 
+const lead = api.count_lead(2);
+const leadItems: number[] = [];
+for await (const n of lead) leadItems.push(n);
+assert.deepEqual(leadItems, [0, 1]);
+assert.deepEqual(await lead.leading, { lead: 1 });
+
+const empty = api.empty_stream();
+for await (const _ of empty) assert.fail("no items expected");
+assert.deepEqual(await empty.leading, { lead: 1 });
+assert.deepEqual(await empty.trailing, { trail: 2 });
+
+await assert.rejects(api.deny(), (e: unknown) => e instanceof SwillError && e.code === 403);
+await assert.rejects(api.crash(), (e: unknown) => e instanceof SwillError && e.code === 500);
+assert.equal(await api.add([40, 2]), 42);
+
 client.close();
 console.log("facade ok");
 `;
@@ -118,14 +137,14 @@ describe("swill-codegen against the live server", () => {
 		}
 		assert.match(
 			source,
-			/add\(request: AddRequest, options\?: CallOptions\): UnaryCall<AddResponse>;/,
+			/add\(request: AddRequest, options\?: swill\.CallOptions\): swill\.UnaryCall<AddResponse>;/,
 		);
 		assert.match(source, /export type AddResponse = number;/);
 		assert.match(
 			source,
-			/count\(request: CountRequest, options\?: CallOptions\): ServerStreamCall<CountResponse>;/,
+			/count\(request: CountRequest, options\?: swill\.CallOptions\): swill\.ServerStreamCall<CountResponse>;/,
 		);
-		assert.match(source, /\* Adds two numbers/);
+		assert.match(source, /^\t \* Adds two (numbers|integers)/m, "TSDoc from the handler doc");
 		const checked = typecheck(outDir, [first]);
 		assert.ok(checked.ok, checked.output);
 	});

@@ -34,15 +34,15 @@ describe("generate", () => {
 		assert.match(source, /Comment end marker \*\\\/ must be escaped/);
 		assert.match(
 			source,
-			/add\(request: AddRequest, options\?: CallOptions\): UnaryCall<AddResponse>;/,
+			/add\(request: AddRequest, options\?: swill\.CallOptions\): swill\.UnaryCall<AddResponse>;/,
 		);
 		assert.match(
 			source,
-			/count\(request: CountRequest, options\?: CallOptions\): ServerStreamCall<CountResponse>;/,
+			/count\(request: CountRequest, options\?: swill\.CallOptions\): swill\.ServerStreamCall<CountResponse>;/,
 		);
 		assert.match(source, /readonly math: \{/);
 		assert.match(source, /"math\.stats\.mean"/);
-		assert.match(source, /from "@swill-rs\/client";/);
+		assert.match(source, /^import \* as swill from "@swill-rs\/client";$/m);
 	});
 
 	test("type-checks strictly, and the facade has the promised types", async () => {
