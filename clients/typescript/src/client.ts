@@ -1,0 +1,272 @@
+/**
+ * `createClient()`: the four call shapes over one multiplexed connection.
+ *
+ * @module
+ */
+import type { ReconnectOptions } from "./backoff.js";
+import { Call, type CallShape } from "./calls.js";
+import {
+	Connection,
+	type ConnectionEvents,
+	type ConnectionState,
+	type WebSocketConstructor,
+} from "./connection.js";
+import { Code, SwillError } from "./errors.js";
+import type { Metadata } from "./protocol/frames.js";
+
+/** Options of {@link createClient}. */
+export interface ClientOptions {
+	/** The server's WebSocket URL, e.g. `ws://127.0.0.1:8080/ws`. */
+	url: string;
+	/**
+	 * The WebSocket constructor. Defaults to `globalThis.WebSocket`; Node 20 has none, so pass
+	 * `WebSocket` from the `ws` package there.
+	 */
+	WebSocket?: WebSocketConstructor;
+	/**
+	 * Subprotocols to offer. Default `["swill.v1"]`: the token-safe alias, because browsers and
+	 * `ws` refuse `swill/1` (spec §2.2).
+	 */
+	protocols?: string[];
+	/** Reconnect policy, or `false` to stay disconnected after a drop. */
+	reconnect?: Partial<ReconnectOptions> | false;
+	/** How long a call waits for a connection before failing (default 15 s). */
+	connectTimeoutMs?: number;
+	/** Default per-call timeout in ms (default: none). */
+	timeoutMs?: number;
+	/** Receives notes about dropped frames; silent by default. */
+	onWarning?: (message: string) => void;
+}
+
+/** Per-call options. */
+export interface CallOptions {
+	/** Request metadata, sent on the opening frame. */
+	metadata?: Metadata;
+	/** Aborting sends CANCEL and fails the call with {@link Code.CANCELLED}. */
+	signal?: AbortSignal;
+	/** Fails the call with {@link Code.TIMEOUT} (and sends CANCEL) after this many ms. */
+	timeoutMs?: number;
+}
+
+/** Options of calls with a streaming request. */
+export interface StreamingCallOptions extends CallOptions {
+	/**
+	 * Open the call at once with a METADATA frame instead of with the first item (spec §7.2).
+	 * Use it when the server should start before the first item, e.g. a bidi call where the
+	 * server speaks first.
+	 */
+	sendMetadataFirst?: boolean;
+}
+
+/** What every call handle offers. */
+export interface CallHandle {
+	readonly rpc: string;
+	/** Leading metadata, once the first response frame arrived (`{}` if none; never rejects). */
+	readonly leading: Promise<Metadata>;
+	/** Trailing metadata, once the call ended (`{}` if none or on error; never rejects). */
+	readonly trailing: Promise<Metadata>;
+	/** Sends CANCEL (if the call was opened) and fails the call with {@link Code.CANCELLED}. */
+	cancel(reason?: unknown): void;
+}
+
+/** A single-request, single-response call: a Promise of the result, plus the call handle. */
+export interface UnaryCall<Res> extends CallHandle, Promise<Res> {}
+
+/** A single-request, streaming-response call: iterate it with `for await`. */
+export interface ServerStreamCall<Res> extends CallHandle, AsyncIterable<Res> {}
+
+/** The sending half of a streaming request. */
+export interface RequestSender<Req> {
+	/** Sends one item. Throws the call's error if it already failed, or after `end()`. */
+	send(message: Req): void;
+	/** Ends the request stream (END_OF_STREAM). Idempotent. */
+	end(): void;
+}
+
+/** A streaming-request, single-response call: `send()`, `end()`, then await it (a Promise). */
+export interface ClientStreamCall<Req, Res> extends CallHandle, RequestSender<Req>, Promise<Res> {}
+
+/** A streaming-request, streaming-response call: `send()`/`end()` and `for await`. */
+export interface BidiStreamCall<Req, Res>
+	extends CallHandle,
+		RequestSender<Req>,
+		AsyncIterable<Res> {}
+
+/** The client. One instance keeps one connection and multiplexes every call over it. */
+export interface SwillClient {
+	/** Single request, single response. */
+	call<Res = unknown>(rpc: string, data?: unknown, options?: CallOptions): UnaryCall<Res>;
+	/** Single request, streaming response. */
+	stream<Res = unknown>(rpc: string, data?: unknown, options?: CallOptions): ServerStreamCall<Res>;
+	/** Streaming request, single response. */
+	clientStream<Req = unknown, Res = unknown>(
+		rpc: string,
+		options?: StreamingCallOptions,
+	): ClientStreamCall<Req, Res>;
+	/** Streaming request, streaming response. */
+	bidi<Req = unknown, Res = unknown>(
+		rpc: string,
+		options?: StreamingCallOptions,
+	): BidiStreamCall<Req, Res>;
+	/** Connects now instead of at the first call; resolves once the socket is open. */
+	connect(signal?: AbortSignal): Promise<void>;
+	/** Closes the connection for good; open calls fail with {@link Code.UNAVAILABLE}. */
+	close(): void;
+	/** Subscribes to `connected`, `disconnected` or `reconnecting`; returns the unsubscriber. */
+	on<K extends keyof ConnectionEvents>(
+		event: K,
+		listener: (event: ConnectionEvents[K]) => void,
+	): () => void;
+	/** The connection state. */
+	readonly state: ConnectionState;
+	/** Calls in flight on the current socket. */
+	readonly openCalls: number;
+}
+
+function cancelled(rpc: string, reason: unknown): SwillError {
+	return new SwillError(Code.CANCELLED, `call "${rpc}" was cancelled`, { cause: reason });
+}
+
+function baseHandle(call: Call): CallHandle {
+	return {
+		rpc: call.rpc,
+		leading: call.leading,
+		trailing: call.trailing,
+		cancel: (reason?: unknown) => call.cancel(cancelled(call.rpc, reason)),
+	};
+}
+
+function iterate<Res>(call: Call): AsyncIterator<Res> {
+	return {
+		next: () => call.next() as Promise<IteratorResult<Res>>,
+		return: (value?: unknown) => {
+			// Leaving a `for await` early abandons the stream: tell the server.
+			call.cancel(cancelled(call.rpc, "iteration stopped"));
+			return Promise.resolve({ done: true, value: value as Res });
+		},
+	};
+}
+
+function sender<Req>(call: Call): RequestSender<Req> {
+	return {
+		send: (message: Req) => call.sendItem(message),
+		end: () => call.endRequest(),
+	};
+}
+
+/**
+ * Sends every item of `source` on a streaming-request call, then ends the request stream;
+ * returns `call` at once. A failing source cancels the call; a call that ended early (the
+ * server answered, or an error) stops the pumping. Without a source it just returns `call`.
+ */
+export function sendAll<Req, C extends RequestSender<Req> & CallHandle>(
+	call: C,
+	source?: Iterable<Req> | AsyncIterable<Req>,
+): C {
+	if (source === undefined) return call;
+	let stopped = false;
+	void call.trailing.then(() => {
+		stopped = true;
+	});
+	void (async () => {
+		try {
+			for await (const item of source) {
+				if (stopped) return;
+				call.send(item);
+			}
+			if (!stopped) call.end();
+		} catch (error) {
+			call.cancel(error);
+		}
+	})();
+	return call;
+}
+
+/**
+ * Creates a client. It connects lazily (at the first call, or at `connect()`).
+ *
+ * @example
+ * ```ts
+ * const client = createClient({ url: "ws://127.0.0.1:8080/ws", WebSocket });
+ * const three = await client.call<number>("add", [1, 2]);
+ * ```
+ */
+export function createClient(options: ClientOptions): SwillClient {
+	const connection = new Connection({
+		url: options.url,
+		WebSocket: options.WebSocket,
+		protocols: options.protocols,
+		reconnect: options.reconnect,
+		connectTimeoutMs: options.connectTimeoutMs,
+		onWarning: options.onWarning,
+	});
+
+	function start(rpc: string, shape: CallShape, callOptions: CallOptions | undefined): Call {
+		const call = new Call(rpc, shape, callOptions?.metadata);
+		const signal = callOptions?.signal;
+		if (signal?.aborted) {
+			call.fail(cancelled(rpc, signal.reason));
+			return call;
+		}
+		const onAbort = () => call.cancel(cancelled(rpc, signal?.reason));
+		signal?.addEventListener("abort", onAbort, { once: true });
+		const timeoutMs = callOptions?.timeoutMs ?? options.timeoutMs;
+		const timer =
+			timeoutMs === undefined
+				? undefined
+				: setTimeout(() => {
+						call.cancel(
+							new SwillError(Code.TIMEOUT, `call "${rpc}" timed out after ${timeoutMs} ms`),
+						);
+					}, timeoutMs);
+		call.onDone(() => {
+			if (timer !== undefined) clearTimeout(timer);
+			signal?.removeEventListener("abort", onAbort);
+		});
+		connection.attach(call, signal).catch((error: unknown) => call.fail(SwillError.from(error)));
+		return call;
+	}
+
+	return {
+		call<Res>(rpc: string, data?: unknown, callOptions?: CallOptions): UnaryCall<Res> {
+			const call = start(rpc, { requestStreams: false, responseStreams: false }, callOptions);
+			if (!call.done) call.sendRequest(data);
+			return Object.assign(call.result as Promise<Res>, baseHandle(call));
+		},
+
+		stream<Res>(rpc: string, data?: unknown, callOptions?: CallOptions): ServerStreamCall<Res> {
+			const call = start(rpc, { requestStreams: false, responseStreams: true }, callOptions);
+			if (!call.done) call.sendRequest(data);
+			return { ...baseHandle(call), [Symbol.asyncIterator]: () => iterate<Res>(call) };
+		},
+
+		clientStream<Req, Res>(
+			rpc: string,
+			callOptions?: StreamingCallOptions,
+		): ClientStreamCall<Req, Res> {
+			const call = start(rpc, { requestStreams: true, responseStreams: false }, callOptions);
+			if (callOptions?.sendMetadataFirst && !call.done) call.openWithMetadata();
+			return Object.assign(call.result as Promise<Res>, baseHandle(call), sender<Req>(call));
+		},
+
+		bidi<Req, Res>(rpc: string, callOptions?: StreamingCallOptions): BidiStreamCall<Req, Res> {
+			const call = start(rpc, { requestStreams: true, responseStreams: true }, callOptions);
+			if (callOptions?.sendMetadataFirst && !call.done) call.openWithMetadata();
+			return {
+				...baseHandle(call),
+				...sender<Req>(call),
+				[Symbol.asyncIterator]: () => iterate<Res>(call),
+			};
+		},
+
+		connect: (signal?: AbortSignal) => connection.ready(signal),
+		close: () => connection.close(),
+		on: (event, listener) => connection.on(event, listener),
+		get state() {
+			return connection.state;
+		},
+		get openCalls() {
+			return connection.openCalls;
+		},
+	};
+}

@@ -1,0 +1,399 @@
+/**
+ * API document -> one TypeScript module: a type per request and response (compiled by
+ * json-schema-to-typescript), TSDoc from the handlers' doc comments, and a typed facade
+ * (`createApi(client)`) where dotted handler names become nested objects. Pure and
+ * deterministic: the same document gives the same bytes.
+ *
+ * @module
+ */
+import { compile } from "json-schema-to-typescript";
+import type { ApiDocument, HandlerDescription, JsonSchema } from "./document.js";
+
+/** Generator options. */
+export interface GenerateOptions {
+	/** The module the generated code imports the runtime from. Default `@swill-rs/client`. */
+	importFrom?: string;
+	/** Name of the interface holding every handler's request and response types. */
+	typesName?: string;
+}
+
+const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+
+/** `echo_metadata` -> `EchoMetadata`, `math.add` -> `MathAdd`. */
+export function pascalCase(name: string): string {
+	const words = name.split(/[^A-Za-z0-9]+/).filter((word) => word !== "");
+	const joined = words.map((word) => word.charAt(0).toUpperCase() + word.slice(1)).join("");
+	if (joined === "") return "Handler";
+	return /^[0-9]/.test(joined) ? `Handler${joined}` : joined;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+	return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Rewrites the draft 2020-12 keywords json-schema-to-typescript does not read into their
+ * draft-07 equivalents (tuples: `prefixItems` -> `items` array), and gives boolean and empty
+ * schemas their TypeScript meaning (`unknown`, `never`). Everything else passes through.
+ */
+function normalise(schema: JsonSchema): Record<string, unknown> {
+	if (schema === true) return { tsType: "unknown" };
+	if (schema === false) return { tsType: "never" };
+	const out: Record<string, unknown> = {};
+	for (const [key, value] of Object.entries(schema)) {
+		if (key === "$schema" || key === "$id") continue;
+		out[key] = normaliseValue(key, value);
+	}
+	if (Array.isArray(schema["prefixItems"])) {
+		out["items"] = out["prefixItems"];
+		delete out["prefixItems"];
+		const rest = schema["items"];
+		if (rest === false || rest === undefined) out["additionalItems"] = false;
+		else out["additionalItems"] = normalise(rest as JsonSchema);
+	}
+	const meaningful = Object.keys(out).filter(
+		(key) => !["title", "description", "default", "examples", "format", "$comment"].includes(key),
+	);
+	if (meaningful.length === 0) out["tsType"] = "unknown";
+	return out;
+}
+
+const SCHEMA_MAPS = new Set([
+	"properties",
+	"patternProperties",
+	"$defs",
+	"definitions",
+	"dependentSchemas",
+]);
+const SCHEMA_LISTS = new Set(["allOf", "anyOf", "oneOf", "prefixItems"]);
+const SCHEMA_VALUES = new Set([
+	"items",
+	"additionalItems",
+	"additionalProperties",
+	"not",
+	"if",
+	"then",
+	"else",
+	"contains",
+	"propertyNames",
+	"unevaluatedItems",
+	"unevaluatedProperties",
+]);
+
+function normaliseValue(key: string, value: unknown): unknown {
+	if (SCHEMA_MAPS.has(key) && isRecord(value)) {
+		const out: Record<string, unknown> = {};
+		for (const [name, inner] of Object.entries(value)) out[name] = normalise(inner as JsonSchema);
+		return out;
+	}
+	if (SCHEMA_LISTS.has(key) && Array.isArray(value)) {
+		return value.map((inner) => normalise(inner as JsonSchema));
+	}
+	if (SCHEMA_VALUES.has(key) && (isRecord(value) || typeof value === "boolean")) {
+		if (key === "additionalProperties" && typeof value === "boolean") return value;
+		if (key === "additionalItems" && typeof value === "boolean") return value;
+		return normalise(value);
+	}
+	if (key === "items" && Array.isArray(value))
+		return value.map((inner) => normalise(inner as JsonSchema));
+	return value;
+}
+
+/** Names a handler side's schema so that json-schema-to-typescript exports it under `title`. */
+function titled(schema: JsonSchema, title: string, description: string): Record<string, unknown> {
+	const body = normalise(schema);
+	// A bare $ref would be inlined as a copy of its target; an allOf of one keeps the alias.
+	const named = typeof body["$ref"] === "string" ? { allOf: [body] } : body;
+	return { ...named, title, description };
+}
+
+function collectTitles(value: unknown, into: Set<string>): void {
+	if (Array.isArray(value)) {
+		for (const inner of value) collectTitles(inner, into);
+	} else if (isRecord(value)) {
+		if (typeof value["title"] === "string") into.add(pascalCase(value["title"]));
+		for (const inner of Object.values(value)) collectTitles(inner, into);
+	}
+}
+
+interface Named {
+	handler: HandlerDescription;
+	request: string;
+	response: string;
+}
+
+function nameTypes(document: ApiDocument, typesName: string): Named[] {
+	const taken = new Set<string>([typesName, "Api", "createApi"]);
+	for (const name of Object.keys(document.$defs ?? {})) taken.add(pascalCase(name));
+	collectTitles(document.$defs ?? {}, taken);
+	for (const handler of document.handlers) {
+		collectTitles(handler.request.schema, taken);
+		collectTitles(handler.response.schema, taken);
+	}
+	const claim = (base: string): string => {
+		let name = base;
+		for (let n = 2; taken.has(name); n++) name = `${base}${n}`;
+		taken.add(name);
+		return name;
+	};
+	return document.handlers.map((handler) => {
+		const base = pascalCase(handler.name);
+		return { handler, request: claim(`${base}Request`), response: claim(`${base}Response`) };
+	});
+}
+
+/** TSDoc comment lines (without indentation) for `text`. */
+function tsdoc(lines: string[]): string[] {
+	const body = lines
+		.flatMap((line) => line.split("\n"))
+		.map((line) => line.replaceAll("*/", "*\\/"));
+	while (body.length > 0 && body[body.length - 1]?.trim() === "") body.pop();
+	if (body.length === 0) return [];
+	return ["/**", ...body.map((line) => (line.trim() === "" ? " *" : ` * ${line}`)), " */"];
+}
+
+function quoteKey(key: string): string {
+	return IDENTIFIER.test(key) ? key : JSON.stringify(key);
+}
+
+interface Tree {
+	handlers: Map<string, Named>;
+	groups: Map<string, Tree>;
+}
+
+function buildTree(named: Named[]): Tree {
+	const root: Tree = { handlers: new Map(), groups: new Map() };
+	for (const entry of named) {
+		const parts = entry.handler.name.split(".");
+		const leaf = parts.pop() ?? entry.handler.name;
+		let node = root;
+		for (const part of parts) {
+			if (node.handlers.has(part)) {
+				throw new Error(`handler "${entry.handler.name}": "${part}" is already a handler name`);
+			}
+			let next = node.groups.get(part);
+			if (next === undefined) {
+				next = { handlers: new Map(), groups: new Map() };
+				node.groups.set(part, next);
+			}
+			node = next;
+		}
+		if (node.groups.has(leaf) || node.handlers.has(leaf)) {
+			throw new Error(`handler "${entry.handler.name}" clashes with another handler or group`);
+		}
+		node.handlers.set(leaf, entry);
+	}
+	return root;
+}
+
+function shapeOf(handler: HandlerDescription): "unary" | "server" | "client" | "bidi" {
+	if (handler.request.streams) return handler.response.streams ? "bidi" : "client";
+	return handler.response.streams ? "server" : "unary";
+}
+
+function takesNoRequest(schema: JsonSchema): boolean {
+	return isRecord(schema) && schema["type"] === "null";
+}
+
+function docFor(entry: Named): string[] {
+	const { handler } = entry;
+	const lines: string[] = [];
+	if (handler.doc !== undefined) lines.push(handler.doc, "");
+	const shape = shapeOf(handler);
+	const what = {
+		unary: "Single request, single response.",
+		server: "Single request, streaming response: iterate with `for await`.",
+		client:
+			"Streaming request, single response: `send()` items (or pass a source), `end()`, await.",
+		bidi: "Streaming request and response: `send()`/`end()` and iterate with `for await`.",
+	}[shape];
+	lines.push(`RPC \`${handler.name}\`. ${what}`);
+	if (handler.example !== undefined && !handler.request.streams) {
+		const call = `api.${handler.name}(${JSON.stringify(handler.example)})`;
+		lines.push(
+			"",
+			"@example",
+			"```ts",
+			shape === "unary" ? `await ${call};` : `for await (const item of ${call}) {}`,
+			"```",
+		);
+	}
+	return lines;
+}
+
+function signature(entry: Named): string {
+	const { handler, request: req, response: res } = entry;
+	switch (shapeOf(handler)) {
+		case "unary":
+		case "server": {
+			const optional = takesNoRequest(handler.request.schema) ? "?" : "";
+			const result = shapeOf(handler) === "unary" ? "UnaryCall" : "ServerStreamCall";
+			return `(request${optional}: ${req}, options?: swill.CallOptions): swill.${result}<${res}>`;
+		}
+		case "client":
+			return `(source?: Iterable<${req}> | AsyncIterable<${req}>, options?: swill.StreamingCallOptions): swill.ClientStreamCall<${req}, ${res}>`;
+		case "bidi":
+			return `(source?: Iterable<${req}> | AsyncIterable<${req}>, options?: swill.StreamingCallOptions): swill.BidiStreamCall<${req}, ${res}>`;
+	}
+}
+
+function implementation(entry: Named): string {
+	const { handler, request: req, response: res } = entry;
+	const rpc = JSON.stringify(handler.name);
+	switch (shapeOf(handler)) {
+		case "unary":
+			return `(request, options) => client.call<${res}>(${rpc}, request, options)`;
+		case "server":
+			return `(request, options) => client.stream<${res}>(${rpc}, request, options)`;
+		case "client":
+			return `(source, options) => swill.sendAll(client.clientStream<${req}, ${res}>(${rpc}, options), source)`;
+		case "bidi":
+			return `(source, options) => swill.sendAll(client.bidi<${req}, ${res}>(${rpc}, options), source)`;
+	}
+}
+
+function renderInterface(tree: Tree, indent: string): string[] {
+	const out: string[] = [];
+	for (const [key, entry] of tree.handlers) {
+		for (const line of tsdoc(docFor(entry))) out.push(`${indent}${line}`);
+		out.push(`${indent}${quoteKey(key)}${signature(entry)};`);
+	}
+	for (const [key, group] of tree.groups) {
+		out.push(`${indent}/** Handlers under \`${key}.\`. */`);
+		out.push(`${indent}readonly ${quoteKey(key)}: {`);
+		out.push(...renderInterface(group, `${indent}\t`));
+		out.push(`${indent}};`);
+	}
+	return out;
+}
+
+function renderObject(tree: Tree, indent: string): string[] {
+	const out: string[] = [];
+	for (const [key, entry] of tree.handlers)
+		out.push(`${indent}${quoteKey(key)}: ${implementation(entry)},`);
+	for (const [key, group] of tree.groups) {
+		out.push(`${indent}${quoteKey(key)}: {`);
+		out.push(...renderObject(group, `${indent}\t`));
+		out.push(`${indent}},`);
+	}
+	return out;
+}
+
+function typesSchema(
+	document: ApiDocument,
+	named: Named[],
+	typesName: string,
+): Record<string, unknown> {
+	const properties: Record<string, unknown> = {};
+	for (const entry of named) {
+		const { handler } = entry;
+		const item = (streams: boolean) => (streams ? "One item of the stream" : "The payload");
+		properties[handler.name] = {
+			type: "object",
+			additionalProperties: false,
+			required: ["request", "response"],
+			properties: {
+				request: titled(
+					handler.request.schema,
+					entry.request,
+					`${item(handler.request.streams)} sent to \`${handler.name}\`.`,
+				),
+				response: titled(
+					handler.response.schema,
+					entry.response,
+					`${item(handler.response.streams)} returned by \`${handler.name}\`.`,
+				),
+			},
+		};
+	}
+	const defs: Record<string, unknown> = {};
+	for (const [name, schema] of Object.entries(document.$defs ?? {})) defs[name] = normalise(schema);
+	return {
+		title: typesName,
+		description: "Request and response types of every handler, by handler name.",
+		type: "object",
+		additionalProperties: false,
+		required: named.map((entry) => entry.handler.name),
+		properties,
+		$defs: defs,
+	};
+}
+
+function hasExport(source: string, name: string): boolean {
+	return new RegExp(`^export (type|interface|enum) ${name}\\b`, "m").test(source);
+}
+
+/** Generates the module's source text. */
+export async function generate(
+	document: ApiDocument,
+	options: GenerateOptions = {},
+): Promise<string> {
+	const importFrom = options.importFrom ?? "@swill-rs/client";
+	const typesName = options.typesName ?? "ApiTypes";
+	for (const reserved of [typesName, "Api", "createApi", "swill"]) {
+		if (
+			Object.keys(document.$defs ?? {}).some(
+				(name) => pascalCase(name) === reserved || name === reserved,
+			)
+		) {
+			throw new Error(`a $defs entry is named ${reserved}, which the generated module uses itself`);
+		}
+	}
+	const named = nameTypes(document, typesName);
+	const tree = buildTree(named);
+	const types = await compile(typesSchema(document, named, typesName) as never, typesName, {
+		bannerComment: "",
+		additionalProperties: false,
+		strictIndexSignatures: true,
+		unreachableDefinitions: true,
+		format: true,
+		style: { useTabs: true, printWidth: 100 },
+		$refOptions: { resolve: { external: false } },
+	});
+	for (const entry of named) {
+		for (const name of [entry.request, entry.response]) {
+			if (!hasExport(types, name)) {
+				throw new Error(`json-schema-to-typescript did not emit the type ${name}`);
+			}
+		}
+	}
+	const shapes = new Set(named.map((entry) => shapeOf(entry.handler)));
+	// One namespace import, so that no $defs name can clash with a runtime type's name.
+	const needsSendAll = shapes.has("client") || shapes.has("bidi");
+	const runtimeImport = needsSendAll
+		? `import * as swill from "${importFrom}";`
+		: `import type * as swill from "${importFrom}";`;
+	const title = [document.title, document.version].filter((part) => part !== undefined).join(" ");
+	const lines = [
+		"// Generated by swill-codegen from a swill/1 API document. Do not edit.",
+		...tsdoc([
+			`Typed client for ${title === "" ? "a swill-rs server" : title}.`,
+			"",
+			"@example",
+			"```ts",
+			`import { createClient } from "${importFrom}";`,
+			'const api = createApi(createClient({ url: "ws://127.0.0.1:8080/ws" }));',
+			"```",
+			"",
+			"@module",
+		]),
+		"",
+		runtimeImport,
+		"",
+		types.trimEnd(),
+		"",
+		"/** The API: one method per handler; dotted names are nested objects. */",
+		"export interface Api {",
+		...renderInterface(tree, "\t"),
+		"}",
+		"",
+		"/** Wraps a client in the typed {@link Api}. */",
+		"export function createApi(client: swill.SwillClient): Api {",
+		"\treturn {",
+		...renderObject(tree, "\t\t"),
+		"\t};",
+		"}",
+		"",
+	];
+	return lines.join("\n");
+}

@@ -1,0 +1,11 @@
+export type {
+	ApiDocument,
+	HandlerDescription,
+	HandlerSide,
+	JsonSchema,
+} from "./document.js";
+export { documentFromIntrospection, parseDocument } from "./document.js";
+export type { GenerateOptions } from "./generate.js";
+export { generate, pascalCase } from "./generate.js";
+export type { LoadOptions } from "./load.js";
+export { loadDocument } from "./load.js";

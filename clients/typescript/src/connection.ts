@@ -1,0 +1,354 @@
+/**
+ * The socket lifecycle: one WebSocket at a time, lazy connect, reconnect with backoff and
+ * jitter, and the events `connected` / `disconnected` / `reconnecting`. Each socket has its own
+ * {@link CallTable}: seqs restart at 1 and calls never survive a reconnect (spec §2.3).
+ *
+ * @module
+ */
+import { backoffDelay, DEFAULT_RECONNECT, type ReconnectOptions } from "./backoff.js";
+import { type Call, CallTable } from "./calls.js";
+import { Code, SwillError } from "./errors.js";
+import { decodeResponse } from "./protocol/codec.js";
+import { SUBPROTOCOL_TOKEN_SAFE } from "./protocol/frames.js";
+
+/** The parts of a WebSocket this client uses; browsers' and the `ws` package's fit. */
+export interface WebSocketLike {
+	binaryType: string;
+	readonly protocol: string;
+	send(data: Uint8Array<ArrayBuffer>): void;
+	close(code?: number, reason?: string): void;
+	onopen: unknown;
+	onmessage: unknown;
+	onclose: unknown;
+	onerror: unknown;
+}
+
+/** A WebSocket constructor: `globalThis.WebSocket` or the `ws` package's default export. */
+export type WebSocketConstructor = new (
+	url: string,
+	protocols?: string | string[],
+) => WebSocketLike;
+
+/** Payload of the `connected` event. */
+export interface ConnectedEvent {
+	url: string;
+	/** The subprotocol the server selected. */
+	protocol: string;
+}
+/** Payload of the `disconnected` event. */
+export interface DisconnectedEvent {
+	code: number;
+	reason: string;
+	/** Calls that were in flight and failed with {@link Code.UNAVAILABLE}. */
+	failedCalls: number;
+	/** False after `close()` or when reconnecting is off. */
+	willReconnect: boolean;
+}
+/** Payload of the `reconnecting` event. */
+export interface ReconnectingEvent {
+	/** 1 for the first retry after a failure. */
+	attempt: number;
+	delayMs: number;
+	/** Why the previous attempt or connection ended. */
+	error: SwillError;
+}
+
+/** Event names and payloads of {@link Connection.on}. */
+export interface ConnectionEvents {
+	connected: ConnectedEvent;
+	disconnected: DisconnectedEvent;
+	reconnecting: ReconnectingEvent;
+}
+
+/** Connection settings (a subset of the client options). */
+export interface ConnectionOptions {
+	url: string;
+	WebSocket?: WebSocketConstructor | undefined;
+	protocols?: string[] | undefined;
+	reconnect?: Partial<ReconnectOptions> | false | undefined;
+	/** How long a call waits for a connection before failing with UNAVAILABLE, in ms. */
+	connectTimeoutMs?: number | undefined;
+	/** Receives protocol oddities (dropped frames); defaults to nothing. */
+	onWarning?: ((message: string) => void) | undefined;
+}
+
+/** Default connect timeout: long enough for a few backoff rounds over a server restart. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;
+
+type Listener<K extends keyof ConnectionEvents> = (event: ConnectionEvents[K]) => void;
+
+/** Connection states. */
+export type ConnectionState = "idle" | "connecting" | "open" | "waiting" | "closed";
+
+interface OpenSocket {
+	socket: WebSocketLike;
+	table: CallTable;
+}
+
+function resolveWebSocket(explicit: WebSocketConstructor | undefined): WebSocketConstructor {
+	if (explicit !== undefined) return explicit;
+	const global: unknown = (globalThis as { WebSocket?: unknown }).WebSocket;
+	if (typeof global === "function") return global as WebSocketConstructor;
+	throw new SwillError(
+		Code.UNAVAILABLE,
+		"no WebSocket available: pass one in the options (e.g. `WebSocket` from the `ws` package on Node 20)",
+	);
+}
+
+function toBytes(data: unknown): Uint8Array | undefined {
+	if (data instanceof ArrayBuffer) return new Uint8Array(data);
+	if (ArrayBuffer.isView(data))
+		return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+	return undefined;
+}
+
+/** One multiplexed WebSocket with reconnects. */
+export class Connection {
+	readonly url: string;
+	#options: ConnectionOptions;
+	#reconnect: ReconnectOptions | undefined;
+	#state: ConnectionState = "idle";
+	#current: OpenSocket | undefined;
+	#socket: WebSocketLike | undefined;
+	#attempt = 0;
+	#lastFailure: SwillError | undefined;
+	#timer: ReturnType<typeof setTimeout> | undefined;
+	#waiters: Array<{ resolve: (open: OpenSocket) => void; reject: (error: SwillError) => void }> =
+		[];
+	#listeners: { [K in keyof ConnectionEvents]: Set<Listener<K>> } = {
+		connected: new Set(),
+		disconnected: new Set(),
+		reconnecting: new Set(),
+	};
+
+	constructor(options: ConnectionOptions) {
+		this.url = options.url;
+		this.#options = options;
+		this.#reconnect =
+			options.reconnect === false ? undefined : { ...DEFAULT_RECONNECT, ...options.reconnect };
+	}
+
+	/** The current state. */
+	get state(): ConnectionState {
+		return this.#state;
+	}
+
+	/** Calls in flight on the current socket. */
+	get openCalls(): number {
+		return this.#current?.table.size ?? 0;
+	}
+
+	/** Subscribes to an event; returns the unsubscribe function. */
+	on<K extends keyof ConnectionEvents>(event: K, listener: Listener<K>): () => void {
+		const set = this.#listeners[event] as Set<Listener<K>>;
+		set.add(listener);
+		return () => set.delete(listener);
+	}
+
+	#emit<K extends keyof ConnectionEvents>(event: K, payload: ConnectionEvents[K]): void {
+		for (const listener of [...(this.#listeners[event] as Set<Listener<K>>)]) {
+			try {
+				listener(payload);
+			} catch (error) {
+				this.#warn(`${event} listener threw: ${String(error)}`);
+			}
+		}
+	}
+
+	#warn(message: string): void {
+		this.#options.onWarning?.(message);
+	}
+
+	/** Resolves once a socket is open (connecting if needed). */
+	async ready(signal?: AbortSignal): Promise<void> {
+		await this.#whenOpen(signal);
+	}
+
+	/**
+	 * Binds `call` to the open socket, waiting for one if needed (bounded by the connect
+	 * timeout, the call's own signal and `close()`).
+	 */
+	async attach(call: Call, signal?: AbortSignal): Promise<void> {
+		if (call.done) return;
+		const open = await this.#whenOpen(signal);
+		if (!call.done) open.table.open(call);
+	}
+
+	#whenOpen(signal?: AbortSignal): Promise<OpenSocket> {
+		if (this.#state === "open" && this.#current !== undefined) {
+			return Promise.resolve(this.#current);
+		}
+		if (this.#state === "closed") {
+			return Promise.reject(new SwillError(Code.UNAVAILABLE, "the client is closed"));
+		}
+		return new Promise<OpenSocket>((resolve, reject) => {
+			const timeoutMs = this.#options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+			const settle = () => {
+				clearTimeout(timer);
+				signal?.removeEventListener("abort", onAbort);
+				const index = this.#waiters.indexOf(waiter);
+				if (index >= 0) this.#waiters.splice(index, 1);
+			};
+			const waiter = {
+				resolve: (open: OpenSocket) => {
+					settle();
+					resolve(open);
+				},
+				reject: (error: SwillError) => {
+					settle();
+					reject(error);
+				},
+			};
+			const timer = setTimeout(() => {
+				const last = this.#lastFailure;
+				const detail = last === undefined ? "" : ` (last: ${last.message})`;
+				waiter.reject(
+					new SwillError(
+						Code.UNAVAILABLE,
+						`could not connect to ${this.url} within ${timeoutMs} ms${detail}`,
+						{ cause: last },
+					),
+				);
+			}, timeoutMs);
+			const onAbort = () =>
+				waiter.reject(new SwillError(Code.CANCELLED, "aborted while connecting"));
+			signal?.addEventListener("abort", onAbort, { once: true });
+			this.#waiters.push(waiter);
+			if (this.#state === "idle") this.#open();
+		});
+	}
+
+	#open(): void {
+		this.#timer = undefined;
+		this.#state = "connecting";
+		let socket: WebSocketLike;
+		try {
+			const WebSocketImpl = resolveWebSocket(this.#options.WebSocket);
+			socket = new WebSocketImpl(this.url, this.#options.protocols ?? [SUBPROTOCOL_TOKEN_SAFE]);
+			socket.binaryType = "arraybuffer";
+			this.#socket = socket;
+		} catch (error) {
+			// A bad URL or a missing WebSocket is not going to fix itself: fail, do not retry.
+			this.#state = "idle";
+			const failure = SwillError.from(error);
+			const wrapped =
+				failure.code === Code.UNAVAILABLE
+					? failure
+					: new SwillError(Code.UNAVAILABLE, `cannot open ${this.url}: ${failure.message}`, {
+							cause: error,
+						});
+			for (const waiter of [...this.#waiters]) waiter.reject(wrapped);
+			return;
+		}
+		const table = new CallTable((bytes) => {
+			if (this.#current?.socket === socket) socket.send(bytes);
+		});
+		const entry: OpenSocket = { socket, table };
+		let opened = false;
+		socket.onopen = () => {
+			if (this.#state === "closed") return;
+			opened = true;
+			this.#attempt = 0;
+			this.#lastFailure = undefined;
+			this.#current = entry;
+			this.#state = "open";
+			this.#emit("connected", { url: this.url, protocol: socket.protocol });
+			for (const waiter of [...this.#waiters]) waiter.resolve(entry);
+		};
+		socket.onmessage = (event: { data: unknown }) => {
+			const bytes = toBytes(event.data);
+			if (bytes === undefined) {
+				this.#warn("dropped a non-binary message (swill/1 uses binary frames only)");
+				return;
+			}
+			const decoded = decodeResponse(bytes);
+			if (!decoded.ok) {
+				this.#warn(`dropped an invalid frame: ${decoded.reason}`);
+				// An ERROR frame we cannot read still ends its call (spec vector resp.invalid.error_without_code).
+				if (decoded.seq !== undefined && decoded.reason.startsWith("ERROR payload")) {
+					table.dispatch({
+						seq: decoded.seq,
+						data: undefined,
+						type: 3,
+						leading: undefined,
+						trailing: undefined,
+					});
+				}
+				return;
+			}
+			if (!table.dispatch(decoded.frame)) {
+				this.#warn(`dropped a frame for seq ${decoded.frame.seq}, which has no open call`);
+			}
+		};
+		socket.onerror = () => {
+			// A close event always follows; it carries the details.
+		};
+		socket.onclose = (event: { code?: number; reason?: string }) => {
+			const code = event.code ?? 1006;
+			const reason = event.reason ?? "";
+			if (this.#current === entry) this.#current = undefined;
+			if (this.#socket === socket) this.#socket = undefined;
+			const lost = new SwillError(
+				Code.UNAVAILABLE,
+				opened
+					? `connection lost (close code ${code}${reason ? `: ${reason}` : ""})`
+					: `could not connect to ${this.url} (close code ${code})`,
+			);
+			this.#lastFailure = lost;
+			const failedCalls = table.size;
+			table.failAll(
+				(call) =>
+					new SwillError(
+						Code.UNAVAILABLE,
+						`call "${call.rpc}" (seq ${call.seq ?? "?"}) failed: ${lost.message}`,
+					),
+			);
+			const closedByUser = this.#state === "closed";
+			const willReconnect = !closedByUser && this.#reconnect !== undefined;
+			if (opened) this.#emit("disconnected", { code, reason, failedCalls, willReconnect });
+			if (closedByUser) return;
+			if (!willReconnect) {
+				this.#state = "idle";
+				for (const waiter of [...this.#waiters]) waiter.reject(lost);
+				return;
+			}
+			this.#scheduleReconnect(lost);
+		};
+	}
+
+	#scheduleReconnect(cause: SwillError): void {
+		const policy = this.#reconnect;
+		if (policy === undefined) return;
+		this.#attempt += 1;
+		if (this.#attempt > policy.maxAttempts) {
+			this.#state = "idle";
+			this.#attempt = 0;
+			const error = new SwillError(
+				Code.UNAVAILABLE,
+				`gave up reconnecting to ${this.url} after ${policy.maxAttempts} attempts`,
+				{ cause },
+			);
+			for (const waiter of [...this.#waiters]) waiter.reject(error);
+			return;
+		}
+		const delayMs = backoffDelay(this.#attempt, policy);
+		this.#state = "waiting";
+		this.#emit("reconnecting", { attempt: this.#attempt, delayMs, error: cause });
+		if (this.#state !== "waiting") return; // a listener closed the client
+		this.#timer = setTimeout(() => this.#open(), delayMs);
+	}
+
+	/** Closes the socket for good: in-flight and waiting calls fail with UNAVAILABLE. */
+	close(): void {
+		if (this.#state === "closed") return;
+		this.#state = "closed";
+		if (this.#timer !== undefined) clearTimeout(this.#timer);
+		const closed = new SwillError(Code.UNAVAILABLE, "the client was closed");
+		for (const waiter of [...this.#waiters]) waiter.reject(closed);
+		this.#current?.table.failAll(() => closed);
+		this.#current = undefined;
+		const socket = this.#socket;
+		this.#socket = undefined;
+		socket?.close(1000, "client closed");
+	}
+}

@@ -1,0 +1,33 @@
+export type { ReconnectOptions } from "./backoff.js";
+export { backoffDelay, DEFAULT_RECONNECT } from "./backoff.js";
+export type {
+	BidiStreamCall,
+	CallHandle,
+	CallOptions,
+	ClientOptions,
+	ClientStreamCall,
+	RequestSender,
+	ServerStreamCall,
+	StreamingCallOptions,
+	SwillClient,
+	UnaryCall,
+} from "./client.js";
+export { createClient, sendAll } from "./client.js";
+export type {
+	ConnectedEvent,
+	ConnectionEvents,
+	ConnectionState,
+	DisconnectedEvent,
+	ReconnectingEvent,
+	WebSocketConstructor,
+	WebSocketLike,
+} from "./connection.js";
+export type { ErrorOrigin, SwillErrorOptions } from "./errors.js";
+export { Code, SwillError } from "./errors.js";
+export type { ErrorMap, Metadata, RequestFrame, ResponseFrame } from "./protocol/frames.js";
+export {
+	RequestType,
+	ResponseType,
+	SUBPROTOCOL,
+	SUBPROTOCOL_TOKEN_SAFE,
+} from "./protocol/frames.js";

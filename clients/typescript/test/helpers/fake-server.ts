@@ -1,0 +1,196 @@
+/**
+ * A small in-process swill/1 server with the conformance fixture's handlers, written on the
+ * `ws` package and this package's codec. It lets the client's own tests run without the Rust
+ * server; the integration suite runs against the real `swill-conformance` binary.
+ */
+import { readFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { type WebSocket, WebSocketServer } from "ws";
+import { decodeRequest, encodeResponse } from "../../src/protocol/codec.js";
+import type { Metadata, RequestFrame } from "../../src/protocol/frames.js";
+import type { ConformanceServer } from "./server.js";
+
+interface OpenCall {
+	rpc: string;
+	items: number[];
+	timer?: ReturnType<typeof setInterval>;
+}
+
+const fixture = JSON.parse(
+	readFileSync(new URL("../fixtures/schema.json", import.meta.url), "utf8"),
+) as { handlers: Array<Record<string, unknown>>; $defs: Record<string, unknown> };
+
+/** The fixture's handlers that the fake implements, as swill.introspect items. */
+function introspectionItems(): unknown[] {
+	return fixture.handlers
+		.filter((h) => !String(h["name"]).includes("."))
+		.map((h) => ({
+			name: h["name"],
+			request: { ...(h["request"] as object), type: { type: "any" } },
+			response: { ...(h["response"] as object), type: { type: "any" } },
+			doc: h["doc"] ?? "",
+			$defs: h["name"] === "validated" ? fixture.$defs : {},
+		}));
+}
+
+function serve(socket: WebSocket): void {
+	const calls = new Map<number, OpenCall>();
+	const send = (seq: number, data: unknown, type = 0, leading?: Metadata, trailing?: Metadata) =>
+		socket.send(encodeResponse({ seq, data, type: type as 0, leading, trailing }));
+	const error = (seq: number, code: number, message: string, data?: unknown) =>
+		send(seq, data === undefined ? { code, message } : { code, message, data }, 3);
+	socket.on("close", () => {
+		for (const call of calls.values()) clearInterval(call.timer);
+	});
+	socket.on("message", (raw: Buffer) => {
+		const decoded = decodeRequest(new Uint8Array(raw));
+		if (!decoded.ok) return;
+		const f: RequestFrame = decoded.frame;
+		const open = calls.get(f.seq);
+		if (f.type === 3) {
+			clearInterval(open?.timer);
+			calls.delete(f.seq);
+			return;
+		}
+		if (open !== undefined) {
+			if (f.type === 0) {
+				open.items.push(Number(f.data));
+				if (open.rpc === "double") send(f.seq, Number(f.data) * 2);
+			} else if (f.type === 1) {
+				calls.delete(f.seq);
+				if (open.rpc === "sum")
+					send(
+						f.seq,
+						open.items.reduce((a, b) => a + b, 0),
+					);
+				else send(f.seq, null, 1);
+			}
+			return;
+		}
+		switch (f.rpc) {
+			case "add": {
+				const [a, b] = f.data as [number, number];
+				return send(f.seq, a + b);
+			}
+			case "echo":
+				return send(f.seq, f.data);
+			case "swill.introspect":
+				for (const item of introspectionItems()) send(f.seq, item);
+				return send(f.seq, null, 1);
+			case "echo_metadata":
+				return send(f.seq, f.metadata ?? {}, 0, { lead: 1 }, { trail: 2 });
+			case "fail":
+				return error(f.seq, 418, "teapot", { why: "fixture" });
+			case "count": {
+				const n = Number(f.data);
+				send(f.seq, null, 2, { count: n });
+				for (let i = 0; i < n; i++) send(f.seq, i);
+				return send(f.seq, null, 1, undefined, { done: true });
+			}
+			case "ticker": {
+				let i = 0;
+				const call: OpenCall = { rpc: "ticker", items: [] };
+				call.timer = setInterval(() => send(f.seq, i++), Number(f.data));
+				calls.set(f.seq, call);
+				return;
+			}
+			case "validated": {
+				const person = f.data as { name?: unknown; age?: unknown };
+				if (
+					typeof person.name === "string" &&
+					person.name.length >= 1 &&
+					person.name.length <= 16
+				) {
+					return send(f.seq, "ok");
+				}
+				return error(f.seq, 422, "Validation Error", {
+					name: [{ code: "length", message: "bad length", params: {}, description: "bad length" }],
+				});
+			}
+			case "sum":
+			case "double": {
+				const call: OpenCall = { rpc: f.rpc, items: [] };
+				calls.set(f.seq, call);
+				if (f.type === 0) {
+					call.items.push(Number(f.data));
+					if (f.rpc === "double") send(f.seq, Number(f.data) * 2);
+				}
+				if (f.type === 1) {
+					calls.delete(f.seq);
+					send(f.seq, f.rpc === "sum" ? 0 : null, f.rpc === "sum" ? 0 : 1);
+				}
+				return;
+			}
+			default:
+				return error(f.seq, 404, "No func was found to process this request");
+		}
+	});
+}
+
+/** Starts the fake server on 127.0.0.1 (port chosen by the OS). */
+export async function startFakeServer(): Promise<ConformanceServer> {
+	let port = 0;
+	let wss: WebSocketServer | undefined;
+	let http: Server | undefined;
+	const listen = () =>
+		new Promise<void>((resolve, reject) => {
+			const document = {
+				swill: "swill/1",
+				title: "fake",
+				version: "0",
+				handlers: fixture.handlers.filter((h) => !String(h["name"]).includes(".")),
+				$defs: fixture.$defs,
+			};
+			const server = createServer((req, res) => {
+				if (req.url === "/schema.json") {
+					res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(document));
+				} else {
+					res.writeHead(404, { "content-type": "text/plain" }).end("404 Not Found");
+				}
+			});
+			const ws = new WebSocketServer({
+				server,
+				path: "/ws",
+				handleProtocols: (offered) => (offered.has("swill.v1") ? "swill.v1" : false),
+			});
+			ws.on("connection", serve);
+			server.once("error", reject);
+			server.listen(port, "127.0.0.1", () => {
+				port = (server.address() as AddressInfo).port;
+				wss = ws;
+				http = server;
+				resolve();
+			});
+		});
+	const kill = () =>
+		new Promise<void>((resolve) => {
+			const ws = wss;
+			const server = http;
+			wss = undefined;
+			http = undefined;
+			if (ws === undefined || server === undefined) return resolve();
+			for (const client of ws.clients) client.terminate();
+			ws.close();
+			server.closeAllConnections();
+			server.close(() => resolve());
+		});
+	await listen();
+	return {
+		get url() {
+			return `ws://127.0.0.1:${port}/ws`;
+		},
+		get httpUrl() {
+			return `http://127.0.0.1:${port}`;
+		},
+		get addr() {
+			return `127.0.0.1:${port}`;
+		},
+		kill,
+		async restart() {
+			await kill();
+			await listen();
+		},
+		stop: kill,
+	};
+}
