@@ -61,8 +61,8 @@
 //!   (§12.5); so is any other frame naming another rpc.
 //! - An unknown rpc gets ERROR 404 "No func was found to process this request" (§6.2).
 //! - A METADATA frame opens only streaming-request calls. Opening a single-request call with
-//!   one gets ERROR **400** "metadata frame opens a single-request call": the original sends
-//!   500, but this is the client's mistake, so we follow §12.3/§12.8 and answer 400. A second
+//!   one gets the original's ERROR 500 "An internal server error occurred", byte for byte, as
+//!   §7.2 and §10 require (no §12 recommendation overrides it). A second
 //!   METADATA frame on a streaming-request call gets ERROR 400 and cancels the call
 //!   ([`CancelReason::Protocol`]).
 //! - A call beyond [`Limits::max_concurrent_calls`] gets ERROR 429 (§12.4).

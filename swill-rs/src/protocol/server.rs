@@ -16,8 +16,9 @@ use super::transmit::Outbox;
 
 /// Message of the ERROR 404 for an unknown rpc, exactly as the original sends it (swill/1 §6.2).
 pub const NOT_FOUND_MESSAGE: &str = "No func was found to process this request";
-/// Message of the ERROR 400 for a METADATA frame opening a single-request call.
-pub const METADATA_OPENS_SINGLE_MESSAGE: &str = "metadata frame opens a single-request call";
+/// Message of the ERROR 500 for a METADATA frame opening a single-request call: the original's
+/// fixed 500 message, which swill/1 §7.2 and §10 require new servers to reproduce.
+pub const METADATA_OPENS_SINGLE_MESSAGE: &str = "An internal server error occurred";
 /// Message of the ERROR 400 for a second METADATA frame on a streaming-request call.
 pub const SECOND_METADATA_MESSAGE: &str = "metadata frame after the opening frame";
 /// Message of the ERROR 429 for a call beyond [`Limits::max_concurrent_calls`].
@@ -271,7 +272,7 @@ impl ServerConn {
                 rpc = env.rpc,
                 "metadata frame opens a single-request call"
             );
-            self.queue_error(seq, 400, METADATA_OPENS_SINGLE_MESSAGE);
+            self.queue_error(seq, 500, METADATA_OPENS_SINGLE_MESSAGE);
             return;
         }
         if self.calls.len() >= self.limits.max_concurrent_calls {

@@ -107,8 +107,8 @@ fn metadata_frame_opens_streaming_request_calls_only() {
     assert_eq!(
         sent(&mut c),
         [
-            error_frame(3, 400, METADATA_OPENS_SINGLE_MESSAGE),
-            error_frame(4, 400, METADATA_OPENS_SINGLE_MESSAGE)
+            error_frame(3, 500, METADATA_OPENS_SINGLE_MESSAGE),
+            error_frame(4, 500, METADATA_OPENS_SINGLE_MESSAGE)
         ]
     );
     assert!(!c.is_open(Seq(3)) && !c.is_open(Seq(4)));
