@@ -26,6 +26,7 @@ pub(crate) fn app() -> Swill {
         .handler(empty_stream)
         .handler(deny)
         .handler(crash)
+        .handler(check_point)
 }
 
 /// Adds two integers: `[a, b]` → `a + b`.
@@ -148,4 +149,35 @@ async fn deny() -> Result<(), Error> {
 #[swill::handler]
 async fn crash() -> Result<(), Error> {
     panic!("crash fixture")
+}
+
+/// A point to check (swill/1 Appendix B `check_point`).
+#[derive(Debug, Deserialize, JsonSchema, Validate)]
+struct Point {
+    /// At most 10.
+    #[validate(range(max = 10))]
+    x: i64,
+    /// Tags of at most 3 characters each.
+    #[validate(custom(function = "short_tags"))]
+    tags: Vec<String>,
+}
+
+fn short_tags(tags: &[String]) -> Result<(), validator::ValidationError> {
+    match tags.iter().position(|t| t.chars().count() > 3) {
+        None => Ok(()),
+        Some(i) => {
+            let mut err = validator::ValidationError::new("length");
+            err.message = Some(format!("tag {i} is longer than 3 characters").into());
+            err.add_param("index".into(), &i);
+            err.add_param("max".into(), &3);
+            Err(err)
+        }
+    }
+}
+
+/// Answers `x` of `{"x": int <= 10, "tags": [str of at most 3 characters]}`; violations get
+/// 422 naming the fields.
+#[swill::handler]
+async fn check_point(req: Request<Point>) -> Result<i64, Error> {
+    Ok(req.data().x)
 }
