@@ -106,6 +106,7 @@ mod error;
 pub mod handler;
 pub mod hooks;
 pub mod introspect;
+mod metadata;
 pub mod protocol;
 pub mod validate;
 

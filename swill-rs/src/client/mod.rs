@@ -32,9 +32,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::handler::Metadata;
 use crate::protocol::Shape;
 use crate::Error;
+use crate::Metadata;
 
 pub use driver::Subprotocol;
 

@@ -22,7 +22,6 @@
 
 mod context;
 mod extract;
-mod metadata;
 mod request;
 pub(crate) mod shape;
 mod value;
@@ -36,10 +35,10 @@ use std::task::{Context, Poll};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+pub use crate::metadata::Metadata;
 pub(crate) use context::StateMap;
 pub use context::{CallContext, Connection};
 pub use extract::{CallParts, Extension, FromCall, State};
-pub use metadata::Metadata;
 pub use request::{Request, Response, Streaming};
 pub use shape::{CallFn, Fallible, OutputShape, Plain, ReplyKind, Streams};
 pub use value::Value;

@@ -349,3 +349,13 @@ fn encode(value: &Mp) -> Bytes {
 
 #[cfg(test)]
 mod tests;
+
+/// Metadata maps are JSON objects with arbitrary values.
+impl schemars::JsonSchema for crate::Metadata {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Metadata".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "object", "additionalProperties": true })
+    }
+}

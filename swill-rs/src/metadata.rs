@@ -1,4 +1,7 @@
 //! [`Metadata`]: the ordered `str → value` maps that travel beside calls.
+//!
+//! Layer 1 (like [`Error`]): plain data the protocol's users, the handlers and the Rust
+//! client all share.
 
 use std::fmt;
 
@@ -157,15 +160,6 @@ impl<'de> Deserialize<'de> for Metadata {
             }
         }
         d.deserialize_any(V)
-    }
-}
-
-impl schemars::JsonSchema for Metadata {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "Metadata".into()
-    }
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({ "type": "object", "additionalProperties": true })
     }
 }
 
