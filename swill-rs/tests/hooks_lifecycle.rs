@@ -258,6 +258,7 @@ async fn before_request_metadata_does_not_fire_without_metadata() {
             .any(|e| e.starts_with("before_request_metadata")),
         "{events:?}"
     );
+    drop(ws);
     server.stop().await;
 }
 
@@ -310,6 +311,7 @@ async fn hook_order_for_an_empty_server_stream() {
             "after_request count ok",
         ])
     );
+    drop(ws);
     server.stop().await;
 }
 
@@ -369,6 +371,7 @@ async fn the_opening_item_of_a_client_stream_skips_before_request_data() {
             "before_trailing_metadata none",
         ])
     );
+    drop(ws);
     server.stop().await;
 }
 
@@ -454,6 +457,7 @@ async fn after_request_sees_success_error_and_cancel() {
         !events.iter().any(|e| e.contains("nope")),
         "no hooks for an unknown rpc: {events:?}"
     );
+    drop(ws);
     server.stop().await;
 }
 

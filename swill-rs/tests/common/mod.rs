@@ -282,6 +282,13 @@ pub async fn expect_close(ws: &mut RawWs) -> (u16, String) {
     for _ in 0..64 {
         match ws.next().with_timeout().await {
             Some(Ok(Message::Close(Some(frame)))) => {
+                // Keep reading so tungstenite sends its close reply and the server's close
+                // handshake completes at once.
+                for _ in 0..64 {
+                    if !matches!(ws.next().with_timeout().await, Some(Ok(_))) {
+                        break;
+                    }
+                }
                 return (u16::from(frame.code), frame.reason.to_string());
             }
             Some(Ok(Message::Close(None))) => panic!("close frame without a code"),
