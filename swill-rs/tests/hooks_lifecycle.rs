@@ -558,3 +558,66 @@ async fn expect_no_more(log: &Log, len: usize) {
     .await;
     assert!(grew.is_err(), "unexpected events: {:?}", log.events());
 }
+
+#[swill::handler]
+async fn eager(
+    req: Request<u64>,
+    res: swill::Response,
+    State(log): State<Log>,
+) -> impl Stream<Item = Result<u64, Error>> {
+    log.push("handler");
+    res.set_leading(swill::Metadata::new().with("n", *req.data()));
+    res.send_leading();
+    futures::stream::iter((0..*req.data()).map(Ok))
+}
+
+#[tokio::test]
+async fn an_eager_metadata_send_fires_before_leading_metadata_once_before_the_items() {
+    let log = Log::new();
+    let server = spawn(hooked(&log).handler(eager)).await;
+    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    send_req(&mut ws, 1, V::from(2), "eager", 0, None).await;
+    let r = recv_resp(&mut ws).await;
+    assert_eq!((r.kind, r.leading), (METADATA, mmap(&[("n", V::from(2))])));
+    assert_eq!(recv_resp(&mut ws).await.data, V::from(0));
+    assert_eq!(recv_resp(&mut ws).await.data, V::from(1));
+    assert_eq!(recv_resp(&mut ws).await.kind, END_OF_STREAM);
+    let events = log.wait_for("after_request eager ok").await;
+    assert_eq!(
+        events[2..],
+        strs(&[
+            "before_request eager",
+            "before_request_message 2",
+            "handler",
+            "before_leading_metadata some",
+            "before_response_message 0",
+            "before_response_message 1",
+            "before_trailing_metadata none",
+            "after_request eager ok",
+        ])
+    );
+    drop(ws);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn hooks_see_the_metadata_the_handler_set() {
+    #[swill::handler]
+    async fn with_md(res: swill::Response) -> Result<i64, Error> {
+        res.set_leading(swill::Metadata::new().with("lead", 1));
+        res.set_trailing(swill::Metadata::new().with("trail", 2));
+        Ok(7)
+    }
+    let log = Log::new();
+    let server = spawn(hooked(&log).handler(with_md)).await;
+    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    send_req(&mut ws, 1, V::Nil, "with_md", 0, None).await;
+    let r = recv_resp(&mut ws).await;
+    assert_eq!(r.leading, mmap(&[("lead", V::from(1))]));
+    assert_eq!(r.trailing, mmap(&[("trail", V::from(2))]));
+    let events = log.wait_for("after_request with_md ok").await;
+    assert!(events.contains(&"before_leading_metadata some".to_owned()));
+    assert!(events.contains(&"before_trailing_metadata some".to_owned()));
+    drop(ws);
+    server.stop().await;
+}

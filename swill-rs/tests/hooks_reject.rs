@@ -429,3 +429,58 @@ async fn module_hooks_apply_only_to_that_modules_handlers() {
     drop(ws);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_panicking_call_hook_is_a_500_for_its_call_only() {
+    let log = Log::new();
+    let app = Swill::new()
+        .with_state(log.clone())
+        .handler(inc)
+        .handler(ping)
+        .before_request(|ctx| async move {
+            if ctx.rpc() == "inc" {
+                panic!("hook bug");
+            }
+            Ok(())
+        });
+    let server = spawn(app).await;
+    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    send_req(&mut ws, 1, V::from(1), "inc", 0, None).await;
+    let r = recv_resp(&mut ws).await;
+    assert_eq!((r.seq, r.error_code()), (1, 500));
+    assert_eq!(r.error_message(), "An internal server error occurred");
+    send_req(&mut ws, 2, V::Nil, "ping", 0, None).await;
+    assert_eq!(recv_resp(&mut ws).await.data, V::from("pong"));
+    assert!(!log.events().iter().any(|e| e.starts_with("handler inc")));
+    drop(ws);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_hook_that_closes_reports_an_error_outcome_to_after_request() {
+    let log = Log::new();
+    let l = log.clone();
+    let app = Swill::new()
+        .with_state(log.clone())
+        .handler(inc)
+        .before_request_message(|_ctx, _m| async move { Err(HookError::close(4005, "enough")) })
+        .after_request(move |ctx, outcome| {
+            let l = l.clone();
+            async move {
+                let code = match outcome {
+                    swill::hooks::Outcome::Error(e) => e.code().as_i64(),
+                    _ => 0,
+                };
+                l.push(format!("after_request {} {code}", ctx.rpc()));
+            }
+        });
+    let server = spawn(app).await;
+    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    send_req(&mut ws, 1, V::from(1), "inc", 0, None).await;
+    let (code, _) = expect_close(&mut ws).await;
+    assert_eq!(code, 4005);
+    let events = log.wait_for("after_request inc 500").await;
+    assert_eq!(events, ["after_request inc 500"]);
+    drop(ws);
+    server.stop().await;
+}
