@@ -611,10 +611,11 @@ impl fmt::Debug for App {
 
 impl App {
     pub(crate) fn engine_limits(&self) -> EngineLimits {
-        let mut l = EngineLimits::default();
-        l.max_concurrent_calls = self.config.max_concurrent_calls;
-        l.max_invalid_frames = self.config.max_invalid_frames;
-        l
+        EngineLimits {
+            max_concurrent_calls: self.config.max_concurrent_calls,
+            max_invalid_frames: self.config.max_invalid_frames,
+            ..EngineLimits::default()
+        }
     }
 }
 

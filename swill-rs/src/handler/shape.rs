@@ -154,8 +154,11 @@ erased!(Blocking,);
 pub(crate) struct StreamIn<T, KO, KI, Args, F> {
     pub(crate) f: F,
     pub(crate) validate: Option<ValidateFn<T>>,
-    pub(crate) _p: PhantomData<fn() -> (T, KO, KI, Args)>,
+    pub(crate) _p: Marker<(T, KO, KI, Args)>,
 }
+
+/// Ties type parameters to an adapter without owning them.
+type Marker<T> = PhantomData<fn() -> T>;
 
 impl<R, K, Args, F, Fut> ErasedHandler for Unary<R, K, Args, F>
 where
