@@ -83,8 +83,7 @@ async fn before_connection_rejects_without_cookie_with_401_and_www_authenticate(
     let server = spawn(authed()).await;
     let res = ws_connect_with(&server.url(), &[])
         .await
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert_eq!(res.status(), 401);
     assert_eq!(
         res.headers().get("www-authenticate").unwrap(),
@@ -129,7 +128,7 @@ async fn a_before_connection_rejection_uses_the_hook_status() {
             |_hs| async move { Err(Rejection::new(StatusCode::FORBIDDEN, "no entry")) },
         );
     let server = spawn(app.with_state(Log::new())).await;
-    let res = ws_connect_with(&server.url(), &[]).await.err().unwrap();
+    let res = ws_connect_with(&server.url(), &[]).await.unwrap_err();
     assert_eq!(res.status(), 403);
     assert_eq!(res.body().as_deref(), Some(&b"no entry"[..]));
     server.stop().await;
@@ -151,7 +150,7 @@ async fn a_later_before_connection_hook_does_not_run_after_a_rejection() {
             }
         });
     let server = spawn(app).await;
-    let res = ws_connect_with(&server.url(), &[]).await.err().unwrap();
+    let res = ws_connect_with(&server.url(), &[]).await.unwrap_err();
     assert_eq!(res.status(), 401);
     assert!(log.events().is_empty(), "{:?}", log.events());
     server.stop().await;

@@ -128,7 +128,7 @@ async fn into_router_nested_under_api_serves_ws_schema_and_docs() {
     assert_eq!(http_get(addr, "/schema.json").await.status, 404);
     assert_eq!(http_get(addr, "/health").await.text(), "ok");
     let refused = ws_connect_with(&format!("ws://{addr}/ws"), &[]).await;
-    assert_eq!(refused.err().expect("no ws outside /api").status(), 404);
+    assert_eq!(refused.expect_err("no ws outside /api").status(), 404);
     // Inside the prefix, an unknown path is swill's 404.
     let other = http_get(addr, "/api/other").await;
     assert_eq!(

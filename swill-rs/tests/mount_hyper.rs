@@ -61,7 +61,7 @@ async fn into_service_served_by_hyper_routes_ws_schema_and_404() {
         (404, "404 Not Found")
     );
     let refused = ws_connect_with(&format!("ws://{addr}/other"), &[]).await;
-    assert_eq!(refused.err().expect("wrong path").status(), 404);
+    assert_eq!(refused.expect_err("wrong path").status(), 404);
     task.abort();
 }
 
@@ -74,7 +74,7 @@ async fn into_service_honours_a_custom_path() {
     assert_eq!(recv_resp(&mut ws).await.data, V::from(5));
     drop(ws);
     let refused = ws_connect_with(&format!("ws://{addr}/ws"), &[]).await;
-    assert_eq!(refused.err().expect("old path").status(), 404);
+    assert_eq!(refused.expect_err("old path").status(), 404);
     task.abort();
 }
 
