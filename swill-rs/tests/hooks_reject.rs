@@ -483,3 +483,43 @@ async fn a_hook_that_closes_reports_an_error_outcome_to_after_request() {
     drop(ws);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn an_outer_module_hook_covers_nested_modules_but_not_the_reverse() {
+    let log = Log::new();
+    let hook = |tag: &'static str, log: &Log| {
+        let l = log.clone();
+        move |ctx: swill::CallContext| {
+            let l = l.clone();
+            async move {
+                l.push(format!("{tag} {}", ctx.rpc()));
+                Ok(())
+            }
+        }
+    };
+    let inner = Module::new("b")
+        .handler(ping)
+        .before_request(hook("inner", &log));
+    let outer = Module::new("a")
+        .handler(ping)
+        .module(inner)
+        .before_request(hook("outer", &log));
+    let server = spawn(Swill::new().with_state(log.clone()).module(outer)).await;
+    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    send_req(&mut ws, 1, V::Nil, "a.b.ping", 0, None).await;
+    assert_eq!(recv_resp(&mut ws).await.data, V::from("pong"));
+    send_req(&mut ws, 2, V::Nil, "a.ping", 0, None).await;
+    assert_eq!(recv_resp(&mut ws).await.data, V::from("pong"));
+    assert_eq!(
+        log.events(),
+        [
+            "outer a.b.ping",
+            "inner a.b.ping",
+            "handler ping",
+            "outer a.ping",
+            "handler ping"
+        ]
+    );
+    drop(ws);
+    server.stop().await;
+}
