@@ -103,9 +103,16 @@ pub(crate) struct Paths {
 #[derive(Debug)]
 pub struct Module {
     prefix: String,
-    handlers: Vec<HandlerDef>,
-    modules: Vec<Self>,
+    entries: Vec<Entry>,
     hooks: CallHooks,
+}
+
+/// A handler or a module, kept in registration order so that introspection lists handlers in
+/// the order they were registered, whether directly or through modules.
+#[derive(Debug)]
+enum Entry {
+    Handler(HandlerDef),
+    Module(Module),
 }
 
 impl Module {
@@ -113,8 +120,7 @@ impl Module {
     pub fn new(prefix: impl Into<String>) -> Self {
         Self {
             prefix: prefix.into(),
-            handlers: Vec::new(),
-            modules: Vec::new(),
+            entries: Vec::new(),
             hooks: CallHooks::default(),
         }
     }
@@ -122,14 +128,14 @@ impl Module {
     /// Adds a handler.
     #[must_use]
     pub fn handler(mut self, h: impl IntoHandler) -> Self {
-        self.handlers.push(h.into_handler());
+        self.entries.push(Entry::Handler(h.into_handler()));
         self
     }
 
     /// Nests another module (`outer.inner.name`).
     #[must_use]
     pub fn module(mut self, m: Self) -> Self {
-        self.modules.push(m);
+        self.entries.push(Entry::Module(m));
         self
     }
 
@@ -146,12 +152,14 @@ impl Module {
         };
         let hooks = parent.merged(&self.hooks);
         let shared = Arc::new(hooks.clone());
-        for h in self.handlers {
-            let name = format!("{prefix}.{}", h.name());
-            out.push((h.with_name(name), shared.clone()));
-        }
-        for m in self.modules {
-            m.flatten(&prefix, &hooks, out);
+        for entry in self.entries {
+            match entry {
+                Entry::Handler(h) => {
+                    let name = format!("{prefix}.{}", h.name());
+                    out.push((h.with_name(name), shared.clone()));
+                }
+                Entry::Module(m) => m.flatten(&prefix, &hooks, out),
+            }
         }
     }
 }
@@ -274,8 +282,7 @@ impl Module {
 /// Serve it with [`serve`](crate::serve), or mount it in an axum/hyper app with
 /// `into_route`, `into_router` or `into_service` (feature `server`).
 pub struct Swill {
-    handlers: Vec<HandlerDef>,
-    modules: Vec<Module>,
+    entries: Vec<Entry>,
     hooks: CallHooks,
     pub(crate) conn_hooks: ConnHooks,
     states: StateMap,
@@ -294,16 +301,22 @@ impl Default for Swill {
 
 impl fmt::Debug for Swill {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let handlers: Vec<&str> = self
+            .entries
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Handler(h) => Some(h.name()),
+                Entry::Module(_) => None,
+            })
+            .collect();
+        let modules = self
+            .entries
+            .iter()
+            .filter(|e| matches!(e, Entry::Module(_)))
+            .count();
         f.debug_struct("Swill")
-            .field(
-                "handlers",
-                &self
-                    .handlers
-                    .iter()
-                    .map(HandlerDef::name)
-                    .collect::<Vec<_>>(),
-            )
-            .field("modules", &self.modules.len())
+            .field("handlers", &handlers)
+            .field("modules", &modules)
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
@@ -314,8 +327,7 @@ impl Swill {
     /// introspection on, default limits.
     pub fn new() -> Self {
         Self {
-            handlers: Vec::new(),
-            modules: Vec::new(),
+            entries: Vec::new(),
             hooks: CallHooks::default(),
             conn_hooks: ConnHooks::default(),
             states: StateMap::default(),
@@ -338,14 +350,14 @@ impl Swill {
     /// Registers a handler (anything `#[swill::handler]` produced).
     #[must_use]
     pub fn handler(mut self, h: impl IntoHandler) -> Self {
-        self.handlers.push(h.into_handler());
+        self.entries.push(Entry::Handler(h.into_handler()));
         self
     }
 
     /// Registers a module of handlers under its prefix.
     #[must_use]
     pub fn module(mut self, m: Module) -> Self {
-        self.modules.push(m);
+        self.entries.push(Entry::Module(m));
         self
     }
 
@@ -505,37 +517,30 @@ impl Swill {
 
     /// Freezes the app into the shared, immutable form the server uses.
     pub(crate) fn build(self) -> Arc<App> {
-        let mut entries: Vec<(HandlerDef, Arc<CallHooks>)> = Vec::new();
         let app_hooks = Arc::new(self.hooks.clone());
-        for h in self.handlers {
-            entries.push((h, app_hooks.clone()));
+        let mut entries: Vec<(HandlerDef, Arc<CallHooks>)> = Vec::new();
+        for entry in self.entries {
+            match entry {
+                Entry::Handler(h) => entries.push((h, app_hooks.clone())),
+                Entry::Module(m) => m.flatten("", &self.hooks, &mut entries),
+            }
         }
-        for m in self.modules {
-            m.flatten("", &self.hooks, &mut entries);
+        let mut by_name = HashMap::with_capacity(entries.len() + 1);
+        let mut handlers: Vec<Route> = Vec::with_capacity(entries.len() + 1);
+        for (def, hooks) in entries {
+            add_route(&mut handlers, &mut by_name, def, hooks);
         }
-        let infos: Vec<_> = entries.iter().map(|(h, _)| h.info()).collect();
+        let infos: Vec<_> = handlers.iter().map(|r| r.def.info()).collect();
         let api = self
             .introspection
             .then(|| Arc::new(ApiDoc::build(&self.title, &self.version, &infos)));
         if let Some(api) = &api {
-            entries.push((introspect_handler(api), app_hooks.clone()));
-        }
-        let mut by_name = HashMap::with_capacity(entries.len());
-        let mut handlers = Vec::with_capacity(entries.len());
-        for (def, hooks) in entries {
-            if by_name.contains_key(def.name()) {
-                tracing::warn!(
-                    rpc = def.name(),
-                    "handler registered twice; the last one wins"
-                );
-            }
-            let id = handlers.len() as u32;
-            by_name.insert(def.name().to_owned(), id);
-            handlers.push(Route {
-                rpc: Arc::from(def.name()),
-                def,
-                hooks,
-            });
+            add_route(
+                &mut handlers,
+                &mut by_name,
+                introspect_handler(api),
+                app_hooks,
+            );
         }
         Arc::new(App {
             handlers,
@@ -548,6 +553,33 @@ impl Swill {
             title: self.title,
         })
     }
+}
+
+/// Adds a route. A name registered again keeps its first position (so introspection lists it
+/// once, where it was first registered) and takes the last definition, which is the one
+/// calls reach.
+fn add_route(
+    handlers: &mut Vec<Route>,
+    by_name: &mut HashMap<String, u32>,
+    def: HandlerDef,
+    hooks: Arc<CallHooks>,
+) {
+    let route = Route {
+        rpc: Arc::from(def.name()),
+        def,
+        hooks,
+    };
+    if let Some(&id) = by_name.get(&*route.rpc) {
+        tracing::warn!(
+            rpc = &*route.rpc,
+            "handler registered twice; the last one wins"
+        );
+        handlers[id as usize] = route;
+        return;
+    }
+    let id = handlers.len() as u32;
+    by_name.insert(route.rpc.to_string(), id);
+    handlers.push(route);
 }
 
 /// One routable handler with its resolved hooks.

@@ -243,6 +243,9 @@ pub(crate) type BeforeConnectionFn =
     Arc<dyn Fn(Handshake) -> BoxFuture<'static, Result<Handshake, Rejection>> + Send + Sync>;
 pub(crate) type ConnFn = Arc<dyn Fn(Connection) -> BoxFuture<'static, HookResult> + Send + Sync>;
 pub(crate) type CallFn = Arc<dyn Fn(CallContext) -> BoxFuture<'static, HookResult> + Send + Sync>;
+/// A call hook taking the context and one more argument.
+pub(crate) type ArgFn<A> =
+    Arc<dyn Fn(CallContext, A) -> BoxFuture<'static, HookResult> + Send + Sync>;
 pub(crate) type DataFn =
     Arc<dyn Fn(CallContext, RequestFrame) -> BoxFuture<'static, HookResult> + Send + Sync>;
 pub(crate) type MessageFn =
@@ -331,10 +334,6 @@ impl fmt::Debug for ConnHooks {
             .finish()
     }
 }
-
-/// A call hook with one argument besides the context.
-pub(crate) type ArgFn<A> =
-    Arc<dyn Fn(CallContext, A) -> BoxFuture<'static, HookResult> + Send + Sync>;
 
 /// Runs `hooks` in order, stopping at the first error.
 pub(crate) async fn run_all<A: Clone>(hooks: &[ArgFn<A>], ctx: &CallContext, arg: A) -> HookResult {

@@ -46,8 +46,7 @@ impl<R> FromCall<R> for Request<R> {
     }
 }
 
-#[allow(clippy::use_self)]
-impl<T> FromCall<Streaming<T>> for Streaming<T> {
+impl<T> FromCall<Self> for Streaming<T> {
     fn from_call(parts: &mut CallParts<Self>) -> Result<Self, Error> {
         parts.input.take().ok_or_else(taken_twice)
     }

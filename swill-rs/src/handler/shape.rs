@@ -154,9 +154,11 @@ erased!(Blocking,);
 pub(crate) struct StreamIn<T, KO, KI, Args, F> {
     pub(crate) f: F,
     pub(crate) validate: Option<ValidateFn<T>>,
-    #[allow(clippy::type_complexity)]
-    pub(crate) _p: PhantomData<fn() -> (T, KO, KI, Args)>,
+    pub(crate) _p: Marker<(T, KO, KI, Args)>,
 }
+
+/// Ties type parameters to an adapter without owning them.
+type Marker<T> = PhantomData<fn() -> T>;
 
 impl<R, K, Args, F, Fut> ErasedHandler for Unary<R, K, Args, F>
 where
@@ -376,6 +378,8 @@ pin_project! {
         hooks: Arc<CallHooks>,
         response_streams: bool,
         slot: Option<T>,
+        // What the source produced while an eager METADATA send had to go first.
+        stashed: Option<Option<Result<T, HookError>>>,
         encoded: Option<Vec<u8>>,
         pending: Option<(BoxFuture<'static, HookResult>, PendingStep)>,
         leading_hook_fired: bool,
@@ -399,6 +403,7 @@ impl<S, T> OutputBody<S, T> {
             hooks,
             response_streams,
             slot: None,
+            stashed: None,
             encoded: None,
             pending: None,
             leading_hook_fired: false,
@@ -449,34 +454,44 @@ where
             if *this.finished {
                 return Poll::Pending;
             }
-            let polled = this.src.as_mut().poll_next(cx);
-            if let Some(e) = this.ctx.0.failure.take() {
-                *this.finished = true;
-                return Poll::Ready(Step::Failed(e));
-            }
-            let job = this.ctx.0.blocking.lock().ok().and_then(|mut j| j.take());
-            if let Some(job) = job {
-                return Poll::Ready(Step::Blocking(job));
+            let polled = match this.stashed.take() {
+                Some(next) => Poll::Ready(next),
+                None => {
+                    let polled = this.src.as_mut().poll_next(cx);
+                    if let Some(e) = this.ctx.0.failure.take() {
+                        *this.finished = true;
+                        return Poll::Ready(Step::Failed(e));
+                    }
+                    let job = this.ctx.0.blocking.lock().ok().and_then(|mut j| j.take());
+                    if let Some(job) = job {
+                        return Poll::Ready(Step::Blocking(job));
+                    }
+                    polled
+                }
+            };
+            // An eager send (Response::send_leading) goes out before whatever the handler
+            // produced in the same poll, and so does its before_leading_metadata hook: keep
+            // the result for the next step.
+            if !matches!(polled, Poll::Ready(Some(Err(_))))
+                && !*this.eager_reported
+                && eager_requested(this.ctx)
+            {
+                *this.eager_reported = true;
+                if let Poll::Ready(next) = polled {
+                    *this.stashed = Some(next);
+                }
+                if !this.hooks.before_leading_metadata.is_empty() && !*this.leading_hook_fired {
+                    *this.leading_hook_fired = true;
+                    let (h, c) = (this.hooks.clone(), this.ctx.clone());
+                    let md = current_leading(&c);
+                    let fut = async move { run_all(&h.before_leading_metadata, &c, md).await };
+                    *this.pending = Some((Box::pin(fut), PendingStep::Metadata));
+                    continue;
+                }
+                return Poll::Ready(Step::Metadata);
             }
             match polled {
-                Poll::Pending => {
-                    if !*this.eager_reported && eager_requested(this.ctx) {
-                        *this.eager_reported = true;
-                        if !this.hooks.before_leading_metadata.is_empty()
-                            && !*this.leading_hook_fired
-                        {
-                            *this.leading_hook_fired = true;
-                            let (h, c) = (this.hooks.clone(), this.ctx.clone());
-                            let md = current_leading(&c);
-                            let fut =
-                                async move { run_all(&h.before_leading_metadata, &c, md).await };
-                            *this.pending = Some((Box::pin(fut), PendingStep::Metadata));
-                            continue;
-                        }
-                        return Poll::Ready(Step::Metadata);
-                    }
-                    return Poll::Pending;
-                }
+                Poll::Pending => return Poll::Pending,
                 Poll::Ready(Some(Err(e))) => {
                     *this.finished = true;
                     return Poll::Ready(Step::Failed(e));
