@@ -92,7 +92,8 @@ impl Connection {
         &self.0.uri
     }
 
-    /// The headers of the upgrade request.
+    /// The headers of the upgrade request, without the handshake's own `Sec-WebSocket-Key`,
+    /// `Sec-WebSocket-Version` and `Sec-WebSocket-Extensions`.
     pub fn headers(&self) -> &HeaderMap {
         &self.0.headers
     }

@@ -62,7 +62,8 @@ pub(crate) struct CallSet {
     slots: Vec<Slot>,
     free: Vec<usize>,
     by_seq: HashMap<Seq, usize>,
-    ready: Arc<Ready>,
+    /// Created with the first call, so an idle connection does not pay for it.
+    ready: Option<Arc<Ready>>,
 }
 
 impl CallSet {
@@ -71,13 +72,15 @@ impl CallSet {
             slots: Vec::new(),
             free: Vec::new(),
             by_seq: HashMap::new(),
-            ready: Arc::default(),
+            ready: None,
         }
     }
 
     /// Registers the connection task's waker (call on every poll of the connection).
     pub(crate) fn register(&self, cx: &Context<'_>) {
-        self.ready.conn.register(cx.waker());
+        if let Some(ready) = &self.ready {
+            ready.conn.register(cx.waker());
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -94,7 +97,7 @@ impl CallSet {
                 let state = Arc::new(SlotWaker {
                     idx,
                     queued: AtomicBool::new(false),
-                    ready: self.ready.clone(),
+                    ready: self.ready.get_or_insert_with(Arc::default).clone(),
                 });
                 self.slots.push(Slot {
                     call: None,
@@ -139,6 +142,7 @@ impl CallSet {
     /// The next woken slot index (possibly stale: [`poll_slot`](Self::with_ready) skips those).
     pub(crate) fn next_ready(&self) -> Option<usize> {
         self.ready
+            .as_ref()?
             .queue
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -61,7 +61,8 @@ pub(crate) struct Driver<S> {
     calls: CallSet,
     app: Arc<App>,
     conn: Connection,
-    finals: FuturesUnordered<BoxFuture<'static, ()>>,
+    /// `after_request` hooks still running; created when the first one is scheduled.
+    finals: Option<FuturesUnordered<BoxFuture<'static, ()>>>,
     blocked_on: Option<Seq>,
     last_rx: Instant,
     tick: Option<Pin<Box<Sleep>>>,
@@ -70,19 +71,29 @@ pub(crate) struct Driver<S> {
     close: Option<(u16, String)>,
 }
 
-pub(crate) async fn run<S>(
+/// The connection's whole life as one future. Not an `async fn`: that would keep its
+/// arguments a second time beside the inner future's copy, for the connection's lifetime.
+pub(crate) fn run<S>(
     ws: WebSocketStream<S>,
     app: Arc<App>,
     conn: Connection,
     shutdown: Pin<Box<dyn Future<Output = ()> + Send>>,
-) where
+) -> impl Future<Output = ()> + Send
+where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let span = tracing::info_span!("conn", id = conn.id(), peer = ?conn.peer_addr());
     async move {
         tracing::debug!("connection accepted");
         let mut d = Driver::new(ws, app, conn, shutdown);
-        let end = match d.after_accept().await {
+        // Hooks and the closing sequence are boxed: they run once, and keeping their state
+        // inline would make every idle connection's task as large as its largest phase.
+        let accepted = if d.app.conn_hooks.after_accept.is_empty() {
+            None
+        } else {
+            Box::pin(d.after_accept()).await
+        };
+        let end = match accepted {
             Some(end) => end,
             None => std::future::poll_fn(|cx| d.poll(cx)).await,
         };
@@ -90,10 +101,9 @@ pub(crate) async fn run<S>(
             End::Io(e) => tracing::debug!(error = %e, "connection failed"),
             other => tracing::debug!(end = ?other, "connection ending"),
         }
-        d.finish(end).await;
+        Box::pin(d.finish(end)).await;
     }
     .instrument(span)
-    .await;
 }
 
 fn close_code(code: u16) -> CloseCode {
@@ -116,7 +126,7 @@ where
             ws,
             calls: CallSet::new(),
             conn,
-            finals: FuturesUnordered::new(),
+            finals: None,
             blocked_on: None,
             last_rx: Instant::now(),
             tick: tick_every.map(|d| Box::pin(tokio::time::sleep(d))),
@@ -182,7 +192,8 @@ where
             }
             progress |= read > 0;
 
-            // 2. Calls.
+            // 2. Calls (the call set may have been created while reading: register again).
+            self.calls.register(cx);
             let mut polled = 0;
             while polled < CALL_BUDGET
                 && self.engine.pending_transmit_bytes() < self.app.config.max_pending_output
@@ -203,7 +214,9 @@ where
             }
 
             // 4. Hooks that outlive their call.
-            while let Poll::Ready(Some(())) = self.finals.poll_next_unpin(cx) {}
+            if let Some(finals) = self.finals.as_mut() {
+                while let Poll::Ready(Some(())) = finals.poll_next_unpin(cx) {}
+            }
 
             // 5. Ping and idle.
             if let Some(tick) = self.tick.as_mut() {
@@ -540,14 +553,16 @@ where
             return;
         }
         let hooks = route.hooks.clone();
-        self.finals.push(Box::pin(async move {
-            for h in &hooks.after_request {
-                let fut = AssertUnwindSafe(h(ctx.clone(), outcome.clone()));
-                if futures_util::FutureExt::catch_unwind(fut).await.is_err() {
-                    tracing::error!("after_request hook panicked");
+        self.finals
+            .get_or_insert_with(FuturesUnordered::new)
+            .push(Box::pin(async move {
+                for h in &hooks.after_request {
+                    let fut = AssertUnwindSafe(h(ctx.clone(), outcome.clone()));
+                    if futures_util::FutureExt::catch_unwind(fut).await.is_err() {
+                        tracing::error!("after_request hook panicked");
+                    }
                 }
-            }
-        }));
+            }));
     }
 
     /// Moves queued frames into the socket and flushes once. Returns whether anything moved.
@@ -630,10 +645,12 @@ where
         }
         let grace = self.app.config.shutdown_timeout;
         let finals = &mut self.finals;
-        if tokio::time::timeout(grace, async { while finals.next().await.is_some() {} })
-            .await
-            .is_err()
-        {
+        let drain = async {
+            if let Some(finals) = finals.as_mut() {
+                while finals.next().await.is_some() {}
+            }
+        };
+        if tokio::time::timeout(grace, drain).await.is_err() {
             tracing::warn!("after_request hooks still running after the grace period; abandoned");
         }
         for hook in &self.app.conn_hooks.after_connection {

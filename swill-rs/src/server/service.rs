@@ -250,6 +250,34 @@ async fn handle<B: Send + 'static>(
     upgrade(shared, req).await
 }
 
+fn owned_headers(headers: &http::HeaderMap) -> http::HeaderMap {
+    // The handshake's own mechanics mean nothing after it; the rest is kept for hooks and
+    // handlers (Host, Origin, Cookie, Authorization, User-Agent, ...).
+    let mechanics = [
+        header::SEC_WEBSOCKET_KEY,
+        header::SEC_WEBSOCKET_VERSION,
+        header::SEC_WEBSOCKET_EXTENSIONS,
+    ];
+    let kept = headers.keys_len().saturating_sub(mechanics.len());
+    let mut out = http::HeaderMap::with_capacity(kept);
+    for (name, value) in headers {
+        if mechanics.contains(name) {
+            continue;
+        }
+        if let Ok(v) = HeaderValue::from_bytes(value.as_bytes()) {
+            let mut v = v;
+            v.set_sensitive(value.is_sensitive());
+            out.append(name.clone(), v);
+        }
+    }
+    out
+}
+
+fn owned_uri(uri: &http::Uri) -> http::Uri {
+    let text = uri.to_string();
+    http::Uri::try_from(text).unwrap_or_else(|_| uri.clone())
+}
+
 async fn upgrade<B: Send + 'static>(shared: Arc<Shared>, mut req: Request<B>) -> Response<Body> {
     let app = shared.app.clone();
     if req.method() != Method::GET
@@ -280,7 +308,9 @@ async fn upgrade<B: Send + 'static>(shared: Arc<Shared>, mut req: Request<B>) ->
             .get::<axum::extract::ConnectInfo<SocketAddr>>()
             .map(|c| c.0)
     });
-    let mut hs = Handshake::new(req.uri().clone(), req.headers().clone(), peer);
+    // hyper parses the request head zero-copy: header values and the URI are slices of its
+    // 8 KiB read buffer. Copied here, they no longer pin that buffer for the connection's life.
+    let mut hs = Handshake::new(owned_uri(req.uri()), owned_headers(req.headers()), peer);
     for hook in &app.conn_hooks.before_connection {
         match hook(hs).await {
             Ok(next) => hs = next,
@@ -315,7 +345,6 @@ async fn upgrade<B: Send + 'static>(shared: Arc<Shared>, mut req: Request<B>) ->
     let handshake_timeout = app.config.handshake_timeout;
     let max = app.config.max_message_size;
     tokio::spawn(async move {
-        let _guard = guard;
         let upgraded = match tokio::time::timeout(handshake_timeout, on_upgrade).await {
             Ok(Ok(u)) => u,
             Ok(Err(e)) => {
@@ -332,12 +361,38 @@ async fn upgrade<B: Send + 'static>(shared: Arc<Shared>, mut req: Request<B>) ->
             .write_buffer_size(WRITE_BUFFER)
             .max_message_size(Some(max))
             .max_frame_size(Some(max));
-        let io = AdaptiveIo::new(TokioIo::new(upgraded));
-        let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(cfg)).await;
         let shutdown: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
             let _ = shutdown_rx.wait_for(|v| *v).await;
         });
-        super::conn::run(ws, app, conn, shutdown).await;
+        // Served by `serve` or `axum::serve`, the upgraded connection is a TCP stream: take it
+        // back from hyper, which frees hyper's 8 KiB read buffer for the connection's life,
+        // and read the socket directly instead of through a boxed trait object.
+        match upgraded.downcast::<TokioIo<tokio::net::TcpStream>>() {
+            Ok(parts) => {
+                let io = AdaptiveIo::new(parts.io.into_inner());
+                let ws = if parts.read_buf.is_empty() {
+                    WebSocketStream::from_raw_socket(io, Role::Server, Some(cfg)).await
+                } else {
+                    let early = parts.read_buf.to_vec();
+                    WebSocketStream::from_partially_read(io, early, Role::Server, Some(cfg)).await
+                };
+                drop(parts.read_buf);
+                // The long-lived part gets a task of its own, sized for the connection alone
+                // rather than for the handshake states before it.
+                tokio::spawn(async move {
+                    let _guard = guard;
+                    super::conn::run(ws, app, conn, shutdown).await;
+                });
+            }
+            Err(upgraded) => {
+                let io = AdaptiveIo::new(TokioIo::new(upgraded));
+                let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(cfg)).await;
+                tokio::spawn(async move {
+                    let _guard = guard;
+                    super::conn::run(ws, app, conn, shutdown).await;
+                });
+            }
+        }
     });
 
     let mut res = Response::new(Body::empty());
