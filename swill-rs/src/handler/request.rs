@@ -36,6 +36,41 @@ impl<T> Request<T> {
         Self { data, ctx }
     }
 
+    /// A request outside any connection, to call a handler directly in a unit test: seq 0, no
+    /// metadata, a connection with no peer, headers or state.
+    ///
+    /// ```
+    /// # use swill::{Error, Request};
+    /// #[swill::handler]
+    /// async fn add(req: Request<(i64, i64)>) -> Result<i64, Error> {
+    ///     let (a, b) = req.into_data();
+    ///     Ok(a + b)
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// assert_eq!(add::call(Request::detached((2, 3))).await, Ok(5));
+    /// # }
+    /// ```
+    pub fn detached(data: T) -> Self {
+        Self::detached_with_metadata(data, Metadata::new())
+    }
+
+    /// Like [`detached`](Self::detached), with request metadata.
+    pub fn detached_with_metadata(data: T, metadata: Metadata) -> Self {
+        let conn = Connection::new(
+            0,
+            None,
+            http::Uri::from_static("/"),
+            http::HeaderMap::new(),
+            http::Extensions::new(),
+            "swill.v1",
+            std::sync::Arc::default(),
+        );
+        let ctx = CallContext::new(crate::protocol::Seq(0), "".into(), metadata, conn, false);
+        Self { data, ctx }
+    }
+
     /// The payload.
     pub fn data(&self) -> &T {
         &self.data
