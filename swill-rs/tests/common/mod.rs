@@ -258,11 +258,20 @@ pub async fn assert_add_works(ws: &mut RawWs, seq: i64) {
 }
 
 /// Reads until the server's close frame and returns its code (`None`: the socket ended
-/// without one). Binary frames before it are skipped.
+/// without one). Binary frames before it are skipped. Keeps reading after the close frame
+/// until the socket ends, which is what sends tungstenite's close reply (a client that stops
+/// reading at the close frame leaves the server waiting for that reply).
 pub async fn read_close_code(ws: &mut RawWs) -> Option<u16> {
     for _ in 0..100_000 {
         match ws.next().with_timeout().await {
-            Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+            Some(Ok(Message::Close(frame))) => {
+                for _ in 0..100 {
+                    if !matches!(ws.next().with_timeout().await, Some(Ok(_))) {
+                        break;
+                    }
+                }
+                return frame.map(|f| u16::from(f.code));
+            }
             Some(Ok(_)) => continue,
             Some(Err(_)) | None => return None,
         }
