@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use futures::{Stream, StreamExt};
+use futures::{SinkExt, Stream, StreamExt};
 use swill::protocol::TOO_MANY_CALLS_MESSAGE;
-use swill::{CallContext, Error, Request, State, Swill};
+use swill::{CallContext, Error, Request, State, Streaming, Swill};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -43,6 +43,14 @@ async fn flood(
     })
 }
 
+/// Takes a request stream and never reads it.
+#[swill::handler]
+async fn stall(ctx: CallContext, State(p): State<Probe>, _items: Streaming<i64>) -> Result<i64, Error> {
+    let _guard = p.start(ctx.seq());
+    std::future::pending::<()>().await;
+    Ok(0)
+}
+
 fn app(p: &Probe) -> Swill {
     Swill::new()
         .shutdown_timeout(Duration::from_millis(300))
@@ -51,6 +59,7 @@ fn app(p: &Probe) -> Swill {
         .handler(add)
         .handler(hang)
         .handler(flood)
+        .handler(stall)
 }
 
 #[test]
@@ -266,5 +275,78 @@ async fn silent_tcp_client_is_dropped_after_the_handshake_timeout() {
     let _ = tcp.read_to_end(&mut rest).with_timeout().await;
     let took = started.elapsed();
     assert!(took < Duration::from_secs(3), "dropped too late: {took:?}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn client_that_sends_but_never_reads_cannot_grow_the_error_queue() {
+    // Unknown-rpc frames are answered by the engine itself (ERROR 404, ~60 bytes for a
+    // 10-byte request), without any handler that backpressure could pause. The server must
+    // stop reading once its output is backed up, so the client's writes stall.
+    let (p, _ev) = probe();
+    let server = spawn(app(&p).max_pending_output(64 * 1024)).await;
+    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let frame = spec_hex(r#"93 01 c0 a4 "nope""#);
+    let mut sent = 0usize;
+    let mut stalled = false;
+    // Unbounded, 24 MiB of requests would queue ~150 MB of answers on the server.
+    while sent * frame.len() < 24 << 20 {
+        let batch = async {
+            for _ in 0..1000 {
+                ws.feed(Message::Binary(frame.clone().into())).await.unwrap();
+            }
+            ws.flush().await.unwrap();
+        };
+        if tokio::time::timeout(Duration::from_secs(1), batch).await.is_err() {
+            stalled = true;
+            break;
+        }
+        sent += 1000;
+    }
+    assert!(
+        stalled,
+        "the server kept reading {} MiB of requests from a client that reads nothing",
+        (sent * frame.len()) >> 20
+    );
+    // Reading again (which also flushes what the client still buffers) drains every answer.
+    let mut answers = 0usize;
+    for _ in 0..10_000_000 {
+        match tokio::time::timeout(Duration::from_millis(500), ws.next()).await {
+            Err(_) => break,
+            Ok(Some(Ok(Message::Binary(b)))) => {
+                assert_eq!(b, error_frame(1, 404, swill::protocol::NOT_FOUND_MESSAGE));
+                answers += 1;
+            }
+            Ok(Some(Ok(Message::Ping(_)))) => {}
+            Ok(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(answers >= sent, "{answers} answers for at least {sent} requests");
+    // The connection still works; the rest of the last batch may still be answered first.
+    send_bytes(&mut ws, request(2, &(1, 2), "add")).await;
+    for _ in 0..=1000 {
+        let got = recv(&mut ws).await;
+        if got == spec_hex("95 02 03 00 c0 c0") {
+            break;
+        }
+        assert_eq!(got, error_frame(1, 404, swill::protocol::NOT_FOUND_MESSAGE));
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+#[ignore = "design: a streaming-request call whose queue is full (max_queued_items) stops all reads of the connection (src/server/conn.rs can_read/blocked_on), so other calls and even the CANCEL for that call wait until the handler reads or the idle timeout closes the connection; swill/1 12.11 says calls MUST NOT block one another"]
+async fn full_request_queue_of_one_call_does_not_block_other_calls() {
+    let (p, mut ev) = probe();
+    let server = spawn(app(&p).max_queued_items(4)).await;
+    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    send_bytes(&mut ws, request(1, &0, "stall")).await;
+    ev.expect("started", 1).await;
+    for i in 1..=20 {
+        send_bytes(&mut ws, request(1, &i, "stall")).await;
+    }
+    assert_add_works(&mut ws, 2).await;
+    send_bytes(&mut ws, control(1, "stall", 3)).await;
+    ev.expect("dropped", 1).await;
     server.stop().await;
 }
