@@ -65,6 +65,11 @@ async fn double(items: Streaming<i64>) -> impl Stream<Item = Result<i64, Error>>
     items.map(|x| Ok(x * 2))
 }
 
+#[swill::handler]
+async fn echo_text(items: Streaming<String>) -> impl Stream<Item = Result<String, Error>> {
+    items.map(Ok)
+}
+
 /// Answers after two items, without waiting for the client's END_OF_STREAM.
 #[swill::handler]
 async fn first_two(
@@ -122,6 +127,7 @@ fn app() -> Swill {
         .handler(fail)
         .handler(fail_midway)
         .handler(sleepy)
+        .handler(echo_text)
 }
 
 // ---- Byte-exact frames ----------------------------------------------------------------------
@@ -387,6 +393,28 @@ async fn client_bidi_items_interleave() {
     }
     sink.end().unwrap();
     assert!(replies.next().with_timeout().await.is_none());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn client_bidi_upload_larger_than_the_socket_buffers_before_reading() {
+    // 32 MiB each way: the server's output backs up while the client is still writing, so
+    // the client must keep reading while its writes wait, or both sides wait forever.
+    let server = spawn(app()).await;
+    let client = Client::connect(server.url()).with_timeout().await.unwrap();
+    let (mut sink, mut replies) = client.bidi::<String, String>("echo_text").unwrap();
+    let item = "z".repeat(16 * 1024);
+    for _ in 0..2000 {
+        sink.send(&item).unwrap();
+    }
+    sink.end().unwrap();
+    let mut n = 0;
+    while let Some(r) = replies.next().with_timeout().await {
+        assert_eq!(r.unwrap().len(), item.len());
+        n += 1;
+        assert!(n <= 2000);
+    }
+    assert_eq!(n, 2000);
     server.stop().await;
 }
 
