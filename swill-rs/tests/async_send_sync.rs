@@ -39,7 +39,12 @@ fn public_types_are_send_and_sync() {
 async fn call_futures_are_send(client: Client, listener: tokio::net::TcpListener) {
     send_val(&Client::connect("ws://127.0.0.1:1/ws"));
     send_val(&client.call::<u64>("add", &(1, 2)));
-    send_val(&client.rpc("add").metadata(Metadata::new()).call::<u64>(&(1, 2)));
+    send_val(
+        &client
+            .rpc("add")
+            .metadata(Metadata::new())
+            .call::<u64>(&(1, 2)),
+    );
     let shutdown = ShutdownHandle::clone(&Swill::new().into_service().shutdown_handle());
     send_val(&shutdown.shutdown());
     let serve = swill::serve(listener, Swill::new()).with_graceful_shutdown(async {});

@@ -127,7 +127,13 @@ async fn invalid_envelopes_with_a_seq_get_error_400_naming_the_problem() {
     send_spec(&mut ws, r#"95 06 c0 a3 "add" 00 a1 "m""#).await;
     expect_error(&mut ws, 6, 400, "metadata is not a map or nil").await;
     send_spec(&mut ws, "92 07 c0").await;
-    expect_error(&mut ws, 7, 400, "expected an array of 3 to 5 elements, got 2").await;
+    expect_error(
+        &mut ws,
+        7,
+        400,
+        "expected an array of 3 to 5 elements, got 2",
+    )
+    .await;
     expect_silence(&mut ws, Duration::from_millis(100)).await;
     assert_add_works(&mut ws, 8).await;
     assert_add_works(&mut other, 1).await;
@@ -165,7 +171,10 @@ async fn text_frames_are_ignored() {
         .with_timeout()
         .await
         .unwrap();
-    ws.send(Message::Text("".into())).with_timeout().await.unwrap();
+    ws.send(Message::Text("".into()))
+        .with_timeout()
+        .await
+        .unwrap();
     expect_silence(&mut ws, Duration::from_millis(200)).await;
     send_bytes(&mut ws, request(1, &2, "sum")).await;
     send_bytes(&mut ws, control(1, "sum", 1)).await;

@@ -82,7 +82,11 @@ async fn upgrade_on_another_path_gets_404_before_the_subprotocol_check() {
         }
     }
     // The query string is not part of the path.
-    let (res, _) = raw_http(server.addr, &upgrade_request("/ws?token=1", Some("swill/1"))).await;
+    let (res, _) = raw_http(
+        server.addr,
+        &upgrade_request("/ws?token=1", Some("swill/1")),
+    )
+    .await;
     assert_eq!(res.status, 101);
     server.stop().await;
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use futures::{Stream, StreamExt};
+use swill::client::{Client, ClientError};
 use swill::{CallContext, Error, Request, State, Streaming, Swill};
 use tokio::sync::Semaphore;
 
@@ -130,14 +131,21 @@ async fn graceful_shutdown_finishes_running_calls_refuses_new_ones_and_closes_wi
             refused = Some(seq);
             break;
         }
-        assert_eq!(to_hex(&got), to_hex(&spec_hex(&format!("95 {seq:02x} 03 00 c0 c0"))));
+        assert_eq!(
+            to_hex(&got),
+            to_hex(&spec_hex(&format!("95 {seq:02x} 03 00 c0 c0")))
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let refused = refused.expect("no call was refused with 503 during shutdown");
     // The listener is gone.
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
     // Streaming requests are refused the same way, also when opened by METADATA.
-    send_spec(&mut ws, &format!(r#"95 {:02x} c0 a5 "tally" 02 80"#, refused + 1)).await;
+    send_spec(
+        &mut ws,
+        &format!(r#"95 {:02x} c0 a5 "tally" 02 80"#, refused + 1),
+    )
+    .await;
     expect_error(&mut ws, refused + 1, 503, "server is shutting down").await;
 
     // The running call finishes and its reply arrives, then the close.
@@ -164,8 +172,15 @@ async fn graceful_shutdown_gives_up_on_calls_after_the_shutdown_timeout() {
     let waited = started.elapsed();
     ev.expect("dropped", 1).await;
     stopping.with_timeout().await.unwrap();
-    assert!(waited >= Duration::from_millis(250), "closed before the deadline: {waited:?}");
-    assert!(started.elapsed() < Duration::from_secs(3), "shutdown took {:?}", started.elapsed());
+    assert!(
+        waited >= Duration::from_millis(250),
+        "closed before the deadline: {waited:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "shutdown took {:?}",
+        started.elapsed()
+    );
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
 
@@ -183,6 +198,68 @@ async fn idle_connections_close_at_once_on_shutdown() {
     assert_eq!(read_close_code(&mut b).await, Some(1001));
     stopping.with_timeout().await.unwrap();
     assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn client_calls_end_with_closed_when_the_server_goes_away() {
+    let (p, mut ev) = probe();
+    let permits = Arc::new(Semaphore::new(0));
+    let server = spawn(app(&p, &permits).shutdown_timeout(Duration::from_millis(200))).await;
+    let client = Client::connect(server.url()).with_timeout().await.unwrap();
+    let pending = tokio::spawn({
+        let client = client.clone();
+        async move { client.call::<u64>("hang", &()).await }
+    });
+    ev.expect("started", 1).await;
+    server.stop().await;
+    ev.expect("dropped", 1).await;
+    let err = pending.with_timeout().await.unwrap().unwrap_err();
+    assert!(matches!(err, ClientError::Closed), "{err:?}");
+    for _ in 0..200 {
+        if client.is_closed() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(client.is_closed());
+    let err = client
+        .call::<i64>("add", &(1, 2))
+        .with_timeout()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::Closed), "{err:?}");
+}
+
+#[tokio::test]
+async fn shutdown_handle_of_a_mounted_service_drains_its_connections() {
+    let (p, mut ev) = probe();
+    let permits = Arc::new(Semaphore::new(0));
+    let (server, handle) =
+        spawn_tracked(app(&p, &permits).shutdown_timeout(Duration::from_secs(5))).await;
+    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    send_bytes(&mut ws, request(1, &(), "gate")).await;
+    ev.expect("started", 1).await;
+    wait_live(&handle, 1).await;
+    let shutting = tokio::spawn({
+        let handle = handle.clone();
+        async move { handle.shutdown().await }
+    });
+    let mut refused = false;
+    for seq in 2..200 {
+        send_bytes(&mut ws, request(seq, &(1, 2), "add")).await;
+        if recv(&mut ws).await == error_frame(seq, 503, "server is shutting down") {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(refused, "no 503 during shutdown");
+    permits.add_permits(1);
+    expect_frame(&mut ws, "95 01 01 00 c0 c0").await;
+    assert_eq!(read_close_code(&mut ws).await, Some(1001));
+    shutting.with_timeout().await.unwrap();
+    assert_eq!(handle.live_connections(), 0);
+    server.stop().await;
 }
 
 // ---- Panics --------------------------------------------------------------------------------
@@ -226,11 +303,21 @@ async fn debug_mode_puts_the_panic_message_in_data() {
     let mut ws = raw_ws(&server.url(), "swill/1").await;
     send_bytes(&mut ws, request(1, &(), "crash")).await;
     let got = recv(&mut ws).await;
-    assert_eq!(to_hex(&got), to_hex(&debug_500(1, "crash fixture")), "{:?}", value(&got));
+    assert_eq!(
+        to_hex(&got),
+        to_hex(&debug_500(1, "crash fixture")),
+        "{:?}",
+        value(&got)
+    );
     send_bytes(&mut ws, request(2, &(), "crash_stream")).await;
     expect_frame(&mut ws, "95 02 00 00 c0 c0").await;
     let got = recv(&mut ws).await;
-    assert_eq!(to_hex(&got), to_hex(&debug_500(2, "stream crash at 1")), "{:?}", value(&got));
+    assert_eq!(
+        to_hex(&got),
+        to_hex(&debug_500(2, "stream crash at 1")),
+        "{:?}",
+        value(&got)
+    );
     assert_add_works(&mut ws, 3).await;
     server.stop().await;
 }
@@ -244,7 +331,12 @@ async fn debug_mode_puts_a_blocking_panic_message_in_data() {
     let mut ws = raw_ws(&server.url(), "swill/1").await;
     send_bytes(&mut ws, request(1, &(), "crash_blocking")).await;
     let got = recv(&mut ws).await;
-    assert_eq!(to_hex(&got), to_hex(&debug_500(1, "blocking crash")), "{:?}", value(&got));
+    assert_eq!(
+        to_hex(&got),
+        to_hex(&debug_500(1, "blocking crash")),
+        "{:?}",
+        value(&got)
+    );
     server.stop().await;
 }
 

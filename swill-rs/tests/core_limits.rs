@@ -45,7 +45,11 @@ async fn flood(
 
 /// Takes a request stream and never reads it.
 #[swill::handler]
-async fn stall(ctx: CallContext, State(p): State<Probe>, _items: Streaming<i64>) -> Result<i64, Error> {
+async fn stall(
+    ctx: CallContext,
+    State(p): State<Probe>,
+    _items: Streaming<i64>,
+) -> Result<i64, Error> {
     let _guard = p.start(ctx.seq());
     std::future::pending::<()>().await;
     Ok(0)
@@ -66,8 +70,8 @@ fn app(p: &Probe) -> Swill {
 fn defaults_are_sane() {
     assert_eq!(swill::DEFAULT_MAX_MESSAGE_SIZE, 16 << 20);
     assert_eq!(swill::DEFAULT_MAX_CONCURRENT_CALLS, 1024);
-    assert!(swill::DEFAULT_MAX_PENDING_OUTPUT <= 16 << 20);
-    assert!(swill::DEFAULT_MAX_QUEUED_ITEMS > 0);
+    const { assert!(swill::DEFAULT_MAX_PENDING_OUTPUT <= 16 << 20) };
+    const { assert!(swill::DEFAULT_MAX_QUEUED_ITEMS > 0) };
     assert!(swill::DEFAULT_HANDSHAKE_TIMEOUT <= Duration::from_secs(30));
     assert!(swill::DEFAULT_PING_INTERVAL < swill::DEFAULT_IDLE_TIMEOUT);
     assert!(swill::DEFAULT_SHUTDOWN_TIMEOUT <= Duration::from_secs(60));
@@ -193,7 +197,10 @@ async fn client_answering_pings_stays_connected_past_the_idle_timeout() {
             Ok(other) => panic!("expected only pings while idle, got {other:?}"),
         }
     }
-    assert!(pings >= 3, "only {pings} pings in 1.2 s at a 100 ms interval");
+    assert!(
+        pings >= 3,
+        "only {pings} pings in 1.2 s at a 100 ms interval"
+    );
     assert_add_works(&mut ws, 1).await;
     server.stop().await;
 }
@@ -239,7 +246,10 @@ async fn client_that_never_answers_pings_is_closed_after_the_idle_timeout() {
     let (pings, close) = read_raw_frames(&mut tcp).await;
     assert!(pings >= 1, "the server never pinged");
     assert_eq!(close, Some(1001));
-    assert!(started.elapsed() < Duration::from_secs(5), "closed too late");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "closed too late"
+    );
     server.stop().await;
 }
 
@@ -255,7 +265,10 @@ async fn half_sent_handshake_is_dropped_after_the_handshake_timeout() {
     let mut rest = Vec::new();
     let _ = tcp.read_to_end(&mut rest).with_timeout().await;
     let took = started.elapsed();
-    assert!(took >= Duration::from_millis(250), "dropped too early: {took:?}");
+    assert!(
+        took >= Duration::from_millis(250),
+        "dropped too early: {took:?}"
+    );
     assert!(took < Duration::from_secs(3), "dropped too late: {took:?}");
     let text = String::from_utf8_lossy(&rest);
     assert!(
@@ -293,11 +306,16 @@ async fn client_that_sends_but_never_reads_cannot_grow_the_error_queue() {
     while sent * frame.len() < 24 << 20 {
         let batch = async {
             for _ in 0..1000 {
-                ws.feed(Message::Binary(frame.clone().into())).await.unwrap();
+                ws.feed(Message::Binary(frame.clone().into()))
+                    .await
+                    .unwrap();
             }
             ws.flush().await.unwrap();
         };
-        if tokio::time::timeout(Duration::from_secs(1), batch).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(1), batch)
+            .await
+            .is_err()
+        {
             stalled = true;
             break;
         }
@@ -321,7 +339,10 @@ async fn client_that_sends_but_never_reads_cannot_grow_the_error_queue() {
             Ok(other) => panic!("unexpected {other:?}"),
         }
     }
-    assert!(answers >= sent, "{answers} answers for at least {sent} requests");
+    assert!(
+        answers >= sent,
+        "{answers} answers for at least {sent} requests"
+    );
     // The connection still works; the rest of the last batch may still be answered first.
     send_bytes(&mut ws, request(2, &(1, 2), "add")).await;
     for _ in 0..=1000 {

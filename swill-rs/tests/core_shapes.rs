@@ -148,11 +148,7 @@ async fn single_reply_carries_leading_and_trailing_metadata() {
     .await;
     // Without request metadata the handler sees an empty map, which travels as 80.
     send_spec(&mut ws, r#"93 03 c0 ad "echo_metadata""#).await;
-    expect_frame(
-        &mut ws,
-        r#"95 03 80 00 81 a4 "lead" 01 81 a5 "trail" 02"#,
-    )
-    .await;
+    expect_frame(&mut ws, r#"95 03 80 00 81 a4 "lead" 01 81 a5 "trail" 02"#).await;
     expect_silence(&mut ws, Duration::from_millis(100)).await;
     server.stop().await;
 }
@@ -188,11 +184,7 @@ async fn empty_stream_end_carries_leading_and_trailing() {
     let server = spawn(app()).await;
     let mut ws = raw_ws(&server.url(), "swill/1").await;
     send_spec(&mut ws, r#"93 05 c0 ac "empty_stream""#).await;
-    expect_frame(
-        &mut ws,
-        r#"95 05 c0 01 81 a4 "lead" 01 81 a5 "trail" 02"#,
-    )
-    .await;
+    expect_frame(&mut ws, r#"95 05 c0 01 81 a4 "lead" 01 81 a5 "trail" 02"#).await;
     expect_silence(&mut ws, Duration::from_millis(100)).await;
     server.stop().await;
 }
@@ -422,7 +414,11 @@ async fn client_bidi_upload_larger_than_the_socket_buffers_before_reading() {
 async fn client_sees_errors_with_code_message_and_data() {
     let server = spawn(app()).await;
     let client = Client::connect(server.url()).with_timeout().await.unwrap();
-    let err = client.call::<()>("fail", &()).with_timeout().await.unwrap_err();
+    let err = client
+        .call::<()>("fail", &())
+        .with_timeout()
+        .await
+        .unwrap_err();
     let err = err.rpc().expect("an rpc error");
     assert_eq!(err.code().as_i64(), 418);
     assert_eq!(err.message(), "teapot");
@@ -454,7 +450,10 @@ async fn hundred_concurrent_calls_complete_out_of_order_and_match_by_seq() {
     assert_eq!(order.len(), 100);
     let mut sorted = order.clone();
     sorted.sort_unstable();
-    assert_ne!(order, sorted, "calls did not run concurrently (finished in issue order)");
+    assert_ne!(
+        order, sorted,
+        "calls did not run concurrently (finished in issue order)"
+    );
     // The longest sleep is 200 ms: concurrent calls finish far sooner than the ~10 s sum.
     server.stop().await;
 }

@@ -116,10 +116,8 @@ struct Open {
     reply: mpsc::UnboundedSender<Reply>,
 }
 
-async fn run<S>(
-    ws: tokio_tungstenite::WebSocketStream<S>,
-    mut rx: mpsc::UnboundedReceiver<Command>,
-) where
+async fn run<S>(ws: tokio_tungstenite::WebSocketStream<S>, mut rx: mpsc::UnboundedReceiver<Command>)
+where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     let mut engine = ClientConn::new();

@@ -167,7 +167,7 @@ pub fn spec_hex(spec: &str) -> Vec<u8> {
         out.extend(from_hex(&rest[..start]));
         let tail = &rest[start + 1..];
         let end = tail.find('"').expect("unterminated string in spec hex");
-        out.extend_from_slice(tail[..end].as_bytes());
+        out.extend_from_slice(&tail.as_bytes()[..end]);
         rest = &tail[end + 1..];
     }
     out.extend(from_hex(rest));
@@ -422,7 +422,10 @@ pub async fn raw_http(addr: SocketAddr, request: &str) -> (RawHttp, tokio::net::
         .with_timeout()
         .await
         .unwrap();
-    tcp.write_all(request.as_bytes()).with_timeout().await.unwrap();
+    tcp.write_all(request.as_bytes())
+        .with_timeout()
+        .await
+        .unwrap();
     let mut buf = Vec::new();
     let head_end = loop {
         if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
