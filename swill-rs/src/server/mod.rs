@@ -33,6 +33,7 @@ use crate::Swill;
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8765").await?;
 /// swill::serve(listener, swill::Swill::new()).await
 /// # }
+/// # let _ = run;
 /// ```
 pub fn serve(listener: TcpListener, app: Swill) -> Serve {
     Serve { listener, app }
