@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use futures::{Stream, StreamExt};
+use futures::{SinkExt, Stream, StreamExt};
 use swill::client::Client;
 use swill::hooks::Outcome;
 use swill::{CallContext, Error, Request, State, Streaming, Swill};
@@ -269,6 +269,31 @@ async fn client_dropped_with_open_calls_disconnects_cleanly() {
     drop(s);
     drop(client);
     ev.expect("dropped", 1).await;
+    wait_live(&handle, 0).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn clean_close_mid_calls_drops_every_handler() {
+    let (p, mut ev) = probe();
+    let (server, handle) = spawn_tracked(app(&p)).await;
+    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    send_bytes(&mut ws, request(1, &(), "tick")).await;
+    send_bytes(&mut ws, request(2, &(), "hang")).await;
+    ev.expect_all(vec![("started", 1), ("started", 2)]).await;
+    ws.close(None).with_timeout().await.unwrap();
+    ev.expect_all(vec![("dropped", 1), ("dropped", 2)]).await;
+    // The server answers the close; nothing but already-queued items comes before it.
+    for _ in 0..10_000 {
+        match ws.next().with_timeout().await {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Binary(b))) => {
+                let v = value(&b);
+                assert_eq!(v.as_array().unwrap()[2].as_i64(), Some(0), "{v}");
+            }
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_))) | None => break,
+            Some(other) => panic!("unexpected {other:?}"),
+        }
+    }
     wait_live(&handle, 0).await;
     server.stop().await;
 }

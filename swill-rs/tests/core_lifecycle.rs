@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use futures::{Stream, StreamExt};
 use swill::client::{Client, ClientError};
+use swill::hooks::Outcome;
 use swill::{CallContext, Error, Request, State, Streaming, Swill};
 use tokio::sync::Semaphore;
 
@@ -161,7 +162,18 @@ async fn graceful_shutdown_finishes_running_calls_refuses_new_ones_and_closes_wi
 async fn graceful_shutdown_gives_up_on_calls_after_the_shutdown_timeout() {
     let (p, mut ev) = probe();
     let permits = Arc::new(Semaphore::new(0));
-    let server = spawn(app(&p, &permits).shutdown_timeout(Duration::from_millis(300))).await;
+    let outcome_probe = p.clone();
+    let app = app(&p, &permits)
+        .shutdown_timeout(Duration::from_millis(300))
+        .after_request(move |ctx: CallContext, outcome: Outcome| {
+            let p = outcome_probe.clone();
+            async move {
+                if outcome == Outcome::Shutdown {
+                    p.send("after_request:shutdown", ctx.seq());
+                }
+            }
+        });
+    let server = spawn(app).await;
     let addr = server.addr;
     let mut ws = raw_ws(&server.url(), "swill/1").await;
     send_bytes(&mut ws, request(1, &(), "hang")).await;
@@ -171,6 +183,7 @@ async fn graceful_shutdown_gives_up_on_calls_after_the_shutdown_timeout() {
     assert_eq!(read_close_code(&mut ws).await, Some(1001));
     let waited = started.elapsed();
     ev.expect("dropped", 1).await;
+    ev.expect("after_request:shutdown", 1).await;
     stopping.with_timeout().await.unwrap();
     assert!(
         waited >= Duration::from_millis(250),

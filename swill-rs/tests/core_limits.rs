@@ -371,3 +371,20 @@ async fn full_request_queue_of_one_call_does_not_block_other_calls() {
     ev.expect("dropped", 1).await;
     server.stop().await;
 }
+
+#[tokio::test]
+async fn server_answers_client_pings() {
+    let (p, _ev) = probe();
+    let server = spawn(app(&p)).await;
+    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    ws.send(Message::Ping(b"are you there".to_vec().into()))
+        .with_timeout()
+        .await
+        .unwrap();
+    match ws.next().with_timeout().await {
+        Some(Ok(Message::Pong(b))) => assert_eq!(&b[..], b"are you there"),
+        other => panic!("expected a pong, got {other:?}"),
+    }
+    assert_add_works(&mut ws, 1).await;
+    server.stop().await;
+}

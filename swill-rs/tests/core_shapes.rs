@@ -289,6 +289,19 @@ async fn early_answer_half_closes_the_call_and_late_items_do_not_reopen_it() {
 }
 
 #[tokio::test]
+async fn zero_and_negative_seqs_are_answered_and_echoed() {
+    let server = spawn(app()).await;
+    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    send_spec(&mut ws, r#"93 00 92 01 02 a3 "add""#).await;
+    expect_frame(&mut ws, "95 00 03 00 c0 c0").await;
+    send_spec(&mut ws, r#"93 ff 92 01 02 a3 "add""#).await;
+    expect_frame(&mut ws, "95 ff 03 00 c0 c0").await;
+    send_spec(&mut ws, r#"93 d1 fe d4 92 01 02 a3 "add""#).await;
+    expect_frame(&mut ws, "95 d1 fe d4 03 00 c0 c0").await;
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn seq_is_echoed_in_shortest_form() {
     let server = spawn(app()).await;
     let mut ws = raw_ws(&server.url(), "swill/1").await;
