@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use futures::{SinkExt, Stream, StreamExt};
+use futures::{Stream, StreamExt};
 use swill::client::Client;
 use swill::hooks::Outcome;
 use swill::{CallContext, Error, Request, State, Streaming, Swill};
