@@ -1,6 +1,8 @@
 //! The client's connection task: owns the socket and the [`ClientConn`] engine.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::pin::Pin;
+use std::task::Poll;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
@@ -114,17 +116,28 @@ struct Open {
     reply: mpsc::UnboundedSender<Reply>,
 }
 
-async fn run<S>(
-    mut ws: tokio_tungstenite::WebSocketStream<S>,
-    mut rx: mpsc::UnboundedReceiver<Command>,
-) where
+async fn run<S>(ws: tokio_tungstenite::WebSocketStream<S>, mut rx: mpsc::UnboundedReceiver<Command>)
+where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     let mut engine = ClientConn::new();
     let mut by_id: HashMap<u64, Open> = HashMap::new();
     let mut by_seq: HashMap<Seq, u64> = HashMap::new();
     let mut commands_open = true;
+    // Reading never waits for writing: a server that stops reading until we read its
+    // replies (output backpressure) would otherwise deadlock a large upload.
+    let (mut sink, mut stream) = ws.split();
+    let mut outq: VecDeque<Bytes> = VecDeque::new();
+    let mut unflushed = false;
     loop {
+        while let Some(frame) = engine.poll_transmit() {
+            outq.push_back(frame);
+        }
+        let want_write = unflushed || !outq.is_empty();
+        if !commands_open && by_id.is_empty() && !want_write {
+            let _ = sink.close().await;
+            return;
+        }
         tokio::select! {
             cmd = rx.recv(), if commands_open => match cmd {
                 Some(cmd) => {
@@ -136,7 +149,7 @@ async fn run<S>(
                 }
                 None => commands_open = false,
             },
-            msg = ws.next() => match msg {
+            msg = stream.next() => match msg {
                 Some(Ok(Message::Binary(bytes))) => {
                     if let Err(e) = engine.handle_message(bytes) {
                         tracing::debug!(error = %e, "ignoring an undecodable frame from the server");
@@ -152,23 +165,40 @@ async fn run<S>(
                 }
                 None => break,
             },
-        }
-        let mut wrote = false;
-        while let Some(frame) = engine.poll_transmit() {
-            if ws.feed(Message::Binary(frame)).await.is_err() {
-                return;
+            res = write_all(&mut sink, &mut outq, &mut unflushed), if want_write => {
+                if let Err(e) = res {
+                    tracing::debug!(error = %e, "client connection failed");
+                    return;
+                }
             }
-            wrote = true;
-        }
-        if wrote && ws.flush().await.is_err() {
-            return;
-        }
-        if !commands_open && by_id.is_empty() {
-            let _ = ws.close(None).await;
-            return;
         }
     }
     // Every reply channel drops here: open calls end with ClientError::Closed.
+}
+
+/// Moves queued frames into the socket and flushes. Cancel-safe: a frame leaves `outq` only
+/// when the sink has taken it, so a `select!` may drop this future at any await.
+async fn write_all<W>(
+    sink: &mut W,
+    outq: &mut VecDeque<Bytes>,
+    unflushed: &mut bool,
+) -> Result<(), tokio_tungstenite::tungstenite::Error>
+where
+    W: futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
+{
+    std::future::poll_fn(|cx| {
+        while !outq.is_empty() {
+            std::task::ready!(Pin::new(&mut *sink).poll_ready(cx))?;
+            if let Some(frame) = outq.pop_front() {
+                Pin::new(&mut *sink).start_send(Message::Binary(frame))?;
+                *unflushed = true;
+            }
+        }
+        std::task::ready!(Pin::new(&mut *sink).poll_flush(cx))?;
+        *unflushed = false;
+        Poll::Ready(Ok(()))
+    })
+    .await
 }
 
 fn apply(

@@ -238,6 +238,13 @@ where
     }
 
     fn can_read(&mut self, cx: &mut Context<'_>) -> bool {
+        // Incoming frames can queue output without any handler (ERROR 404/400/429/503 the
+        // engine answers itself): a client that sends but never reads must not grow the
+        // outbox without bound. Read again once the socket has drained below the bound;
+        // `flush` registered the write waker when it could not move everything.
+        if self.engine.pending_transmit_bytes() >= self.app.config.max_pending_output {
+            return false;
+        }
         let Some(seq) = self.blocked_on else {
             return true;
         };

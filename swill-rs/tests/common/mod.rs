@@ -225,7 +225,7 @@ pub fn keys(map: &rmpv::Value) -> Vec<String> {
 
 /// Encodes a request envelope `[seq, data, rpc, type, metadata]`, writing the type and
 /// metadata elements only when needed (canonical form).
-pub fn request(
+pub fn envelope(
     seq: i64,
     data: rmpv::Value,
     rpc: &str,
@@ -253,7 +253,7 @@ pub async fn send_req(
     kind: u8,
     metadata: Option<rmpv::Value>,
 ) {
-    send_bytes(ws, request(seq, data, rpc, kind, metadata)).await;
+    send_bytes(ws, envelope(seq, data, rpc, kind, metadata)).await;
 }
 
 /// The next response envelope.
@@ -480,4 +480,317 @@ impl Log {
     pub async fn wait_for(&self, event: &str) -> Vec<String> {
         self.wait_until(|e| e.iter().any(|x| x == event)).await
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Core-engine helpers (tests/core_*.rs). Added as one block; keep other additions separate.
+// ---------------------------------------------------------------------------------------------
+
+/// Spec-style hex: bytes spaced freely, `"text"` stands for the UTF-8 bytes of `text`
+/// (the notation of swill-1.md), e.g. `spec_hex(r#"93 01 c0 a3 "add""#)`.
+pub fn spec_hex(spec: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut rest = spec;
+    while let Some(start) = rest.find('"') {
+        out.extend(from_hex(&rest[..start]));
+        let tail = &rest[start + 1..];
+        let end = tail.find('"').expect("unterminated string in spec hex");
+        out.extend_from_slice(&tail.as_bytes()[..end]);
+        rest = &tail[end + 1..];
+    }
+    out.extend(from_hex(rest));
+    out
+}
+
+/// Sends a frame written in spec notation (see [`spec_hex`]).
+pub async fn send_spec(ws: &mut RawWs, spec: &str) {
+    send_bytes(ws, spec_hex(spec)).await;
+}
+
+/// Receives the next binary frame and asserts it is exactly `spec` (see [`spec_hex`]).
+pub async fn expect_frame(ws: &mut RawWs, spec: &str) {
+    let got = recv(ws).await;
+    assert_eq!(
+        to_hex(&got),
+        to_hex(&spec_hex(spec)),
+        "frame differs from {spec}: got {:?}",
+        value(&got)
+    );
+}
+
+/// `[seq, {"code": code, "message": message}, 3, nil, nil]`, shortest-form encoded.
+pub fn error_frame(seq: i64, code: i64, message: &str) -> Vec<u8> {
+    use rmpv::Value as V;
+    let v = V::Array(vec![
+        V::from(seq),
+        V::Map(vec![
+            (V::from("code"), V::from(code)),
+            (V::from("message"), V::from(message)),
+        ]),
+        V::from(3),
+        V::Nil,
+        V::Nil,
+    ]);
+    let mut out = Vec::new();
+    rmpv::encode::write_value(&mut out, &v).unwrap();
+    out
+}
+
+/// Receives the next binary frame and asserts it is [`error_frame`]`(seq, code, message)`.
+pub async fn expect_error(ws: &mut RawWs, seq: i64, code: i64, message: &str) {
+    let got = recv(ws).await;
+    assert_eq!(
+        to_hex(&got),
+        to_hex(&error_frame(seq, code, message)),
+        "expected ERROR {code} {message:?} on seq {seq}, got {:?}",
+        value(&got)
+    );
+}
+
+/// A request frame `[seq, data, rpc(, type(, metadata))]` as the TypeScript client writes it.
+pub fn request(seq: i64, data: &impl serde::Serialize, rpc: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    rmp::encode::write_array_len(&mut out, 3).unwrap();
+    rmp::encode::write_sint(&mut out, seq).unwrap();
+    out.extend(mp(data));
+    rmp::encode::write_str(&mut out, rpc).unwrap();
+    out
+}
+
+/// A control frame `[seq, nil, rpc, kind]` (1 END_OF_STREAM, 3 CANCEL).
+pub fn control(seq: i64, rpc: &str, kind: u8) -> Vec<u8> {
+    let mut out = Vec::new();
+    rmp::encode::write_array_len(&mut out, 4).unwrap();
+    rmp::encode::write_sint(&mut out, seq).unwrap();
+    out.push(0xc0);
+    rmp::encode::write_str(&mut out, rpc).unwrap();
+    rmp::encode::write_uint(&mut out, u64::from(kind)).unwrap();
+    out
+}
+
+/// Runs `add` (`[a, b]` → `a + b`) on `seq` and checks the reply: proves the connection works.
+pub async fn assert_add_works(ws: &mut RawWs, seq: i64) {
+    send_bytes(ws, request(seq, &(20, 22), "add")).await;
+    let got = value(&recv(ws).await);
+    assert_eq!(
+        got,
+        rmpv::Value::Array(vec![
+            rmpv::Value::from(seq),
+            rmpv::Value::from(42),
+            rmpv::Value::from(0),
+            rmpv::Value::Nil,
+            rmpv::Value::Nil,
+        ]),
+        "add on seq {seq}"
+    );
+}
+
+/// Reads until the server's close frame and returns its code (`None`: the socket ended
+/// without one). Binary frames before it are skipped. Keeps reading after the close frame
+/// until the socket ends, which is what sends tungstenite's close reply (a client that stops
+/// reading at the close frame leaves the server waiting for that reply).
+pub async fn read_close_code(ws: &mut RawWs) -> Option<u16> {
+    for _ in 0..100_000 {
+        match ws.next().with_timeout().await {
+            Some(Ok(Message::Close(frame))) => {
+                for _ in 0..100 {
+                    if !matches!(ws.next().with_timeout().await, Some(Ok(_))) {
+                        break;
+                    }
+                }
+                return frame.map(|f| u16::from(f.code));
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(_)) | None => return None,
+        }
+    }
+    panic!("no close frame within 100000 messages");
+}
+
+/// What handlers report to a test: `(event, seq)` pairs over a channel.
+#[derive(Clone, Debug)]
+pub struct Probe(tokio::sync::mpsc::UnboundedSender<(&'static str, i64)>);
+
+/// The test's end of a [`Probe`].
+#[derive(Debug)]
+pub struct Events(tokio::sync::mpsc::UnboundedReceiver<(&'static str, i64)>);
+
+/// Sends `("dropped", seq)` when dropped: proof that a handler's future went away.
+#[derive(Debug)]
+pub struct DropGuard(Probe, i64);
+
+impl Drop for DropGuard {
+    fn drop(&mut self) {
+        self.0.send("dropped", self.1);
+    }
+}
+
+pub fn probe() -> (Probe, Events) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    (Probe(tx), Events(rx))
+}
+
+impl Probe {
+    pub fn send(&self, event: &'static str, seq: i64) {
+        let _ = self.0.send((event, seq));
+    }
+
+    /// Reports `("started", seq)` and returns a guard that reports `("dropped", seq)`.
+    pub fn start(&self, seq: i64) -> DropGuard {
+        self.send("started", seq);
+        DropGuard(self.clone(), seq)
+    }
+}
+
+impl Events {
+    pub async fn next(&mut self) -> (&'static str, i64) {
+        self.0.recv().with_timeout().await.expect("probe closed")
+    }
+
+    /// Waits for exactly this event next.
+    pub async fn expect(&mut self, event: &'static str, seq: i64) {
+        assert_eq!(self.next().await, (event, seq));
+    }
+
+    /// Waits for these events in any order (nothing else may come in between).
+    pub async fn expect_all(&mut self, mut want: Vec<(&'static str, i64)>) {
+        while !want.is_empty() {
+            let got = self.next().await;
+            let pos = want
+                .iter()
+                .position(|w| *w == got)
+                .unwrap_or_else(|| panic!("unexpected event {got:?}, still waiting for {want:?}"));
+            want.swap_remove(pos);
+        }
+    }
+
+    /// Asserts no event arrives within `d`.
+    pub async fn expect_none(&mut self, d: Duration) {
+        if let Ok(Some(ev)) = tokio::time::timeout(d, self.0.recv()).await {
+            panic!("expected no event, got {ev:?}");
+        }
+    }
+}
+
+/// Like [`spawn`], but mounts the app as a tower service in axum itself, so the test can
+/// watch [`swill::server::ShutdownHandle::live_connections`].
+pub async fn spawn_tracked(app: Swill) -> (TestServer, swill::server::ShutdownHandle) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let svc = app.into_service();
+    let handle = svc.shutdown_handle();
+    let router = axum::Router::new().fallback_service(svc);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await
+    });
+    (
+        TestServer {
+            addr,
+            shutdown: Some(tx),
+            task,
+        },
+        handle,
+    )
+}
+
+/// Waits (bounded, polling every 10 ms) until `handle` counts `n` live connections.
+pub async fn wait_live(handle: &swill::server::ShutdownHandle, n: usize) {
+    for _ in 0..500 {
+        if handle.live_connections() == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!(
+        "live connections stayed at {} instead of {n}",
+        handle.live_connections()
+    );
+}
+
+/// A raw HTTP/1.1 response: status code, lower-cased headers, body.
+#[derive(Debug)]
+pub struct RawHttp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl RawHttp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// An upgrade request for `path`, offering `protocol` when given.
+pub fn upgrade_request(path: &str, protocol: Option<&str>) -> String {
+    let mut req = format!(
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    );
+    if let Some(p) = protocol {
+        req.push_str(&format!("Sec-WebSocket-Protocol: {p}\r\n"));
+    }
+    req.push_str("\r\n");
+    req
+}
+
+/// Writes `request` on a fresh TCP connection and reads the response head (and the body,
+/// per Content-Length). Returns the stream too, positioned after the response.
+pub async fn raw_http(addr: SocketAddr, request: &str) -> (RawHttp, tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr)
+        .with_timeout()
+        .await
+        .unwrap();
+    tcp.write_all(request.as_bytes())
+        .with_timeout()
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let head_end = loop {
+        if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break pos + 4;
+        }
+        assert!(buf.len() < 64 * 1024, "response head too large");
+        let mut chunk = [0u8; 1024];
+        let n = tcp.read(&mut chunk).with_timeout().await.unwrap();
+        assert!(n > 0, "connection closed before the response head: {buf:?}");
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8(buf[..head_end].to_vec()).unwrap();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap();
+    let status: u16 = status_line.split(' ').nth(1).unwrap().parse().unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let (k, v) = l.split_once(':').unwrap();
+            (k.trim().to_ascii_lowercase(), v.trim().to_owned())
+        })
+        .collect();
+    let len: usize = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .map_or(0, |(_, v)| v.parse().unwrap());
+    let mut body = buf[head_end..].to_vec();
+    while body.len() < len {
+        let mut chunk = [0u8; 1024];
+        let n = tcp.read(&mut chunk).with_timeout().await.unwrap();
+        assert!(n > 0, "connection closed inside the body");
+        body.extend_from_slice(&chunk[..n]);
+    }
+    let res = RawHttp {
+        status,
+        headers,
+        body: String::from_utf8(body).unwrap(),
+    };
+    (res, tcp)
 }

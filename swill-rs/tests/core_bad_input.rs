@@ -1,0 +1,330 @@
+//! Bad input over a real socket (swill/1 §12.1-12.3, 12.5-12.8): every kind gets the exact
+//! ERROR frame or the silence the engine documents, open calls lose nothing, the connection
+//! survives, and a second connection never notices.
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use futures::{SinkExt, StreamExt};
+use swill::protocol::{
+    decode_request, METADATA_OPENS_SINGLE_MESSAGE, NOT_FOUND_MESSAGE, SECOND_METADATA_MESSAGE,
+};
+use swill::{CallContext, Error, Request, State, Streaming, Swill};
+use tokio_tungstenite::tungstenite::Message;
+
+#[swill::handler]
+async fn add(req: Request<(i64, i64)>) -> Result<i64, Error> {
+    let (a, b) = req.into_data();
+    Ok(a + b)
+}
+
+#[swill::handler]
+async fn hang(ctx: CallContext, State(p): State<Probe>) -> Result<u64, Error> {
+    let _guard = p.start(ctx.seq());
+    std::future::pending::<()>().await;
+    Ok(0)
+}
+
+/// Sums its request stream; reports start and drop.
+#[swill::handler]
+async fn sum(
+    ctx: CallContext,
+    State(p): State<Probe>,
+    mut items: Streaming<i64>,
+) -> Result<i64, Error> {
+    let _guard = p.start(ctx.seq());
+    let mut total = 0;
+    while let Some(x) = items.next().await {
+        total += x;
+    }
+    Ok(total)
+}
+
+fn app(p: &Probe) -> Swill {
+    Swill::new()
+        .shutdown_timeout(Duration::from_millis(300))
+        .with_state(p.clone())
+        .handler(add)
+        .handler(hang)
+        .handler(sum)
+}
+
+/// Invalid request frames of `vectors.json` (name, hex).
+fn invalid_vectors() -> Vec<(String, Vec<u8>)> {
+    let raw = include_str!("../../../shared/protocol/vectors.json");
+    let all: serde_json::Value = serde_json::from_str(raw).unwrap();
+    all.as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["direction"] == "request" && v["valid"] == false)
+        .map(|v| {
+            (
+                v["name"].as_str().unwrap().to_owned(),
+                from_hex(v["hex"].as_str().unwrap()),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn undecodable_frames_get_no_answer_and_open_calls_lose_nothing() {
+    let (p, mut ev) = probe();
+    let server = spawn(app(&p)).await;
+    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut other = raw_ws(&server.url(), "swill/1").await;
+    send_bytes(&mut ws, request(1, &10, "sum")).await;
+    ev.expect("started", 1).await;
+
+    let mut unreadable = 0;
+    for (name, bytes) in invalid_vectors() {
+        if decode_request(&bytes).unwrap_err().seq.is_none() {
+            unreadable += 1;
+            send_bytes(&mut ws, bytes).await;
+            expect_silence(&mut ws, Duration::from_millis(20)).await;
+            let _ = name;
+        }
+    }
+    assert!(unreadable >= 8, "vectors.json lost its unreadable frames");
+    for bad in ["c1", "93", "9301", "dc0000", "ff"] {
+        send_hex(&mut ws, bad).await;
+    }
+    expect_silence(&mut ws, Duration::from_millis(100)).await;
+
+    // The open call saw none of it.
+    send_bytes(&mut ws, request(1, &5, "sum")).await;
+    send_bytes(&mut ws, control(1, "sum", 1)).await;
+    expect_frame(&mut ws, "95 01 0f 00 c0 c0").await;
+    assert_add_works(&mut ws, 2).await;
+    assert_add_works(&mut other, 1).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn invalid_envelopes_with_a_seq_get_error_400_naming_the_problem() {
+    let (p, _ev) = probe();
+    let server = spawn(app(&p)).await;
+    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut other = raw_ws(&server.url(), "swill/1").await;
+    let mut answered = 0;
+    for (name, bytes) in invalid_vectors() {
+        let err = decode_request(&bytes).unwrap_err();
+        let Some(seq) = err.seq else { continue };
+        answered += 1;
+        send_bytes(&mut ws, bytes).await;
+        let got = recv(&mut ws).await;
+        assert_eq!(
+            to_hex(&got),
+            to_hex(&error_frame(seq.0, 400, &err.to_string())),
+            "vector {name}: {:?}",
+            value(&got)
+        );
+    }
+    assert!(answered >= 10, "vectors.json lost its invalid envelopes");
+    // Spot-check the texts the engine promises.
+    send_spec(&mut ws, r#"94 05 c0 a3 "add" 04"#).await;
+    expect_error(&mut ws, 5, 400, "unknown request type 4").await;
+    send_spec(&mut ws, r#"95 06 c0 a3 "add" 00 a1 "m""#).await;
+    expect_error(&mut ws, 6, 400, "metadata is not a map or nil").await;
+    send_spec(&mut ws, "92 07 c0").await;
+    expect_error(
+        &mut ws,
+        7,
+        400,
+        "expected an array of 3 to 5 elements, got 2",
+    )
+    .await;
+    expect_silence(&mut ws, Duration::from_millis(100)).await;
+    assert_add_works(&mut ws, 8).await;
+    assert_add_works(&mut other, 1).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn invalid_envelope_on_an_open_seq_ends_that_call() {
+    let (p, mut ev) = probe();
+    let server = spawn(app(&p)).await;
+    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    send_bytes(&mut ws, request(9, &(), "hang")).await;
+    send_bytes(&mut ws, request(10, &(), "hang")).await;
+    ev.expect_all(vec![("started", 9), ("started", 10)]).await;
+    send_spec(&mut ws, r#"94 09 c0 a4 "hang" 04"#).await;
+    expect_error(&mut ws, 9, 400, "unknown request type 4").await;
+    ev.expect("dropped", 9).await;
+    expect_silence(&mut ws, Duration::from_millis(200)).await;
+    // Call 10 was not touched.
+    ev.expect_none(Duration::from_millis(50)).await;
+    send_bytes(&mut ws, control(10, "hang", 3)).await;
+    ev.expect("dropped", 10).await;
+    assert_add_works(&mut ws, 11).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn text_frames_are_ignored() {
+    let (p, mut ev) = probe();
+    let server = spawn(app(&p)).await;
+    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    send_bytes(&mut ws, request(1, &1, "sum")).await;
+    ev.expect("started", 1).await;
+    ws.send(Message::Text("[1, [1, 2], \"add\"]".into()))
+        .with_timeout()
+        .await
+        .unwrap();
+    ws.send(Message::Text("".into()))
+        .with_timeout()
+        .await
+        .unwrap();
+    expect_silence(&mut ws, Duration::from_millis(200)).await;
+    send_bytes(&mut ws, request(1, &2, "sum")).await;
+    send_bytes(&mut ws, control(1, "sum", 1)).await;
+    expect_frame(&mut ws, "95 01 03 00 c0 c0").await;
+    assert_add_works(&mut ws, 2).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_rpc_gets_404() {
+    let (p, _ev) = probe();
+    let server = spawn(app(&p)).await;
+    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    send_spec(&mut ws, r#"93 01 c0 a4 "nope""#).await;
+    expect_frame(
+        &mut ws,
+        r#"95 01 82 a4 "code" cd 01 94 a7 "message" d9 29 "No func was found to process this request" 03 c0 c0"#,
+    )
+    .await;
+    // A METADATA opening frame for an unknown rpc too.
+    send_spec(&mut ws, r#"95 02 c0 a4 "nope" 02 80"#).await;
+    expect_error(&mut ws, 2, 404, NOT_FOUND_MESSAGE).await;
+    expect_silence(&mut ws, Duration::from_millis(100)).await;
+    assert_add_works(&mut ws, 3).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn payload_that_does_not_decode_gets_400_with_the_decoder_message() {
+    let (p, _ev) = probe();
+    let server = spawn(app(&p)).await;
+    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut other = raw_ws(&server.url(), "swill/1").await;
+    let decoder = rmp_serde::from_slice::<(i64, i64)>(&mp(&"x")).unwrap_err();
+    send_bytes(&mut ws, request(1, &"x", "add")).await;
+    expect_error(&mut ws, 1, 400, &format!("invalid request data: {decoder}")).await;
+    let decoder = rmp_serde::from_slice::<(i64, i64)>(&mp(&(1, 2, 3))).unwrap_err();
+    send_bytes(&mut ws, request(2, &(1, 2, 3), "add")).await;
+    expect_error(&mut ws, 2, 400, &format!("invalid request data: {decoder}")).await;
+    expect_silence(&mut ws, Duration::from_millis(100)).await;
+    assert_add_works(&mut ws, 3).await;
+    assert_add_works(&mut other, 1).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn stream_item_that_does_not_decode_fails_the_call_and_drops_the_handler() {
+    let (p, mut ev) = probe();
+    let server = spawn(app(&p)).await;
+    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    send_bytes(&mut ws, request(1, &1, "sum")).await;
+    ev.expect("started", 1).await;
+    let decoder = rmp_serde::from_slice::<i64>(&mp(&"two")).unwrap_err();
+    send_bytes(&mut ws, request(1, &"two", "sum")).await;
+    expect_error(&mut ws, 1, 400, &format!("invalid request data: {decoder}")).await;
+    ev.expect("dropped", 1).await;
+    // The client's late frames for the failed call get nothing, and reopen nothing.
+    send_bytes(&mut ws, request(1, &3, "sum")).await;
+    send_bytes(&mut ws, control(1, "sum", 1)).await;
+    expect_silence(&mut ws, Duration::from_millis(200)).await;
+    ev.expect_none(Duration::from_millis(10)).await;
+    assert_add_works(&mut ws, 2).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn duplicate_seq_while_open_is_dropped() {
+    let (p, mut ev) = probe();
+    let server = spawn(app(&p)).await;
+    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut other = raw_ws(&server.url(), "swill/1").await;
+    send_bytes(&mut ws, request(3, &1, "sum")).await;
+    ev.expect("started", 3).await;
+    // Another rpc on the open seq: no second call, no answer, nothing fed into sum.
+    send_bytes(&mut ws, request(3, &(100, 100), "add")).await;
+    send_spec(&mut ws, r#"95 03 c0 a3 "add" 02 80"#).await;
+    expect_silence(&mut ws, Duration::from_millis(200)).await;
+    // The same seq on another connection is another call (calls are per connection).
+    send_bytes(&mut other, request(3, &(1, 1), "add")).await;
+    expect_frame(&mut other, "95 03 02 00 c0 c0").await;
+
+    // A single-request call's second MESSAGE and an END_OF_STREAM are ignored.
+    send_bytes(&mut ws, request(4, &(), "hang")).await;
+    ev.expect("started", 4).await;
+    send_bytes(&mut ws, request(4, &(), "hang")).await;
+    send_bytes(&mut ws, control(4, "hang", 1)).await;
+    expect_silence(&mut ws, Duration::from_millis(200)).await;
+    ev.expect_none(Duration::from_millis(10)).await;
+
+    send_bytes(&mut ws, request(3, &2, "sum")).await;
+    send_bytes(&mut ws, control(3, "sum", 1)).await;
+    expect_frame(&mut ws, "95 03 03 00 c0 c0").await;
+    ev.expect("dropped", 3).await;
+    send_bytes(&mut ws, control(4, "hang", 3)).await;
+    ev.expect("dropped", 4).await;
+    assert_add_works(&mut ws, 5).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn end_and_cancel_for_unknown_seqs_are_ignored() {
+    let (p, _ev) = probe();
+    let server = spawn(app(&p)).await;
+    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    send_bytes(&mut ws, control(77, "sum", 1)).await;
+    send_bytes(&mut ws, control(78, "add", 3)).await;
+    send_bytes(&mut ws, control(79, "nope", 3)).await;
+    expect_silence(&mut ws, Duration::from_millis(200)).await;
+    // After a call finished, its seq is unknown again.
+    assert_add_works(&mut ws, 1).await;
+    send_bytes(&mut ws, control(1, "add", 3)).await;
+    send_bytes(&mut ws, control(1, "add", 1)).await;
+    expect_silence(&mut ws, Duration::from_millis(200)).await;
+    assert_add_works(&mut ws, 2).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn misplaced_metadata_frames_get_the_spec_errors() {
+    let (p, mut ev) = probe();
+    let server = spawn(app(&p)).await;
+    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    // Opening a single-request call with METADATA: the original's 500 (swill/1 §7.2, §10).
+    send_spec(&mut ws, r#"95 01 c0 a3 "add" 02 80"#).await;
+    expect_error(&mut ws, 1, 500, METADATA_OPENS_SINGLE_MESSAGE).await;
+    // A second METADATA frame on a streaming request: 400 (§12.6).
+    send_spec(&mut ws, r#"95 02 c0 a3 "sum" 02 80"#).await;
+    ev.expect("started", 2).await;
+    send_spec(&mut ws, r#"95 02 c0 a3 "sum" 02 80"#).await;
+    expect_error(&mut ws, 2, 400, SECOND_METADATA_MESSAGE).await;
+    ev.expect("dropped", 2).await;
+    expect_silence(&mut ws, Duration::from_millis(200)).await;
+    assert_add_works(&mut ws, 3).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn too_many_undecodable_frames_close_with_1007_when_configured() {
+    let (p, _ev) = probe();
+    let server = spawn(app(&p).max_invalid_frames(2)).await;
+    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut other = raw_ws(&server.url(), "swill/1").await;
+    send_hex(&mut ws, "c1").await;
+    send_hex(&mut ws, "c1").await;
+    // Frames with a readable seq do not count.
+    send_spec(&mut ws, r#"94 01 c0 a3 "add" 04"#).await;
+    expect_error(&mut ws, 1, 400, "unknown request type 4").await;
+    assert_add_works(&mut ws, 2).await;
+    send_hex(&mut ws, "c1").await;
+    assert_eq!(read_close_code(&mut ws).await, Some(1007));
+    assert_add_works(&mut other, 1).await;
+    server.stop().await;
+}

@@ -1,0 +1,390 @@
+//! Limits over a real socket (swill/1 §12.4, §12.12): message size (1009), concurrent calls
+//! (429), a bounded outgoing queue that backpressures handlers, idle timeout with pings, and
+//! the handshake timeout.
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use futures::{SinkExt, Stream, StreamExt};
+use swill::protocol::TOO_MANY_CALLS_MESSAGE;
+use swill::{CallContext, Error, Request, State, Streaming, Swill};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::Message;
+
+#[swill::handler]
+async fn add(req: Request<(i64, i64)>) -> Result<i64, Error> {
+    let (a, b) = req.into_data();
+    Ok(a + b)
+}
+
+#[swill::handler]
+async fn hang(ctx: CallContext, State(p): State<Probe>) -> Result<u64, Error> {
+    let _guard = p.start(ctx.seq());
+    std::future::pending::<()>().await;
+    Ok(0)
+}
+
+const FLOOD_ITEMS: u64 = 10_000;
+const FLOOD_PAD: usize = 4096;
+
+/// Streams `FLOOD_ITEMS` items of `[i, 4 KiB string]` as fast as it is polled, counting
+/// every item it produces.
+#[swill::handler]
+async fn flood(
+    State(produced): State<Arc<AtomicUsize>>,
+) -> impl Stream<Item = Result<(u64, String), Error>> {
+    let pad = "x".repeat(FLOOD_PAD);
+    futures::stream::iter(0..FLOOD_ITEMS).map(move |i| {
+        produced.fetch_add(1, Ordering::SeqCst);
+        Ok((i, pad.clone()))
+    })
+}
+
+/// Takes a request stream and never reads it.
+#[swill::handler]
+async fn stall(
+    ctx: CallContext,
+    State(p): State<Probe>,
+    _items: Streaming<i64>,
+) -> Result<i64, Error> {
+    let _guard = p.start(ctx.seq());
+    std::future::pending::<()>().await;
+    Ok(0)
+}
+
+fn app(p: &Probe) -> Swill {
+    Swill::new()
+        .shutdown_timeout(Duration::from_millis(300))
+        .with_state(p.clone())
+        .with_state(Arc::new(AtomicUsize::new(0)))
+        .handler(add)
+        .handler(hang)
+        .handler(flood)
+        .handler(stall)
+}
+
+#[test]
+fn defaults_are_sane() {
+    assert_eq!(swill::DEFAULT_MAX_MESSAGE_SIZE, 16 << 20);
+    assert_eq!(swill::DEFAULT_MAX_CONCURRENT_CALLS, 1024);
+    const { assert!(swill::DEFAULT_MAX_PENDING_OUTPUT <= 16 << 20) };
+    const { assert!(swill::DEFAULT_MAX_QUEUED_ITEMS > 0) };
+    assert!(swill::DEFAULT_HANDSHAKE_TIMEOUT <= Duration::from_secs(30));
+    assert!(swill::DEFAULT_PING_INTERVAL < swill::DEFAULT_IDLE_TIMEOUT);
+    assert!(swill::DEFAULT_SHUTDOWN_TIMEOUT <= Duration::from_secs(60));
+    let cfg = swill::Config::default();
+    assert_eq!(cfg.max_message_size, swill::DEFAULT_MAX_MESSAGE_SIZE);
+    assert_eq!(cfg.ping_interval, Some(swill::DEFAULT_PING_INTERVAL));
+    assert_eq!(cfg.idle_timeout, Some(swill::DEFAULT_IDLE_TIMEOUT));
+    assert!(!cfg.debug, "debug mode must be off by default");
+}
+
+#[tokio::test]
+async fn oversized_frame_closes_with_1009() {
+    let (p, _ev) = probe();
+    let server = spawn(app(&p).max_message_size(1024)).await;
+    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut other = raw_ws(&server.url(), "swill/1").await;
+    // Just under the limit is fine.
+    send_bytes(&mut ws, request(1, &"y".repeat(900), "nope")).await;
+    let err = value(&recv(&mut ws).await);
+    assert_eq!(err.as_array().unwrap()[2].as_i64(), Some(3));
+    assert_add_works(&mut ws, 2).await;
+    send_bytes(&mut ws, request(3, &"y".repeat(2048), "add")).await;
+    assert_eq!(read_close_code(&mut ws).await, Some(1009));
+    assert_add_works(&mut other, 1).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn call_beyond_max_concurrent_calls_gets_429() {
+    let (p, mut ev) = probe();
+    let server = spawn(app(&p).max_concurrent_calls(2)).await;
+    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut other = raw_ws(&server.url(), "swill/1").await;
+    send_bytes(&mut ws, request(1, &(), "hang")).await;
+    send_bytes(&mut ws, request(2, &(), "hang")).await;
+    ev.expect_all(vec![("started", 1), ("started", 2)]).await;
+    send_bytes(&mut ws, request(3, &(1, 2), "add")).await;
+    expect_frame(
+        &mut ws,
+        r#"95 03 82 a4 "code" cd 01 ad a7 "message" b9 "too many concurrent calls" 03 c0 c0"#,
+    )
+    .await;
+    send_bytes(&mut ws, request(4, &(), "hang")).await;
+    expect_error(&mut ws, 4, 429, TOO_MANY_CALLS_MESSAGE).await;
+    ev.expect_none(Duration::from_millis(50)).await;
+    // The limit is per connection.
+    assert_add_works(&mut other, 1).await;
+    // A finished call frees its slot.
+    send_bytes(&mut ws, control(1, "hang", 3)).await;
+    ev.expect("dropped", 1).await;
+    assert_add_works(&mut ws, 5).await;
+    server.stop().await;
+}
+
+/// Waits (bounded) until `counter` stops moving for 300 ms and returns its value.
+async fn settled(counter: &AtomicUsize) -> usize {
+    let mut last = usize::MAX;
+    let mut still = 0;
+    for _ in 0..400 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = counter.load(Ordering::SeqCst);
+        if now == last && now > 0 {
+            still += 1;
+            if still == 6 {
+                return now;
+            }
+        } else {
+            still = 0;
+        }
+        last = now;
+    }
+    panic!("the producer never settled (at {last})");
+}
+
+#[tokio::test]
+async fn client_that_stops_reading_backpressures_the_handler() {
+    let (p, _ev) = probe();
+    let produced = Arc::new(AtomicUsize::new(0));
+    let app = app(&p)
+        .with_state(produced.clone())
+        .max_pending_output(64 * 1024);
+    let server = spawn(app).await;
+    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    send_bytes(&mut ws, request(1, &(), "flood")).await;
+    // Not reading: the server may fill the socket buffers and its own 64 KiB, no more.
+    let stalled = settled(&produced).await;
+    let total = FLOOD_ITEMS as usize;
+    assert!(
+        stalled < total / 3,
+        "the handler produced {stalled} of {total} items for a client that reads nothing"
+    );
+    // Resume: everything arrives, in order, then END_OF_STREAM.
+    for i in 0..FLOOD_ITEMS {
+        let frame = value(&recv(&mut ws).await);
+        let f = frame.as_array().unwrap();
+        assert_eq!(f[0].as_i64(), Some(1));
+        assert_eq!(f[2].as_i64(), Some(0), "item {i}: {:?}", f[2]);
+        let item = f[1].as_array().unwrap();
+        assert_eq!(item[0].as_u64(), Some(i));
+        assert_eq!(item[1].as_str().map(str::len), Some(FLOOD_PAD));
+    }
+    expect_frame(&mut ws, "95 01 c0 01 c0 c0").await;
+    assert_eq!(produced.load(Ordering::SeqCst), total);
+    assert_add_works(&mut ws, 2).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn client_answering_pings_stays_connected_past_the_idle_timeout() {
+    let (p, _ev) = probe();
+    let app = app(&p)
+        .idle_timeout(Some(Duration::from_millis(300)))
+        .ping_interval(Some(Duration::from_millis(100)));
+    let server = spawn(app).await;
+    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let until = Instant::now() + Duration::from_millis(1200);
+    let mut pings = 0;
+    for _ in 0..1000 {
+        let left = until.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, ws.next()).await {
+            Err(_) => break,
+            Ok(Some(Ok(Message::Ping(_)))) => pings += 1,
+            Ok(other) => panic!("expected only pings while idle, got {other:?}"),
+        }
+    }
+    assert!(
+        pings >= 3,
+        "only {pings} pings in 1.2 s at a 100 ms interval"
+    );
+    assert_add_works(&mut ws, 1).await;
+    server.stop().await;
+}
+
+/// Reads raw server frames until EOF; returns (pings seen, close code if any).
+async fn read_raw_frames(tcp: &mut tokio::net::TcpStream) -> (usize, Option<u16>) {
+    let mut buf = Vec::new();
+    loop {
+        let mut chunk = [0u8; 4096];
+        match tcp.read(&mut chunk).with_timeout().await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+        assert!(buf.len() < 1 << 20, "the server kept writing");
+    }
+    let (mut pings, mut close, mut at) = (0, None, 0);
+    while at + 2 <= buf.len() {
+        let (op, len) = (buf[at] & 0x0f, usize::from(buf[at + 1] & 0x7f));
+        assert!(len < 126, "unexpected long control frame");
+        let body = &buf[at + 2..(at + 2 + len).min(buf.len())];
+        match op {
+            0x9 => pings += 1,
+            0x8 if body.len() >= 2 => close = Some(u16::from_be_bytes([body[0], body[1]])),
+            other => panic!("unexpected opcode {other:#x}"),
+        }
+        at += 2 + len;
+    }
+    (pings, close)
+}
+
+#[tokio::test]
+async fn client_that_never_answers_pings_is_closed_after_the_idle_timeout() {
+    let (p, _ev) = probe();
+    let app = app(&p)
+        .idle_timeout(Some(Duration::from_millis(300)))
+        .ping_interval(Some(Duration::from_millis(100)));
+    let server = spawn(app).await;
+    let started = Instant::now();
+    let (res, mut tcp) = raw_http(server.addr, &upgrade_request("/ws", Some("swill/1"))).await;
+    assert_eq!(res.status, 101);
+    // Neither read nor write for a while: no pongs go back.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let (pings, close) = read_raw_frames(&mut tcp).await;
+    assert!(pings >= 1, "the server never pinged");
+    assert_eq!(close, Some(1001));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "closed too late"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn half_sent_handshake_is_dropped_after_the_handshake_timeout() {
+    let (p, _ev) = probe();
+    let server = spawn(app(&p).handshake_timeout(Duration::from_millis(300))).await;
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let started = Instant::now();
+    tcp.write_all(b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: web")
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = tcp.read_to_end(&mut rest).with_timeout().await;
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(250),
+        "dropped too early: {took:?}"
+    );
+    assert!(took < Duration::from_secs(3), "dropped too late: {took:?}");
+    let text = String::from_utf8_lossy(&rest);
+    assert!(
+        rest.is_empty() || text.starts_with("HTTP/1.1 408"),
+        "unexpected answer {text:?}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn silent_tcp_client_is_dropped_after_the_handshake_timeout() {
+    let (p, _ev) = probe();
+    let server = spawn(app(&p).handshake_timeout(Duration::from_millis(300))).await;
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let _ = tcp.read_to_end(&mut rest).with_timeout().await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "dropped too late: {took:?}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn client_that_sends_but_never_reads_cannot_grow_the_error_queue() {
+    // Unknown-rpc frames are answered by the engine itself (ERROR 404, ~60 bytes for a
+    // 10-byte request), without any handler that backpressure could pause. The server must
+    // stop reading once its output is backed up, so the client's writes stall.
+    let (p, _ev) = probe();
+    let server = spawn(app(&p).max_pending_output(64 * 1024)).await;
+    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let frame = spec_hex(r#"93 01 c0 a4 "nope""#);
+    let mut sent = 0usize;
+    let mut stalled = false;
+    // Unbounded, 24 MiB of requests would queue ~150 MB of answers on the server.
+    while sent * frame.len() < 24 << 20 {
+        let batch = async {
+            for _ in 0..1000 {
+                ws.feed(Message::Binary(frame.clone().into()))
+                    .await
+                    .unwrap();
+            }
+            ws.flush().await.unwrap();
+        };
+        if tokio::time::timeout(Duration::from_secs(1), batch)
+            .await
+            .is_err()
+        {
+            stalled = true;
+            break;
+        }
+        sent += 1000;
+    }
+    assert!(
+        stalled,
+        "the server kept reading {} MiB of requests from a client that reads nothing",
+        (sent * frame.len()) >> 20
+    );
+    // Reading again (which also flushes what the client still buffers) drains every answer.
+    let mut answers = 0usize;
+    for _ in 0..10_000_000 {
+        match tokio::time::timeout(Duration::from_millis(500), ws.next()).await {
+            Err(_) => break,
+            Ok(Some(Ok(Message::Binary(b)))) => {
+                assert_eq!(b, error_frame(1, 404, swill::protocol::NOT_FOUND_MESSAGE));
+                answers += 1;
+            }
+            Ok(Some(Ok(Message::Ping(_)))) => {}
+            Ok(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(
+        answers >= sent,
+        "{answers} answers for at least {sent} requests"
+    );
+    // The connection still works; the rest of the last batch may still be answered first.
+    send_bytes(&mut ws, request(2, &(1, 2), "add")).await;
+    for _ in 0..=1000 {
+        let got = recv(&mut ws).await;
+        if got == spec_hex("95 02 03 00 c0 c0") {
+            break;
+        }
+        assert_eq!(got, error_frame(1, 404, swill::protocol::NOT_FOUND_MESSAGE));
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+#[ignore = "design: a streaming-request call whose queue is full (max_queued_items) stops all reads of the connection (src/server/conn.rs can_read/blocked_on), so other calls and even the CANCEL for that call wait until the handler reads or the idle timeout closes the connection; swill/1 12.11 says calls MUST NOT block one another"]
+async fn full_request_queue_of_one_call_does_not_block_other_calls() {
+    let (p, mut ev) = probe();
+    let server = spawn(app(&p).max_queued_items(4)).await;
+    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    send_bytes(&mut ws, request(1, &0, "stall")).await;
+    ev.expect("started", 1).await;
+    for i in 1..=20 {
+        send_bytes(&mut ws, request(1, &i, "stall")).await;
+    }
+    assert_add_works(&mut ws, 2).await;
+    send_bytes(&mut ws, control(1, "stall", 3)).await;
+    ev.expect("dropped", 1).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn server_answers_client_pings() {
+    let (p, _ev) = probe();
+    let server = spawn(app(&p)).await;
+    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    ws.send(Message::Ping(b"are you there".to_vec().into()))
+        .with_timeout()
+        .await
+        .unwrap();
+    match ws.next().with_timeout().await {
+        Some(Ok(Message::Pong(b))) => assert_eq!(&b[..], b"are you there"),
+        other => panic!("expected a pong, got {other:?}"),
+    }
+    assert_add_works(&mut ws, 1).await;
+    server.stop().await;
+}
