@@ -21,9 +21,11 @@ pub const DEFAULT_MAX_CONCURRENT_CALLS: usize = 1024;
 /// Default bound on encoded-but-unsent output per connection. Handlers are not polled for
 /// more output while it is exceeded, so a client that stops reading costs at most this much.
 pub const DEFAULT_MAX_PENDING_OUTPUT: usize = 1 << 20;
-/// Default bound on queued request items per streaming-request call; the connection stops
-/// reading (TCP backpressure) while one call's queue is full.
-pub const DEFAULT_MAX_QUEUED_ITEMS: usize = 64;
+/// Default bound on request items queued for a streaming-request handler that reads slower
+/// than its client sends. One more fails that call with 429 (swill/1 has no flow control, and
+/// pausing the socket would stall the connection's other calls). 1024 items absorb bursts;
+/// clients that upload faster than the handler consumes should wait for acknowledgements.
+pub const DEFAULT_MAX_QUEUED_ITEMS: usize = 1024;
 /// Default time the client has to finish the WebSocket handshake.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default interval between server pings on a quiet connection.

@@ -336,7 +336,6 @@ async fn debug_mode_puts_the_panic_message_in_data() {
 }
 
 #[tokio::test]
-#[ignore = "bug: a blocking handler's panic loses its message: src/handler/shape.rs Blocking::start maps the dropped oneshot to Error::internal() without data, and the payload is caught and discarded in server/conn.rs"]
 async fn debug_mode_puts_a_blocking_panic_message_in_data() {
     let (p, _ev) = probe();
     let permits = Arc::new(Semaphore::new(0));

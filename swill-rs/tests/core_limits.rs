@@ -356,8 +356,7 @@ async fn client_that_sends_but_never_reads_cannot_grow_the_error_queue() {
 }
 
 #[tokio::test]
-#[ignore = "design: a streaming-request call whose queue is full (max_queued_items) stops all reads of the connection (src/server/conn.rs can_read/blocked_on), so other calls and even the CANCEL for that call wait until the handler reads or the idle timeout closes the connection; swill/1 12.11 says calls MUST NOT block one another"]
-async fn full_request_queue_of_one_call_does_not_block_other_calls() {
+async fn full_request_queue_fails_its_call_alone_without_blocking_others() {
     let (p, mut ev) = probe();
     let server = spawn(app(&p).max_queued_items(4)).await;
     let mut ws = raw_ws(&server.url(), "swill/1").await;
@@ -366,9 +365,22 @@ async fn full_request_queue_of_one_call_does_not_block_other_calls() {
     for i in 1..=20 {
         send_bytes(&mut ws, request(1, &i, "stall")).await;
     }
+    // The fifth queued item overflows: that call alone ends with 429 and its handler goes.
+    let err = value(&recv(&mut ws).await);
+    let arr = err.as_array().unwrap();
+    assert_eq!(
+        (arr[0].as_i64(), arr[2].as_i64()),
+        (Some(1), Some(3)),
+        "{err}"
+    );
+    let code = arr[1].as_map().unwrap()[0].1.as_i64();
+    assert_eq!(code, Some(429), "{err}");
+    ev.expect("dropped", 1).await;
+    // The rest of its request is dropped silently; other calls were never held up.
     assert_add_works(&mut ws, 2).await;
     send_bytes(&mut ws, control(1, "stall", 3)).await;
-    ev.expect("dropped", 1).await;
+    expect_silence(&mut ws, Duration::from_millis(200)).await;
+    assert_add_works(&mut ws, 3).await;
     server.stop().await;
 }
 

@@ -261,8 +261,6 @@ pub(crate) struct Inbox {
     pub(crate) ended: bool,
     /// The handler waiting for an item.
     pub(crate) waker: Option<Waker>,
-    /// The connection waiting for room (it stopped reading while this queue was full).
-    pub(crate) space_waker: Option<Waker>,
 }
 
 impl Inbox {

@@ -48,8 +48,16 @@ use crate::introspect::{HandlerInfo, TypeInfo};
 use crate::protocol::Shape;
 use crate::Error;
 
-/// Work a blocking handler hands to the driver's thread pool.
-pub(crate) type BlockingJob = Box<dyn FnOnce() + Send>;
+/// A blocking handler's result before it is handed back to its call.
+pub(crate) type BlockingOutput = Result<Box<dyn std::any::Any + Send>, Error>;
+
+/// Work a blocking handler hands to the driver's thread pool: the driver runs `run` (catching
+/// a panic and turning it into the 500 it reports), then passes the outcome to `deliver`,
+/// which wakes the call.
+pub(crate) struct BlockingJob {
+    pub(crate) run: Box<dyn FnOnce() -> BlockingOutput + Send>,
+    pub(crate) deliver: Box<dyn FnOnce(BlockingOutput) + Send>,
+}
 
 /// What a call body reports when polled.
 pub(crate) enum Step {

@@ -291,12 +291,7 @@ impl<T: DeserializeOwned + Send + Unpin + 'static> Stream for Streaming<T> {
                             return Poll::Ready(None);
                         };
                         match inbox.items.pop_front() {
-                            Some(raw) => {
-                                if let Some(w) = inbox.space_waker.take() {
-                                    w.wake();
-                                }
-                                Some(Some(raw))
-                            }
+                            Some(raw) => Some(Some(raw)),
                             None if inbox.ended => Some(None),
                             None => {
                                 inbox.waker = Some(cx.waker().clone());

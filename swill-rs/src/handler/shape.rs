@@ -212,19 +212,28 @@ where
             let data = prelude::<R>(&c, &h, payload, validate).await?;
             let (tx, rx) = futures_channel::oneshot::channel::<Result<K::Item, Error>>();
             let ctx2 = c.clone();
-            let job: BlockingJob = Box::new(move || {
-                let out = f
-                    .call(CallParts {
+            let job = BlockingJob {
+                run: Box::new(move || {
+                    f.call(CallParts {
                         ctx: ctx2,
                         input: Some(data),
                     })
-                    .and_then(|o| K::into_result(o));
-                let _ = tx.send(out);
-            });
+                    .and_then(|o| K::into_result(o))
+                    .map(|item| Box::new(item) as Box<dyn std::any::Any + Send>)
+                }),
+                deliver: Box::new(move |out| {
+                    let out = out.and_then(|any| {
+                        any.downcast::<K::Item>()
+                            .map(|item| *item)
+                            .map_err(|_| Error::internal())
+                    });
+                    let _ = tx.send(out);
+                }),
+            };
             *c.0.blocking.lock().unwrap_or_else(|p| p.into_inner()) = Some(job);
             match rx.await {
                 Ok(out) => Ok(out?),
-                // The job was dropped without answering: it panicked.
+                // The job never answered (the runtime shut down its blocking pool).
                 Err(_) => Err(HookError::Fail(Error::internal())),
             }
         };

@@ -28,7 +28,7 @@ use tracing::Instrument;
 
 use super::calls::{Call, CallSet};
 use crate::app::App;
-use crate::handler::{CallContext, Connection, Metadata, Start, Step};
+use crate::handler::{BlockingJob, CallContext, Connection, Metadata, Start, Step};
 use crate::hooks::{HookError, Outcome};
 use crate::protocol::{CancelReason, Event, ProtocolError, Seq, ServerConn};
 use crate::Error;
@@ -63,7 +63,6 @@ pub(crate) struct Driver<S> {
     conn: Connection,
     /// `after_request` hooks still running; created when the first one is scheduled.
     finals: Option<FuturesUnordered<BoxFuture<'static, ()>>>,
-    blocked_on: Option<Seq>,
     last_rx: Instant,
     tick: Option<Pin<Box<Sleep>>>,
     shutdown: Pin<Box<dyn Future<Output = ()> + Send>>,
@@ -127,7 +126,6 @@ where
             calls: CallSet::new(),
             conn,
             finals: None,
-            blocked_on: None,
             last_rx: Instant::now(),
             tick: tick_every.map(|d| Box::pin(tokio::time::sleep(d))),
             shutdown,
@@ -173,7 +171,7 @@ where
 
             // 1. Read.
             let mut read = 0;
-            while read < READ_BUDGET && self.can_read(cx) {
+            while read < READ_BUDGET && self.can_read() {
                 match Pin::new(&mut self.ws).poll_next(cx) {
                     Poll::Ready(Some(Ok(msg))) => {
                         read += 1;
@@ -237,31 +235,14 @@ where
         Poll::Pending
     }
 
-    fn can_read(&mut self, cx: &mut Context<'_>) -> bool {
+    fn can_read(&mut self) -> bool {
         // Incoming frames can queue output without any handler (ERROR 404/400/429/503 the
         // engine answers itself): a client that sends but never reads must not grow the
         // outbox without bound. Read again once the socket has drained below the bound;
         // `flush` registered the write waker when it could not move everything.
-        if self.engine.pending_transmit_bytes() >= self.app.config.max_pending_output {
-            return false;
-        }
-        let Some(seq) = self.blocked_on else {
-            return true;
-        };
-        let Some(call) = self.calls.get(seq) else {
-            self.blocked_on = None;
-            return true;
-        };
-        let Some(mut inbox) = call.ctx.inbox() else {
-            self.blocked_on = None;
-            return true;
-        };
-        if inbox.items.len() < self.app.config.max_queued_items {
-            self.blocked_on = None;
-            return true;
-        }
-        inbox.space_waker = Some(cx.waker().clone());
-        false
+        // A slow handler never stops the reads: that would block every other call of the
+        // connection (swill/1 §12.11); its own backlog is bounded per call instead.
+        self.engine.pending_transmit_bytes() < self.app.config.max_pending_output
     }
 
     fn on_message(&mut self, msg: Message) -> Result<(), End> {
@@ -297,13 +278,25 @@ where
                 metadata,
             } => self.open_call(seq, handler, shape.request_streams, payload, metadata),
             Event::Message { seq, payload } => {
-                if let Some(call) = self.calls.get(seq) {
-                    if let Some(mut inbox) = call.ctx.inbox() {
-                        inbox.push(payload);
-                        if inbox.items.len() >= self.app.config.max_queued_items {
-                            self.blocked_on = Some(seq);
+                let max = self.app.config.max_queued_items;
+                let overflow = self.calls.get(seq).is_some_and(|call| {
+                    call.ctx.inbox().is_some_and(|mut inbox| {
+                        if inbox.items.len() >= max {
+                            return true;
                         }
-                    }
+                        inbox.push(payload);
+                        false
+                    })
+                });
+                if overflow {
+                    // swill/1 has no flow control: the handler fell `max` items behind its
+                    // client. Failing this call keeps memory bounded without stalling the
+                    // connection's other calls; the engine drops the rest of its request.
+                    let msg = format!(
+                        "request stream backlog exceeded: the handler is {max} items behind"
+                    );
+                    tracing::warn!(seq = seq.0, max, "request stream backlog exceeded");
+                    self.fail_call(seq, Error::too_many_requests(msg));
                 }
             }
             Event::EndOfStream { seq } => {
@@ -446,9 +439,16 @@ where
                     let span = tracing::Span::current();
                     tokio::task::spawn_blocking(move || {
                         let _enter = span.enter();
-                        if catch_unwind(AssertUnwindSafe(job)).is_err() {
-                            tracing::error!(seq = seq.0, "blocking handler panicked");
-                        }
+                        let BlockingJob { run, deliver } = job;
+                        let out = match catch_unwind(AssertUnwindSafe(run)) {
+                            Ok(out) => out,
+                            Err(panic) => {
+                                let err = panic_error(&*panic, debug);
+                                tracing::error!(seq = seq.0, "blocking handler panicked");
+                                Err(err)
+                            }
+                        };
+                        deliver(out);
                     });
                 }
             }
