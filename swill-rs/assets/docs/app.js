@@ -347,6 +347,10 @@ export class SchemaView {
       case "null":
         return ["null"];
       case "array": {
+        // Rust's Vec<u8>: sent as MessagePack bin (enter it as {"$bytes": "<base64>"}).
+        if (schema.items && typeof schema.items === "object" && schema.items.format === "uint8") {
+          return ["bytes"];
+        }
         const tuple = Array.isArray(schema.prefixItems)
           ? schema.prefixItems
           : Array.isArray(schema.items)
@@ -531,6 +535,9 @@ export class SchemaView {
       case "null":
         return null;
       case "array": {
+        if (schema.items && typeof schema.items === "object" && schema.items.format === "uint8") {
+          return { $bytes: "" };
+        }
         if (Array.isArray(schema.prefixItems)) return schema.prefixItems.map((s) => this.example(s, depth + 1));
         const n = typeof schema.minItems === "number" ? Math.min(schema.minItems, 8) : 0;
         return Array.from({ length: n }, () => this.example(schema.items, depth + 1));

@@ -264,8 +264,10 @@ impl Client {
 
 fn encode(v: &(impl Serialize + ?Sized)) -> Result<Vec<u8>, ClientError> {
     let mut out = Vec::new();
-    v.serialize(&mut rmp_serde::Serializer::new(&mut out).with_struct_map())
-        .map_err(ClientError::Encode)?;
+    let ser = rmp_serde::Serializer::new(&mut out)
+        .with_struct_map()
+        .with_bytes(rmp_serde::config::BytesMode::ForceIterables);
+    v.serialize(&mut { ser }).map_err(ClientError::Encode)?;
     Ok(out)
 }
 

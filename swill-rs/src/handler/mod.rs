@@ -176,12 +176,15 @@ pub(crate) fn decode_payload<T: DeserializeOwned>(raw: &[u8]) -> Result<T, Error
     rmp_serde::from_slice(raw).map_err(|e| Error::bad_request(format!("invalid request data: {e}")))
 }
 
-/// Encodes a result: structs as maps with field names (what msgspec and TypeScript expect).
+/// Encodes a result: structs as maps with field names (what msgspec and TypeScript expect),
+/// byte sequences (`Vec<u8>`, `&[u8]`, `bytes::Bytes`) as MessagePack `bin`.
 pub(crate) fn encode_into<T: Serialize + ?Sized>(
     out: &mut Vec<u8>,
     value: &T,
 ) -> Result<(), Error> {
-    let mut ser = rmp_serde::Serializer::new(out).with_struct_map();
+    let mut ser = rmp_serde::Serializer::new(out)
+        .with_struct_map()
+        .with_bytes(rmp_serde::config::BytesMode::ForceIterables);
     value.serialize(&mut ser).map_err(|e| {
         tracing::error!(error = %e, "a handler's result cannot be encoded");
         Error::internal()

@@ -49,9 +49,9 @@
 //! | schema | TypeDef |
 //! |---|---|
 //! | `integer` / `number` / `boolean` / `string` / `null` | `int` / `float` / `bool` / `str` / `NoneType` |
-//! | `string` with `format: binary` or a `contentEncoding` | `bytes` |
+//! | `string` with `format: binary` or a `contentEncoding`; `array` of `uint8` (`Vec<u8>`, sent as `bin`) | `bytes` |
 //! | `array` with `prefixItems` (tuples) | `tuple`, arguments `{0: .., 1: ..}` |
-//! | other `array` (`Vec`, slices, sets; also `Vec<u8>`, which rmp-serde writes as an array) | `list`, arguments `{0: item}` |
+//! | other `array` (`Vec`, slices, sets) | `list`, arguments `{0: item}` |
 //! | `object` with only `additionalProperties` / `patternProperties` (maps) | `dict`, arguments `{0: key, 1: value}` |
 //! | `$ref` to a struct or enum | its (serde-renamed) name; one argument per field, str keys, field order |
 //! | `$ref` to anything else (newtypes) | the TypeDef of what it wraps |

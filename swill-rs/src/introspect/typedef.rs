@@ -7,6 +7,7 @@
 //! |---|---|
 //! | `integer` / `number` / `boolean` / `string` / `null` | `int` / `float` / `bool` / `str` / `NoneType` |
 //! | `string` with `format: binary` or a `contentEncoding` | `bytes` |
+//! | `array` of `uint8` items (`Vec<u8>`, which swill sends as `bin`) | `bytes` |
 //! | `array` with `prefixItems` | `tuple`, arguments `{0: .., 1: ..}` |
 //! | `array` | `list`, arguments `{0: item}` |
 //! | `object` with only `additionalProperties` / `patternProperties` | `dict`, arguments `{0: key, 1: value}` (key `int` for numeric patterns, else `str`) |
@@ -183,6 +184,9 @@ impl Describer<'_> {
             let args = prefix.iter().map(|s| self.describe(s, depth));
             return with_args("tuple", positional(args.collect::<Vec<_>>()));
         }
+        if is_byte_array(obj) {
+            return leaf("bytes");
+        }
         let item = match obj.get("items") {
             Some(items) => self.describe(items, depth),
             None => leaf("any"),
@@ -242,6 +246,15 @@ fn is_null_schema(schema: &Value) -> bool {
         && schema.as_object().is_some_and(|o| !o.contains_key("$ref"))
 }
 
+/// An array of `uint8` items: what schemars writes for `Vec<u8>` and `[u8]`.
+pub(crate) fn is_byte_array(obj: &Map<String, Value>) -> bool {
+    obj.get("items")
+        .and_then(Value::as_object)
+        .and_then(|items| items.get("format"))
+        .and_then(Value::as_str)
+        == Some("uint8")
+}
+
 fn is_binary(obj: &Map<String, Value>) -> bool {
     obj.get("format").and_then(Value::as_str) == Some("binary")
         || obj.contains_key("contentEncoding")
@@ -291,6 +304,15 @@ mod tests {
             .and_then(|m| m.first())
             .and_then(|(_, v)| v.as_str())
             .unwrap_or("?")
+    }
+
+    #[test]
+    fn vec_u8_is_bytes() {
+        let mut gen = schemars::SchemaGenerator::default();
+        let schema = serde_json::to_value(gen.subschema_for::<Vec<u8>>()).unwrap();
+        assert_eq!(ty(schema), leaf("bytes"));
+        let ints = ty(json!({"type": "array", "items": {"type": "integer"}}));
+        assert_eq!(ints.as_map().map(Vec::len), Some(2));
     }
 
     #[test]

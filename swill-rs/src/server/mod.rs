@@ -93,6 +93,24 @@ impl<F: Future<Output = ()> + Send + 'static> IntoFuture for WithGracefulShutdow
     }
 }
 
+impl Swill {
+    /// Binds `addr` and serves the app until the process ends: the one-line server.
+    ///
+    /// ```no_run
+    /// # async fn run() -> std::io::Result<()> {
+    /// swill::Swill::new().serve("127.0.0.1:8765").await
+    /// # }
+    /// # drop(run());
+    /// ```
+    ///
+    /// # Errors
+    /// When the address cannot be bound.
+    pub async fn serve(self, addr: impl tokio::net::ToSocketAddrs) -> stdio::Result<()> {
+        let listener = TcpListener::bind(addr).await?;
+        serve(listener, self).await
+    }
+}
+
 async fn run<F>(listener: TcpListener, app: Swill, signal: F) -> stdio::Result<()>
 where
     F: Future<Output = ()> + Send,

@@ -89,6 +89,33 @@ export async function use(): Promise<void> {
 		assert.ok(result.ok, result.output);
 	});
 
+	test("types Rust byte vectors (arrays of uint8, sent as bin) as Uint8Array", async () => {
+		const doc = parseDocument({
+			swill: "swill/1",
+			title: "bytes",
+			version: "1",
+			handlers: [
+				{
+					name: "reverse",
+					doc: "Reverses bytes.",
+					request: {
+						streams: false,
+						schema: { type: "array", items: { type: "integer", format: "uint8", minimum: 0 } },
+					},
+					response: {
+						streams: false,
+						schema: { type: "array", items: { type: "integer", format: "uint8", minimum: 0 } },
+					},
+					example: [],
+				},
+			],
+			$defs: {},
+		});
+		const source = await generate(doc);
+		assert.match(source, /export type ReverseRequest = Uint8Array;/);
+		assert.match(source, /export type ReverseResponse = Uint8Array;/);
+	});
+
 	test("rejects a handler whose name is also a group", async () => {
 		const doc = fixture();
 		const first = doc.handlers[0];

@@ -31,14 +31,26 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 	return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+/** An array of `uint8` items: Rust's `Vec<u8>`, which a swill server sends as MessagePack bin. */
+function isByteArray(schema: Record<string, unknown>): boolean {
+	const items = schema["items"];
+	return schema["type"] === "array" && isRecord(items) && items["format"] === "uint8";
+}
+
 /**
  * Rewrites the draft 2020-12 keywords json-schema-to-typescript does not read into their
  * draft-07 equivalents (tuples: `prefixItems` -> `items` array), and gives boolean and empty
- * schemas their TypeScript meaning (`unknown`, `never`). Everything else passes through.
+ * schemas their TypeScript meaning (`unknown`, `never`). Byte arrays become `Uint8Array`
+ * (bin on the wire). Everything else passes through.
  */
 function normalise(schema: JsonSchema): Record<string, unknown> {
 	if (schema === true) return { tsType: "unknown" };
 	if (schema === false) return { tsType: "never" };
+	if (isByteArray(schema)) {
+		const out: Record<string, unknown> = { tsType: "Uint8Array" };
+		if (typeof schema["description"] === "string") out["description"] = schema["description"];
+		return out;
+	}
 	const out: Record<string, unknown> = {};
 	for (const [key, value] of Object.entries(schema)) {
 		if (key === "$schema" || key === "$id") continue;
