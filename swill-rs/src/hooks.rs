@@ -182,14 +182,7 @@ impl Handshake {
 
     /// The value of cookie `name`.
     pub fn cookie(&self, name: &str) -> Option<&str> {
-        self.headers
-            .get_all(http::header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.trim_matches('"'))
+        crate::handler::cookie(&self.headers, name)
     }
 
     /// Extensions that will be readable from [`Connection::extensions`].

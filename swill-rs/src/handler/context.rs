@@ -110,15 +110,7 @@ impl Connection {
 
     /// The value of cookie `name` from the upgrade request's `Cookie` headers.
     pub fn cookie(&self, name: &str) -> Option<&str> {
-        self.0
-            .headers
-            .get_all(http::header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.trim_matches('"'))
+        cookie(&self.0.headers, name)
     }
 
     /// The first value of query parameter `name` of the upgrade URI, percent-decoded.
@@ -145,6 +137,18 @@ impl fmt::Debug for Connection {
             .field("subprotocol", &self.0.subprotocol)
             .finish_non_exhaustive()
     }
+}
+
+/// The value of cookie `name` in the `Cookie` headers (quotes around the value removed).
+pub(crate) fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim_matches('"'))
 }
 
 fn percent_decode(s: &str) -> String {

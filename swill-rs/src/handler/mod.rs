@@ -36,7 +36,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub use crate::metadata::Metadata;
-pub(crate) use context::StateMap;
+pub(crate) use context::{cookie, StateMap};
 pub use context::{CallContext, Connection};
 pub use extract::{CallParts, Extension, FromCall, State};
 pub use request::{Request, Response, Streaming};

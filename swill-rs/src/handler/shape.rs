@@ -114,6 +114,31 @@ async fn prelude<R: DeserializeOwned>(
     Ok(data)
 }
 
+/// A single-request call up to the handler's output: decode, validate, hooks, extractors,
+/// then the handler itself.
+async fn run_single<R, Args, F, Fut>(
+    f: F,
+    start: Start,
+    validate: Option<ValidateFn<R>>,
+) -> Result<Fut::Output, HookError>
+where
+    R: DeserializeOwned,
+    F: CallFn<R, Args, Output = Fut>,
+    Fut: Future,
+{
+    let Start {
+        ctx,
+        payload,
+        hooks,
+    } = start;
+    let data = prelude::<R>(&ctx, &hooks, payload, validate).await?;
+    let fut = f.call(CallParts {
+        ctx,
+        input: Some(data),
+    })?;
+    Ok(fut.await)
+}
+
 async fn request_hooks(ctx: &CallContext, hooks: &CallHooks) -> HookResult {
     if !hooks.before_request.is_empty() {
         run_ctx(&hooks.before_request, ctx).await?;
@@ -170,22 +195,9 @@ where
     Args: 'static,
 {
     fn start(&self, start: Start) -> Pin<Box<dyn CallBody>> {
-        let f = self.f.clone();
-        let validate = self.validate;
-        let Start {
-            ctx,
-            payload,
-            hooks,
-        } = start;
-        let (c, h) = (ctx.clone(), hooks.clone());
-        let fut = async move {
-            let data = prelude::<R>(&c, &h, payload, validate).await?;
-            let fut = f.call(CallParts {
-                ctx: c,
-                input: Some(data),
-            })?;
-            Ok::<_, HookError>(K::into_result(fut.await)?)
-        };
+        let (ctx, hooks) = (start.ctx.clone(), start.hooks.clone());
+        let fut = run_single(self.f.clone(), start, self.validate)
+            .map(|out| Ok::<_, HookError>(K::into_result(out?)?));
         Box::pin(OutputBody::new(stream::once(fut), ctx, hooks, false))
     }
 }
@@ -253,23 +265,11 @@ where
     Args: 'static,
 {
     fn start(&self, start: Start) -> Pin<Box<dyn CallBody>> {
-        let f = self.f.clone();
-        let validate = self.validate;
-        let Start {
-            ctx,
-            payload,
-            hooks,
-        } = start;
-        let (c, h) = (ctx.clone(), hooks.clone());
-        let fut = async move {
-            let data = prelude::<R>(&c, &h, payload, validate).await?;
-            let fut = f.call(CallParts {
-                ctx: c,
-                input: Some(data),
-            })?;
-            let s = KO::into_result(fut.await)?;
+        let (ctx, hooks) = (start.ctx.clone(), start.hooks.clone());
+        let fut = run_single(self.f.clone(), start, self.validate).map(|out| {
+            let s = KO::into_result(out?)?;
             Ok::<_, HookError>(s.map(|i| KI::into_result(i).map_err(HookError::Fail)))
-        };
+        });
         Box::pin(OutputBody::new(fut.try_flatten_stream(), ctx, hooks, true))
     }
 }
