@@ -115,14 +115,32 @@ async fn into_router_nested_under_api_serves_ws_schema_and_docs() {
     assert_eq!(doc["version"], "1.2.3");
     assert_eq!(doc["handlers"][0]["name"], "add");
 
-    // The docs page is served under the prefix too. (Its HTML is still an empty placeholder
-    // in this tree, so whether its config carries the `/api` prefix cannot be checked here.)
+    // The docs page is served under the prefix too, and its config and asset links carry
+    // the prefix, so the page's WebSocket, schema fetch and scripts reach the nested app.
     let docs = http_get(addr, "/api/docs").await;
     assert_eq!(docs.status, 200);
     assert!(docs
         .header("content-type")
         .unwrap()
         .starts_with("text/html"));
+    let html = docs.text();
+    let config_start = html.find("id=\"swill-config\"").expect("config block");
+    let config = &html[config_start..];
+    let json = &config[config.find('>').unwrap() + 1..config.find("</script>").unwrap()];
+    let config: serde_json::Value = serde_json::from_str(json).unwrap();
+    assert_eq!(config["ws"], "/api/ws", "{config}");
+    assert_eq!(config["schema"], "/api/schema.json", "{config}");
+    assert_eq!(config["title"], "nested", "{config}");
+    assert!(
+        html.contains("/api/docs/app.js"),
+        "asset links carry the prefix"
+    );
+    let script = http_get(addr, "/api/docs/app.js").await;
+    assert_eq!(script.status, 200);
+    assert!(script
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/javascript"));
 
     // Outside the prefix nothing of swill's is served.
     assert_eq!(http_get(addr, "/schema.json").await.status, 404);
