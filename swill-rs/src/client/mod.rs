@@ -14,7 +14,7 @@
 //! Request metadata and the reply's leading/trailing metadata go through [`Client::rpc`]'s
 //! [`CallBuilder`]. Dropping a stream, a reply future or an unfinished call future cancels the
 //! call (CANCEL is sent). Server errors arrive as [`ClientError::Rpc`] holding the
-//! [`Error`](crate::Error) the server sent.
+//! [`Error`] the server sent.
 
 mod driver;
 
