@@ -30,7 +30,7 @@ pub const SUBPROTOCOL: &str = "swill/1";
 /// The token-safe alias browsers can offer (swill/1 §2.2).
 pub const SUBPROTOCOL_ALIAS: &str = "swill.v1";
 /// The initial read buffer of a connection; it grows on demand for large messages.
-const READ_BUFFER: usize = 4 * 1024;
+const READ_BUFFER: usize = 2 * 1024;
 /// Output is written to the socket once this much is buffered (or at each flush).
 const WRITE_BUFFER: usize = 64 * 1024;
 
