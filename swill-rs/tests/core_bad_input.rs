@@ -10,21 +10,8 @@ use futures::{SinkExt, StreamExt};
 use swill::protocol::{
     decode_request, METADATA_OPENS_SINGLE_MESSAGE, NOT_FOUND_MESSAGE, SECOND_METADATA_MESSAGE,
 };
-use swill::{CallContext, Error, Request, State, Streaming, Swill};
+use swill::{CallContext, Error, State, Streaming, Swill};
 use tokio_tungstenite::tungstenite::Message;
-
-#[swill::handler]
-async fn add(req: Request<(i64, i64)>) -> Result<i64, Error> {
-    let (a, b) = req.into_data();
-    Ok(a + b)
-}
-
-#[swill::handler]
-async fn hang(ctx: CallContext, State(p): State<Probe>) -> Result<u64, Error> {
-    let _guard = p.start(ctx.seq());
-    std::future::pending::<()>().await;
-    Ok(0)
-}
 
 /// Sums its request stream; reports start and drop.
 #[swill::handler]

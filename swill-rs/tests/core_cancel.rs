@@ -9,21 +9,7 @@ use common::*;
 use futures::{Stream, StreamExt};
 use swill::client::Client;
 use swill::hooks::Outcome;
-use swill::{CallContext, Error, Request, State, Streaming, Swill};
-
-#[swill::handler]
-async fn add(req: Request<(i64, i64)>) -> Result<i64, Error> {
-    let (a, b) = req.into_data();
-    Ok(a + b)
-}
-
-/// Never answers; reports its start and the drop of its future.
-#[swill::handler]
-async fn hang(ctx: CallContext, State(p): State<Probe>) -> Result<u64, Error> {
-    let _guard = p.start(ctx.seq());
-    std::future::pending::<()>().await;
-    Ok(0)
-}
+use swill::{CallContext, Error, State, Streaming, Swill};
 
 /// Streams 0, 1, 2, ... every 5 ms until dropped.
 #[swill::handler]

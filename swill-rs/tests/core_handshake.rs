@@ -5,13 +5,7 @@ mod common;
 
 use common::*;
 use swill::client::{Client, Subprotocol};
-use swill::{Error, Request, Swill};
-
-#[swill::handler]
-async fn add(req: Request<(i64, i64)>) -> Result<i64, Error> {
-    let (a, b) = req.into_data();
-    Ok(a + b)
-}
+use swill::Swill;
 
 fn app() -> Swill {
     Swill::new().handler(add)

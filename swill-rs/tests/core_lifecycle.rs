@@ -15,12 +15,6 @@ use tokio::sync::Semaphore;
 
 const INTERNAL: &str = "An internal server error occurred";
 
-#[swill::handler]
-async fn add(req: Request<(i64, i64)>) -> Result<i64, Error> {
-    let (a, b) = req.into_data();
-    Ok(a + b)
-}
-
 /// Waits for a permit from the test, then answers its seq.
 #[swill::handler]
 async fn gate(
@@ -31,13 +25,6 @@ async fn gate(
     let _guard = p.start(ctx.seq());
     permits.acquire().await.unwrap().forget();
     Ok(ctx.seq())
-}
-
-#[swill::handler]
-async fn hang(ctx: CallContext, State(p): State<Probe>) -> Result<u64, Error> {
-    let _guard = p.start(ctx.seq());
-    std::future::pending::<()>().await;
-    Ok(0)
 }
 
 #[swill::handler]

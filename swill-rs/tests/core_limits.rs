@@ -10,22 +10,9 @@ use std::time::{Duration, Instant};
 use common::*;
 use futures::{SinkExt, Stream, StreamExt};
 use swill::protocol::TOO_MANY_CALLS_MESSAGE;
-use swill::{CallContext, Error, Request, State, Streaming, Swill};
+use swill::{CallContext, Error, State, Streaming, Swill};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
-
-#[swill::handler]
-async fn add(req: Request<(i64, i64)>) -> Result<i64, Error> {
-    let (a, b) = req.into_data();
-    Ok(a + b)
-}
-
-#[swill::handler]
-async fn hang(ctx: CallContext, State(p): State<Probe>) -> Result<u64, Error> {
-    let _guard = p.start(ctx.seq());
-    std::future::pending::<()>().await;
-    Ok(0)
-}
 
 const FLOOD_ITEMS: u64 = 10_000;
 const FLOOD_PAD: usize = 4096;

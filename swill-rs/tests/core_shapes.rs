@@ -13,12 +13,6 @@ use swill::client::Client;
 use swill::{Error, Metadata, Request, Response, State, Streaming, Swill};
 
 #[swill::handler]
-async fn add(req: Request<(i64, i64)>) -> Result<i64, Error> {
-    let (a, b) = req.into_data();
-    Ok(a + b)
-}
-
-#[swill::handler]
 async fn echo_metadata(md: Metadata, res: Response) -> Result<Metadata, Error> {
     res.set_leading(Metadata::new().with("lead", 1));
     res.set_trailing(Metadata::new().with("trail", 2));

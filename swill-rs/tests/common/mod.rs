@@ -794,3 +794,25 @@ pub async fn raw_http(addr: SocketAddr, request: &str) -> (RawHttp, tokio::net::
     };
     (res, tcp)
 }
+
+// ---------------------------------------------------------------------------------------------
+// Fixture handlers shared by the core tests.
+// ---------------------------------------------------------------------------------------------
+
+/// Adds two integers.
+#[swill::handler]
+pub async fn add(req: swill::Request<(i64, i64)>) -> Result<i64, swill::Error> {
+    let (a, b) = req.into_data();
+    Ok(a + b)
+}
+
+/// Never answers; reports its start and the drop of its future through the [`Probe`].
+#[swill::handler]
+pub async fn hang(
+    ctx: swill::CallContext,
+    swill::State(p): swill::State<Probe>,
+) -> Result<u64, swill::Error> {
+    let _guard = p.start(ctx.seq());
+    std::future::pending::<()>().await;
+    Ok(0)
+}
