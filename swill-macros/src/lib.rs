@@ -12,7 +12,8 @@ use proc_macro::TokenStream;
 /// Marks an `async fn` (or a plain `fn` for blocking single calls) as a swill handler.
 ///
 /// The function becomes a unit value of the same name that `Swill::handler` accepts; the
-/// original function stays callable as `name::call(...)`.
+/// original function stays callable as `name::call(...)`. As with any unit value, a local
+/// variable in the same module cannot take the handler's name (it would be read as a pattern).
 ///
 /// Options: `name = "math.add"` (the rpc name; default: the function name),
 /// `stream` (force a streaming response when the return type hides it), and
