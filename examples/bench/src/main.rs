@@ -304,6 +304,7 @@ fn ratio(ours: f64, baseline: f64) -> String {
 async fn compare(args: &[String]) -> ExitCode {
     let mut secs = 3.0;
     let mut idle_n = 1000;
+    let mut smoke = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match (a.as_str(), it.next()) {
@@ -312,12 +313,18 @@ async fn compare(args: &[String]) -> ExitCode {
             ("--check", _) => {
                 secs = 0.2;
                 idle_n = 20;
+                smoke = true;
             }
             _ => {
                 eprintln!("usage: swill-bench [--seconds S] [--idle N] [--check]");
                 return ExitCode::from(2);
             }
         }
+    }
+    if smoke {
+        println!(
+            "--check: a smoke run that every workload works; its numbers are not measurements"
+        );
     }
     match run(secs, idle_n).await {
         Ok(()) => ExitCode::SUCCESS,
