@@ -36,8 +36,35 @@ async fn raw() -> Result<bytes::Bytes, Error> {
     Ok(bytes::Bytes::from_static(b"\x00\xff"))
 }
 
+/// A result that cannot be encoded: its `Serialize` fails, or panics.
+#[derive(JsonSchema)]
+struct Unencodable {
+    panic: bool,
+}
+
+impl Serialize for Unencodable {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        if self.panic {
+            panic!("serialize panicked");
+        }
+        Err(serde::ser::Error::custom("cannot encode this"))
+    }
+}
+
+/// Returns a value whose encoding fails (`false`) or panics (`true`).
+#[swill::handler]
+async fn unencodable(req: Request<bool>) -> Result<Unencodable, Error> {
+    Ok(Unencodable {
+        panic: req.into_data(),
+    })
+}
+
 fn app() -> Swill {
-    Swill::new().handler(reverse).handler(sample).handler(raw)
+    Swill::new()
+        .handler(reverse)
+        .handler(sample)
+        .handler(raw)
+        .handler(unencodable)
 }
 
 #[tokio::test]
@@ -108,5 +135,60 @@ async fn the_rust_client_sends_and_receives_bytes_as_bin() {
     };
     let echoed: Sample = client.call("sample", &s).with_timeout().await.unwrap();
     assert_eq!(echoed, s);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_result_that_cannot_be_encoded_fails_its_call_with_500_only() {
+    let server = spawn(app()).await;
+    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    // [1, false, "unencodable"] and [2, true, "unencodable"]: encoding fails, then panics.
+    for (seq, flag) in [(1u8, "c2"), (2, "c3")] {
+        send_hex(
+            &mut ws,
+            &format!("93{seq:02x}{flag}ab756e656e636f6461626c65"),
+        )
+        .await;
+        let got = value(&recv(&mut ws).await);
+        let arr = got.as_array().unwrap();
+        assert_eq!(arr[0].as_u64(), Some(u64::from(seq)), "{got}");
+        assert_eq!(arr[2].as_i64(), Some(3), "an ERROR frame: {got}");
+        let err = arr[1].as_map().unwrap();
+        assert_eq!(err[0].1.as_i64(), Some(500), "{got}");
+        assert_eq!(
+            err[1].1.as_str(),
+            Some("An internal server error occurred"),
+            "{got}"
+        );
+    }
+    // Nothing half-written went out, and the connection still serves calls.
+    send_hex(&mut ws, "9303c403010203a772657665727365").await;
+    assert_eq!(to_hex(&recv(&mut ws).await), "9503c40303020100c0c0");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_rust_client_reports_a_reply_of_the_wrong_type_and_goes_on() {
+    let server = spawn(app()).await;
+    let client = swill::client::Client::connect(server.url())
+        .with_timeout()
+        .await
+        .unwrap();
+    // `reverse` answers bin; an integer cannot be decoded from it.
+    let err = client
+        .call::<i64>("reverse", &vec![1u8])
+        .with_timeout()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, swill::client::ClientError::Decode(_)),
+        "expected a decode error, got {err:?}"
+    );
+    let back: Vec<u8> = client
+        .call("reverse", &vec![1u8, 2])
+        .with_timeout()
+        .await
+        .unwrap();
+    assert_eq!(back, [2, 1]);
     server.stop().await;
 }
