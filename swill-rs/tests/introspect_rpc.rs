@@ -107,10 +107,9 @@ fn swill1_view(item: &V) -> Vec<u8> {
 fn vector_data_hex(name: &str) -> String {
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/protocol/vectors.json"
+        "/../docs/vectors.json"
     ))
-    .or_else(|_| std::fs::read_to_string("/work/shared/protocol/vectors.json"))
-    .expect("vectors.json");
+    .expect("docs/vectors.json is part of the repository");
     let vectors: serde_json::Value = serde_json::from_str(&text).unwrap();
     vectors
         .as_array()

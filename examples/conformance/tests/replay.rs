@@ -100,7 +100,7 @@ struct Scenario {
 fn scenarios() -> Vec<Scenario> {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/protocol/vectors.json"
+        "/../../docs/vectors.json"
     );
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {path}: {e}"));
     let vectors: serde_json::Value = serde_json::from_str(&text).unwrap();

@@ -18,7 +18,7 @@ interface Vector {
 	meaning: Record<string, unknown>;
 }
 
-const vectorsUrl = new URL("../../../../../shared/protocol/vectors.json", import.meta.url);
+const vectorsUrl = new URL("../../../../docs/vectors.json", import.meta.url);
 const vectors = JSON.parse(readFileSync(vectorsUrl, "utf8")) as Vector[];
 
 const fromHex = (hex: string): Uint8Array => Uint8Array.from(Buffer.from(hex, "hex"));

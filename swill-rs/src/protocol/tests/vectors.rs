@@ -1,4 +1,4 @@
-//! Every entry of `shared/protocol/vectors.json`, decoded, re-encoded and replayed.
+//! Every entry of `docs/vectors.json`, decoded, re-encoded and replayed.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::protocol::*;
 
-const VECTORS: &str = include_str!("../../../../../shared/protocol/vectors.json");
+const VECTORS: &str = include_str!("../../../../docs/vectors.json");
 const VECTOR_COUNT: usize = 103;
 const INTERNAL: &str = "An internal server error occurred";
 
