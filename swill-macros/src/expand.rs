@@ -3,7 +3,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use crate::parse::{Handler, Input, Output};
+use crate::parse::Handler;
 
 pub(crate) fn expand(h: &Handler) -> TokenStream {
     let krate = &h.krate;
@@ -26,52 +26,12 @@ pub(crate) fn expand(h: &Handler) -> TokenStream {
     let block = &item.block;
     let name = &h.name;
     let doc = &h.doc;
-
-    let kind = |fallible: bool| {
-        if fallible {
-            quote!(#p::Fallible)
-        } else {
-            quote!(#p::Plain)
-        }
-    };
-    let (req_ty, req_info) = match &h.input {
-        Input::None => (quote!(#p::Ignored), quote!(#p::TypeInfo::none())),
-        Input::Single(t) | Input::Stream(t) => (quote!(#t), quote!(#p::TypeInfo::of::<#t>())),
-    };
-    let blocking = item.sig.asyncness.is_none();
-    let call = match (&h.input, &h.output) {
-        (Input::Stream(_), Output::Single { fallible }) => {
-            let k = kind(*fallible);
-            quote!(#p::client_streaming::<#req_ty, #k, _, _, _>)
-        }
-        (
-            Input::Stream(_),
-            Output::Stream {
-                outer_fallible,
-                items_fallible,
-            },
-        ) => {
-            let (ko, ki) = (kind(*outer_fallible), kind(*items_fallible));
-            quote!(#p::bidi::<#req_ty, #ko, #ki, _, _, _, _>)
-        }
-        (
-            _,
-            Output::Stream {
-                outer_fallible,
-                items_fallible,
-            },
-        ) => {
-            let (ko, ki) = (kind(*outer_fallible), kind(*items_fallible));
-            quote!(#p::server_streaming::<#req_ty, #ko, #ki, _, _, _, _>)
-        }
-        (_, Output::Single { fallible }) if blocking => {
-            let k = kind(*fallible);
-            quote!(#p::blocking::<#req_ty, #k, _, _, _>)
-        }
-        (_, Output::Single { fallible }) => {
-            let k = kind(*fallible);
-            quote!(#p::unary::<#req_ty, #k, _, _, _>)
-        }
+    // `async` is syntax: a plain fn runs on the blocking pool. Everything else about the
+    // shape is decided by trait resolution on the types (see `swill::__private`).
+    let (probe, register) = if item.sig.asyncness.is_some() {
+        (quote!(#p::reply_probe), quote!(#p::handler))
+    } else {
+        (quote!(#p::blocking_probe), quote!(#p::blocking))
     };
 
     quote! {
@@ -89,14 +49,15 @@ pub(crate) fn expand(h: &Handler) -> TokenStream {
         impl #p::IntoHandler for #ident {
             fn into_handler(self) -> #p::HandlerDef {
                 #[allow(unused_imports)]
-                use #p::{ViaNoValidate as _, ViaValidate as _};
+                use #p::{
+                    ReplyTier1 as _, ReplyTier2 as _, ReplyTier3 as _, ReplyTier4 as _,
+                    ReplyTier5 as _, ReplyTier6 as _, ViaNoValidate as _, ViaValidate as _,
+                };
                 #[allow(clippy::needless_borrow)]
-                let validate = (&#p::Probe::<#req_ty>::new()).validator();
-                #call(
-                    #p::Meta { name: #name, doc: #doc, request: #req_info },
-                    validate,
-                    Self::call,
-                )
+                let kind = (&&&&&&#probe(&Self::call)).reply_kind();
+                #[allow(clippy::needless_borrow)]
+                let validate = (&#p::input_probe(&Self::call)).validator();
+                #register(kind, #p::Meta { name: #name, doc: #doc }, validate, Self::call)
             }
         }
     }

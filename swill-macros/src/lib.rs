@@ -1,8 +1,8 @@
 //! Procedural macros for swill. Use them through `swill` (`#[swill::handler]`).
 //!
-//! The attribute is thin: it reads the name, the doc comment and the call shape from the
-//! signature, and emits one registration call into `swill::__private`. All behaviour lives in
-//! `swill` itself.
+//! The attribute is thin: it reads the name and the doc comment, and emits one registration
+//! call into `swill::__private`. It reads no type names: the call shape comes from trait
+//! resolution on the function's argument and return types, inside `swill`.
 
 mod expand;
 mod parse;
@@ -15,8 +15,7 @@ use proc_macro::TokenStream;
 /// original function stays callable as `name::call(...)`. As with any unit value, a local
 /// variable in the same module cannot take the handler's name (it would be read as a pattern).
 ///
-/// Options: `name = "math.add"` (the rpc name; default: the function name),
-/// `stream` (force a streaming response when the return type hides it), and
+/// Options: `name = "math.add"` (the rpc name; default: the function name) and
 /// `crate = "path"` (where swill is, for re-exports).
 #[proc_macro_attribute]
 pub fn handler(args: TokenStream, item: TokenStream) -> TokenStream {

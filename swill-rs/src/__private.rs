@@ -1,5 +1,23 @@
 //! Used by `#[swill::handler]` expansions only. Not part of the public API: no semver.
-pub use crate::handler::adapters::{bidi, blocking, client_streaming, server_streaming, unary};
-pub use crate::handler::{Fallible, HandlerDef, Ignored, IntoHandler, Meta, Plain};
-pub use crate::introspect::TypeInfo;
-pub use crate::validate::{Probe, ViaNoValidate, ViaValidate};
+//!
+//! The expansion of a handler `f` makes one call, in this form:
+//!
+//! ```text
+//! let kind = (&&&&&&reply_probe(&f::call)).reply_kind();   // the response shape, by traits
+//! let validate = (&input_probe(&f::call)).validator();      // Validate on the request type?
+//! handler(kind, Meta { name, doc }, validate, f::call)      // or `blocking` for a plain fn
+//! ```
+pub use crate::handler::func::{
+    Arg, Claim, Claims, HandlerFn, Ignored, Merge, Part, Single, SingleRequest, StateNeed,
+    StreamOf, ViaFromCall, ViaRequest, ViaState, ViaStreaming,
+};
+pub use crate::handler::register::{
+    blocking, blocking_probe, handler, input_probe, reply_probe, Meta, Validator,
+};
+pub use crate::handler::reply::{
+    Fallible, KindOf, Plain, ReplyKind, ReplyProbe, ReplyTier1, ReplyTier2, ReplyTier3, ReplyTier4,
+    ReplyTier5, ReplyTier6, SingleReply, StreamOfItems, StreamOfResults, TryStreamOfItems,
+    TryStreamOfResults,
+};
+pub use crate::handler::{HandlerDef, IntoHandler};
+pub use crate::validate::probe::{Probe, ValidateFn, ViaNoValidate, ViaValidate};

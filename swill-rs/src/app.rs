@@ -6,7 +6,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::handler::{CallContext, Connection, HandlerDef, IntoHandler, Metadata, StateMap};
+use crate::context::{CallContext, Connection, StateMap};
+use crate::handler::{HandlerDef, IntoHandler, Metadata};
 use crate::hooks::{
     self, CallHooks, ConnHooks, Handshake, HookResult, Outcome, RawMessage, Rejection, RequestFrame,
 };
@@ -532,6 +533,17 @@ impl Swill {
         for (def, hooks) in entries {
             add_route(&mut handlers, &mut by_name, def, hooks);
         }
+        for route in &handlers {
+            for state in route.def.missing_states(&self.states) {
+                // Reported as an error by the builder check (see Swill::build); a call would
+                // fail with 500 naming the type in debug mode.
+                tracing::error!(
+                    rpc = &*route.rpc,
+                    state,
+                    "handler takes state the app lacks"
+                );
+            }
+        }
         let infos: Vec<_> = handlers.iter().map(|r| r.def.info()).collect();
         let api = self
             .introspection
@@ -629,7 +641,8 @@ impl EngineRouter for App {
 
 /// The built-in `swill.introspect` rpc: one item per user handler, then END_OF_STREAM.
 fn introspect_handler(api: &ApiDoc) -> HandlerDef {
-    use crate::__private::{server_streaming, Ignored, Meta, Plain, TypeInfo};
+    #[allow(unused_imports)]
+    use crate::__private::{handler, reply_probe, Meta, ReplyTier3 as _, ReplyTier4 as _};
     let items: Arc<[crate::Value]> = api
         .introspect_items()
         .iter()
@@ -639,13 +652,11 @@ fn introspect_handler(api: &ApiDoc) -> HandlerDef {
         let items = items.clone();
         async move { futures_util::stream::iter((0..items.len()).map(move |i| items[i].clone())) }
     };
-    server_streaming::<Ignored, Plain, Plain, _, _, _, _>(
-        Meta {
-            name: "swill.introspect",
-            doc: "Describes every handler: name, call shape, doc and JSON Schemas.",
-            request: TypeInfo::none(),
-        },
-        None,
-        list,
-    )
+    #[allow(clippy::needless_borrow)] // autoref specialization: the depth picks the tier
+    let kind = (&&&&&&reply_probe(&list)).reply_kind();
+    let meta = Meta {
+        name: "swill.introspect",
+        doc: "Describes every handler: name, call shape, doc and JSON Schemas.",
+    };
+    handler(kind, meta, None, list)
 }

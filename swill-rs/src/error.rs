@@ -91,6 +91,8 @@ struct Inner {
     code: Code,
     message: String,
     data: Option<rmpv::Value>,
+    /// Why a 500 happened, for the server's debug mode only: never on the wire otherwise.
+    debug_reason: Option<String>,
 }
 
 impl Error {
@@ -100,7 +102,21 @@ impl Error {
             code: code.into(),
             message: message.into(),
             data: None,
+            debug_reason: None,
         }))
+    }
+
+    /// Attaches a reason that only the server's debug mode sends (as `data.reason`), for
+    /// failures whose cause must not reach clients in production.
+    #[must_use]
+    pub(crate) fn with_debug_reason(mut self, reason: String) -> Self {
+        self.0.debug_reason = Some(reason);
+        self
+    }
+
+    /// The reason attached with `with_debug_reason`.
+    pub(crate) fn debug_reason(&self) -> Option<&str> {
+        self.0.debug_reason.as_deref()
     }
 
     /// Attaches `data` (any serializable value) to the error; it travels as the map's `data`.
@@ -247,6 +263,7 @@ impl<'de> Deserialize<'de> for Error {
             code: Code(w.code),
             message: w.message,
             data: w.data,
+            debug_reason: None,
         })))
     }
 }

@@ -31,7 +31,8 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::{Extensions, HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 
-use crate::handler::{CallContext, Connection, Metadata};
+use crate::context::{CallContext, Connection};
+use crate::metadata::Metadata;
 use crate::Error;
 
 /// What a hook returns.
@@ -182,7 +183,7 @@ impl Handshake {
 
     /// The value of cookie `name`.
     pub fn cookie(&self, name: &str) -> Option<&str> {
-        crate::handler::cookie(&self.headers, name)
+        crate::context::cookie(&self.headers, name)
     }
 
     /// Extensions that will be readable from [`Connection::extensions`].

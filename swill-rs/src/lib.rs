@@ -102,6 +102,7 @@
 #[allow(unused_extern_crates)]
 extern crate self as swill;
 
+mod context;
 mod error;
 pub mod handler;
 pub mod hooks;

@@ -53,11 +53,12 @@
 //!
 //! # Detecting `Validate` without a bound
 //!
-//! Handlers accept any decodable type, validated or not. [`Probe`] lets macro expansions ask, in
-//! a context where the type is concrete, whether it implements `Validate`:
+//! Handlers accept any decodable type, validated or not. A probe (macro support, in
+//! `swill::__private`) lets macro expansions ask, in a context where the type is concrete,
+//! whether it implements `Validate` (autoref specialization):
 //!
 //! ```
-//! use swill::validate::{Probe, ViaNoValidate as _, ViaValidate as _};
+//! use swill::__private::{Probe, ViaNoValidate as _, ViaValidate as _};
 //!
 //! #[derive(validator::Validate)]
 //! struct Named {
@@ -72,7 +73,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::marker::PhantomData;
 
 use rmpv::Value;
 use validator::{ValidationError, ValidationErrors, ValidationErrorsKind};
@@ -325,79 +325,91 @@ fn describe_range(err: &ValidationError) -> String {
     }
 }
 
-/// A validation function, as [`Probe`] hands it out: runs `Validate` and converts the errors
-/// with [`to_error`].
-pub type ValidateFn<T> = fn(&T) -> Result<(), Error>;
+/// Macro support (reached through `__private` only): finds out, where a type is concrete,
+/// whether it implements `Validate`.
+pub(crate) mod probe {
+    use std::fmt;
+    use std::marker::PhantomData;
 
-/// Autoref-specialization probe used by macro expansions in a concrete-type context:
-/// `(&swill::validate::Probe::<T>::new()).validator()` yields `Some(fn)` when `T:
-/// Validate`, else `None`.
-///
-/// Both [`ViaValidate`] and [`ViaNoValidate`] must be in scope. Method lookup tries the
-/// receiver `&Probe<T>` first, where only `ViaValidate` (implemented for `Probe<T>` when `T:
-/// Validate`) applies; otherwise it auto-references to `&&Probe<T>`, where `ViaNoValidate`
-/// always applies. This only works where `T` is a concrete type: inside a generic function
-/// over `T` the fallback is always chosen.
-///
-/// # Examples
-///
-/// Only one of the two imports is used for a given `T`, so an expansion that imports both
-/// for a single type should put `#[allow(unused_imports)]` on the `use`:
-///
-/// ```
-/// #[allow(unused_imports)]
-/// use swill::validate::{Probe, ViaNoValidate as _, ViaValidate as _};
-///
-/// assert!((&Probe::<u64>::new()).validator().is_none());
-/// ```
-pub struct Probe<T>(PhantomData<fn() -> T>);
+    use super::to_error;
+    use crate::Error;
 
-impl<T> Probe<T> {
-    /// A probe for `T`.
-    pub const fn new() -> Self {
-        Self(PhantomData)
+    /// A validation function, as [`Probe`] hands it out: runs `Validate` and converts the errors
+    /// with [`to_error`].
+    pub type ValidateFn<T> = fn(&T) -> Result<(), Error>;
+
+    /// Autoref-specialization probe used by macro expansions in a concrete-type context:
+    /// `(&Probe::<T>::new()).validator()` yields `Some(fn)` when `T:
+    /// Validate`, else `None`.
+    ///
+    /// Both [`ViaValidate`] and [`ViaNoValidate`] must be in scope. Method lookup tries the
+    /// receiver `&Probe<T>` first, where only `ViaValidate` (implemented for `Probe<T>` when `T:
+    /// Validate`) applies; otherwise it auto-references to `&&Probe<T>`, where `ViaNoValidate`
+    /// always applies. This only works where `T` is a concrete type: inside a generic function
+    /// over `T` the fallback is always chosen.
+    ///
+    /// # Examples
+    ///
+    /// Only one of the two imports is used for a given `T`, so an expansion that imports both
+    /// for a single type should put `#[allow(unused_imports)]` on the `use`:
+    ///
+    /// ```
+    /// #[allow(unused_imports)]
+    /// use swill::__private::{Probe, ViaNoValidate as _, ViaValidate as _};
+    ///
+    /// assert!((&Probe::<u64>::new()).validator().is_none());
+    /// ```
+    pub struct Probe<T>(PhantomData<fn() -> T>);
+
+    impl<T> Probe<T> {
+        /// A probe for `T`.
+        pub const fn new() -> Self {
+            Self(PhantomData)
+        }
+    }
+
+    impl<T> Default for Probe<T> {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
+    impl<T> fmt::Debug for Probe<T> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "Probe<{}>", std::any::type_name::<T>())
+        }
+    }
+
+    /// The [`Probe`] branch taken when `T: Validate`: yields a function that validates.
+    pub trait ViaValidate<T> {
+        /// `Some` function running `T`'s validation.
+        fn validator(&self) -> Option<ValidateFn<T>>;
+    }
+
+    impl<T: validator::Validate> ViaValidate<T> for Probe<T> {
+        fn validator(&self) -> Option<ValidateFn<T>> {
+            Some(run::<T>)
+        }
+    }
+
+    /// The [`Probe`] fallback for types without `Validate`: yields `None`.
+    pub trait ViaNoValidate<T> {
+        /// `None`: there is nothing to validate.
+        fn validator(&self) -> Option<ValidateFn<T>>;
+    }
+
+    impl<T> ViaNoValidate<T> for &Probe<T> {
+        fn validator(&self) -> Option<ValidateFn<T>> {
+            None
+        }
+    }
+
+    fn run<T: validator::Validate>(value: &T) -> Result<(), Error> {
+        value.validate().map_err(|errors| to_error(&errors))
     }
 }
 
-impl<T> Default for Probe<T> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<T> fmt::Debug for Probe<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Probe<{}>", std::any::type_name::<T>())
-    }
-}
-
-/// The [`Probe`] branch taken when `T: Validate`: yields a function that validates.
-pub trait ViaValidate<T> {
-    /// `Some` function running `T`'s validation.
-    fn validator(&self) -> Option<ValidateFn<T>>;
-}
-
-impl<T: validator::Validate> ViaValidate<T> for Probe<T> {
-    fn validator(&self) -> Option<ValidateFn<T>> {
-        Some(run::<T>)
-    }
-}
-
-/// The [`Probe`] fallback for types without `Validate`: yields `None`.
-pub trait ViaNoValidate<T> {
-    /// `None`: there is nothing to validate.
-    fn validator(&self) -> Option<ValidateFn<T>>;
-}
-
-impl<T> ViaNoValidate<T> for &Probe<T> {
-    fn validator(&self) -> Option<ValidateFn<T>> {
-        None
-    }
-}
-
-fn run<T: validator::Validate>(value: &T) -> Result<(), Error> {
-    value.validate().map_err(|errors| to_error(&errors))
-}
+pub(crate) use probe::ValidateFn;
 
 #[cfg(test)]
 mod tests;

@@ -105,11 +105,9 @@ fn swill1_view(item: &V) -> Vec<u8> {
 }
 
 fn vector_data_hex(name: &str) -> String {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../docs/vectors.json"
-    ))
-    .expect("docs/vectors.json is part of the repository");
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/vectors.json"))
+            .expect("docs/vectors.json is part of the repository");
     let vectors: serde_json::Value = serde_json::from_str(&text).unwrap();
     vectors
         .as_array()

@@ -3,82 +3,83 @@
 use std::fmt;
 use std::ops::Deref;
 
-use super::{CallContext, Connection, Metadata, Request, Response, Streaming};
+use super::{CallContext, Connection, Metadata, Response};
 use crate::Error;
 
-/// What an extractor reads from: the call's context and its not-yet-claimed input
-/// (the decoded request for single requests, the [`Streaming`] for streaming ones).
-#[derive(Debug)]
-pub struct CallParts<R> {
-    pub(crate) ctx: CallContext,
-    pub(crate) input: Option<R>,
-}
-
-impl<R> CallParts<R> {
-    /// The call's context.
-    pub fn context(&self) -> &CallContext {
-        &self.ctx
-    }
-}
-
-/// A type a handler can take as an argument.
+/// A type a handler can take as an argument, read from the call's context.
 ///
-/// Implemented for [`Request<T>`], [`Streaming<T>`], [`State<S>`], [`Extension<T>`],
-/// [`Connection`], [`CallContext`], [`Metadata`] and [`Response`]. `R` is the call's input
-/// type; extractors that do not consume it implement `FromCall<R>` for every `R`.
+/// Implemented for [`Extension<T>`], [`Connection`], [`CallContext`], [`Metadata`],
+/// [`Response`] and `http::Request<()>` (the upgrade request's method, URI and headers).
+/// [`State<S>`], [`Request<T>`](super::Request) and [`Streaming<T>`](super::Streaming) are
+/// handler arguments too, handled by the handler layer itself. Implement it for your own
+/// types to extract, say, an authenticated user once for many handlers:
+///
+/// ```
+/// use swill::{handler::FromCall, CallContext, Error};
+///
+/// struct UserId(String);
+///
+/// impl FromCall for UserId {
+///     fn from_call(ctx: &CallContext) -> Result<Self, Error> {
+///         ctx.connection()
+///             .cookie("user")
+///             .map(|u| UserId(u.to_owned()))
+///             .ok_or_else(|| Error::new(401, "not signed in"))
+///     }
+/// }
+///
+/// #[swill::handler]
+/// async fn whoami(user: UserId) -> Result<String, Error> {
+///     Ok(user.0)
+/// }
+/// # let _app = swill::Swill::new().handler(whoami);
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a swill handler argument",
     label = "not an extractor",
-    note = "handler arguments are Request<T>, Streaming<T>, State<S>, Extension<T>, Connection, CallContext, Metadata or Response"
+    note = "handler arguments are Request<T>, Streaming<T>, State<S>, Extension<T>, Connection, CallContext, Metadata, Response, http::Request<()>, or a type implementing swill::handler::FromCall"
 )]
-pub trait FromCall<R>: Sized {
+pub trait FromCall: Sized {
     /// Extracts the argument.
     ///
     /// # Errors
     /// An error ends the call with that ERROR frame before the handler runs.
-    fn from_call(parts: &mut CallParts<R>) -> Result<Self, Error>;
+    fn from_call(ctx: &CallContext) -> Result<Self, Error>;
 }
 
-impl<R> FromCall<R> for Request<R> {
-    fn from_call(parts: &mut CallParts<R>) -> Result<Self, Error> {
-        let data = parts.input.take().ok_or_else(taken_twice)?;
-        Ok(Self::new(data, parts.ctx.clone()))
+impl FromCall for CallContext {
+    fn from_call(ctx: &CallContext) -> Result<Self, Error> {
+        Ok(ctx.clone())
     }
 }
 
-impl<T> FromCall<Self> for Streaming<T> {
-    fn from_call(parts: &mut CallParts<Self>) -> Result<Self, Error> {
-        parts.input.take().ok_or_else(taken_twice)
+impl FromCall for Connection {
+    fn from_call(ctx: &CallContext) -> Result<Self, Error> {
+        Ok(ctx.connection().clone())
     }
 }
 
-#[cold]
-fn taken_twice() -> Error {
-    tracing::error!("a handler takes its request payload twice");
-    Error::internal()
-}
-
-impl<R> FromCall<R> for CallContext {
-    fn from_call(parts: &mut CallParts<R>) -> Result<Self, Error> {
-        Ok(parts.ctx.clone())
+impl FromCall for Metadata {
+    fn from_call(ctx: &CallContext) -> Result<Self, Error> {
+        Ok(ctx.metadata().clone())
     }
 }
 
-impl<R> FromCall<R> for Connection {
-    fn from_call(parts: &mut CallParts<R>) -> Result<Self, Error> {
-        Ok(parts.ctx.connection().clone())
+impl FromCall for Response {
+    fn from_call(ctx: &CallContext) -> Result<Self, Error> {
+        Ok(Self::new(ctx.clone()))
     }
 }
 
-impl<R> FromCall<R> for Metadata {
-    fn from_call(parts: &mut CallParts<R>) -> Result<Self, Error> {
-        Ok(parts.ctx.metadata().clone())
-    }
-}
-
-impl<R> FromCall<R> for Response {
-    fn from_call(parts: &mut CallParts<R>) -> Result<Self, Error> {
-        Ok(Self::new(parts.ctx.clone()))
+/// The upgrade request of the call's connection, without a body: its URI and headers (the
+/// method is always GET).
+impl FromCall for http::Request<()> {
+    fn from_call(ctx: &CallContext) -> Result<Self, Error> {
+        let conn = ctx.connection();
+        let mut req = Self::new(());
+        *req.uri_mut() = conn.uri().clone();
+        *req.headers_mut() = conn.headers().clone();
+        Ok(req)
     }
 }
 
@@ -108,16 +109,18 @@ impl<S> Deref for State<S> {
     }
 }
 
-impl<R, S: Clone + Send + Sync + 'static> FromCall<R> for State<S> {
-    fn from_call(parts: &mut CallParts<R>) -> Result<Self, Error> {
-        match parts.ctx.connection().state::<S>() {
+impl<S: Clone + Send + Sync + 'static> State<S> {
+    /// The state from the app; the app refuses to build when a handler takes state it lacks,
+    /// so a miss here means a handler was called outside its app.
+    pub(crate) fn from_context(ctx: &CallContext) -> Result<Self, Error> {
+        match ctx.connection().state::<S>() {
             Some(s) => Ok(Self(s)),
             None => {
-                tracing::error!(
-                    state = std::any::type_name::<S>(),
-                    "handler asks for state that was never registered with Swill::with_state"
-                );
-                Err(Error::internal())
+                let state = std::any::type_name::<S>();
+                tracing::error!(state, "handler asks for state the app does not have");
+                Err(Error::internal().with_debug_reason(format!(
+                    "the app has no state of type {state} (register it with Swill::with_state)"
+                )))
             }
         }
     }
@@ -141,16 +144,19 @@ impl<T: fmt::Debug> fmt::Debug for Extension<T> {
     }
 }
 
-impl<R, T: Clone + Send + Sync + 'static> FromCall<R> for Extension<T> {
-    fn from_call(parts: &mut CallParts<R>) -> Result<Self, Error> {
-        match parts.ctx.connection().extensions().get::<T>() {
+impl<T: Clone + Send + Sync + 'static> FromCall for Extension<T> {
+    fn from_call(ctx: &CallContext) -> Result<Self, Error> {
+        match ctx.connection().extensions().get::<T>() {
             Some(v) => Ok(Self(v.clone())),
             None => {
+                let extension = std::any::type_name::<T>();
                 tracing::error!(
-                    extension = std::any::type_name::<T>(),
+                    extension,
                     "handler asks for a connection extension no hook inserted"
                 );
-                Err(Error::internal())
+                Err(Error::internal().with_debug_reason(format!(
+                    "no before_connection hook inserted a connection extension of type {extension}"
+                )))
             }
         }
     }

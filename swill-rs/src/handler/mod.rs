@@ -1,7 +1,8 @@
 //! What a handler is, independent of any runtime.
 //!
 //! A handler is a plain function, usually `async`, marked with `#[swill::handler]`. Its
-//! signature decides the call shape (swill/1 §7.4):
+//! signature decides the call shape (swill/1 §7.4), through trait resolution on the argument
+//! and return types (not by reading type names):
 //!
 //! | request | response | signature |
 //! |---|---|---|
@@ -10,20 +11,34 @@
 //! | stream | single | `async fn f(items: Streaming<T>) -> Result<U, Error>` |
 //! | stream | stream | `async fn f(items: Streaming<T>) -> impl Stream<Item = Result<U, Error>>` |
 //!
-//! Besides the payload a handler may take any [`FromCall`] extractor: [`State`],
-//! [`Extension`], [`Connection`], [`CallContext`], [`Metadata`] and the [`Response`] handle.
-//! A handler without a `Request` or `Streaming` argument ignores the request data. A plain
-//! (non-async) function is a single-request, single-response handler that runs on the
-//! blocking thread pool.
+//! The request side is the one [`Request<T>`] or [`Streaming<T>`] argument, if any; every
+//! other argument is a [`FromCall`] extractor: [`State`], [`Extension`], [`Connection`],
+//! [`CallContext`], [`Metadata`], the [`Response`] handle, or `http::Request<()>` (the upgrade
+//! request). A handler without a payload argument ignores the request data.
 //!
-//! The attribute only collects the name, doc comment and shape; the adapters in this module do
-//! the work: decoding (400 with the decoder's message), validation (422), hooks, and turning
-//! the handler's output into frames.
+//! The response side is whatever the function returns, tried in this order:
+//!
+//! 1. `Result<S, E>` where `S` is a [`Stream`](futures_util::Stream) (of `Result<U, E2>` or
+//!    of plain `U`): a stream, or an ERROR before the first item;
+//! 2. any `Stream` (`impl Stream`, `BoxStream`, `Pin<Box<dyn Stream>>`, a named stream type)
+//!    of `Result<U, E>` or of plain `U`;
+//! 3. `Result<U, E>` (also through a type alias): a single response or an ERROR;
+//! 4. any other `U: Serialize`: a single response.
+//!
+//! `E` is anything that converts `Into<Error>`. A plain (non-async) function is a
+//! single-request, single-response handler that runs on the blocking thread pool.
+//!
+//! The attribute only collects the name and the doc comment and makes one registration call;
+//! the adapters in this module do the work: decoding (400 with the decoder's message),
+//! validation (422), hooks, and turning the handler's output into [`Step`]s for the driver.
 
-mod context;
+mod body;
 mod extract;
+pub(crate) mod func;
+mod input;
+pub(crate) mod register;
+pub(crate) mod reply;
 mod request;
-pub(crate) mod shape;
 mod value;
 
 use std::borrow::Cow;
@@ -32,18 +47,20 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+pub use crate::context::{CallContext, Connection};
 pub use crate::metadata::Metadata;
-pub(crate) use context::{cookie, StateMap};
-pub use context::{CallContext, Connection};
-pub use extract::{CallParts, Extension, FromCall, State};
-pub use request::{Request, Response, Streaming};
-pub use shape::{CallFn, Fallible, OutputShape, Plain, ReplyKind, Streams};
+pub use extract::{Extension, FromCall, State};
+pub use input::Streaming;
+pub use request::{Request, Response};
 pub use value::Value;
 
-use crate::hooks::HookError;
+pub(crate) use func::StateNeed;
+
+use crate::hooks::{CallHooks, HookError};
 use crate::introspect::{HandlerInfo, TypeInfo};
 use crate::protocol::Shape;
 use crate::Error;
@@ -59,47 +76,85 @@ pub(crate) struct BlockingJob {
     pub(crate) deliver: Box<dyn FnOnce(BlockingOutput) + Send>,
 }
 
-/// What a call body reports when polled.
+/// What a call body reports when polled: every decision the driver needs, as a value.
+///
+/// Metadata travels as raw MessagePack maps; the driver hands it to the engine, which alone
+/// knows whether leading metadata already went out and whether a frame ends the call.
 pub(crate) enum Step {
-    /// Send the leading metadata now (eager METADATA frame).
-    Metadata,
-    /// A result is ready: the driver writes it with [`CallBody::write_item`].
-    Item,
-    /// The response stream ended: send END_OF_STREAM.
-    Done,
+    /// Send the leading metadata now, as a METADATA frame (`Response::send_leading`).
+    Leading(Option<Bytes>),
+    /// A result is ready: the driver writes it with [`CallBody::write_item`], with this
+    /// leading metadata (first frame only) and trailing metadata (single response only).
+    Item {
+        leading: Option<Bytes>,
+        trailing: Option<Bytes>,
+    },
+    /// The response stream ended: END_OF_STREAM with this metadata.
+    Done {
+        leading: Option<Bytes>,
+        trailing: Option<Bytes>,
+    },
     /// End the call with an ERROR, or close the connection.
     Failed(HookError),
-    /// Run this job on the blocking pool, then poll again.
+    /// Run this job on the blocking pool; the body wakes itself when the job delivered.
     Blocking(BlockingJob),
 }
 
 impl fmt::Debug for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Metadata => f.write_str("Metadata"),
-            Self::Item => f.write_str("Item"),
-            Self::Done => f.write_str("Done"),
+            Self::Leading(_) => f.write_str("Leading"),
+            Self::Item { .. } => f.write_str("Item"),
+            Self::Done { .. } => f.write_str("Done"),
             Self::Failed(e) => write!(f, "Failed({e})"),
             Self::Blocking(_) => f.write_str("Blocking"),
         }
     }
 }
 
+/// What the engine knows about the call, passed to every [`CallBody::poll_step`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CallView {
+    /// The call's first frame went out (so leading metadata can no longer be sent).
+    pub(crate) leading_sent: bool,
+}
+
+/// The request backlog of a streaming-request call is full.
+#[derive(Debug)]
+pub(crate) struct Backlog;
+
 /// A running call, type-erased: the driver polls it for [`Step`]s.
 pub(crate) trait CallBody: Send {
-    fn poll_step(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Step>;
+    /// The next step, or `Pending` (the body registered `cx`'s waker).
+    fn poll_step(self: Pin<&mut Self>, cx: &mut Context<'_>, view: CallView) -> Poll<Step>;
     /// Appends the pending result's MessagePack bytes to `out` (zero copy into the frame).
     fn write_item(self: Pin<&mut Self>, out: &mut Vec<u8>) -> Result<(), Error>;
+    /// A request-stream frame: `Some(data)` for an item, `None` for END_OF_STREAM. Ignored by
+    /// single-request calls. The caller polls the body afterwards.
+    ///
+    /// # Errors
+    /// [`Backlog`] when the call already holds its maximum of unread items.
+    fn push_input(self: Pin<&mut Self>, item: Option<Bytes>) -> Result<(), Backlog>;
+}
+
+/// Everything a call body needs besides the handler.
+pub(crate) struct Start {
+    pub(crate) ctx: CallContext,
+    /// Data of the opening MESSAGE (`None` when a METADATA frame opened the call).
+    pub(crate) payload: Option<Bytes>,
+    pub(crate) hooks: Arc<CallHooks>,
+    /// Unread request items a streaming-request call may hold.
+    pub(crate) max_queued_items: usize,
 }
 
 /// A handler with its types erased: starts call bodies.
 pub(crate) trait ErasedHandler: Send + Sync {
-    fn start(&self, start: shape::Start) -> Pin<Box<dyn CallBody>>;
+    fn start(&self, start: Start) -> Pin<Box<dyn CallBody>>;
 }
 
 /// A registered handler: name, doc, shape, schemas and the erased function.
 ///
-/// Built by `#[swill::handler]` (through `IntoHandler`); you rarely touch it directly.
+/// Built by `#[swill::handler]` (through [`IntoHandler`]); you rarely touch it directly.
 #[derive(Clone)]
 pub struct HandlerDef {
     pub(crate) name: Cow<'static, str>,
@@ -107,6 +162,7 @@ pub struct HandlerDef {
     pub(crate) shape: Shape,
     pub(crate) request: TypeInfo,
     pub(crate) response: TypeInfo,
+    pub(crate) needs: Vec<StateNeed>,
     pub(crate) handler: Arc<dyn ErasedHandler>,
 }
 
@@ -129,6 +185,22 @@ impl HandlerDef {
     /// Whether the response side streams.
     pub fn response_streams(&self) -> bool {
         self.shape.response_streams
+    }
+
+    /// The type names of the application state (`State<S>`) the handler takes.
+    pub fn required_states(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.needs.iter().map(|n| n.name)
+    }
+
+    /// The state types the handler takes that `states` lacks.
+    pub(crate) fn missing_states<'a>(
+        &'a self,
+        states: &'a crate::context::StateMap,
+    ) -> impl Iterator<Item = &'static str> + 'a {
+        self.needs
+            .iter()
+            .filter(|n| !states.contains(n.id))
+            .map(|n| n.name)
     }
 
     /// Renames the handler (e.g. to nest it under a prefix).
@@ -195,191 +267,4 @@ pub(crate) fn encode_payload<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>
     let mut out = Vec::new();
     encode_into(&mut out, value)?;
     Ok(out)
-}
-
-pub(crate) use shape::Start;
-
-/// Request input that is read and ignored (handlers without a `Request` argument).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Ignored;
-
-impl<'de> serde::Deserialize<'de> for Ignored {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        serde::de::IgnoredAny::deserialize(d).map(|_| Self)
-    }
-}
-
-/// Metadata the macro passes to the adapters.
-#[derive(Debug, Clone)]
-pub struct Meta {
-    /// The handler name.
-    pub name: &'static str,
-    /// The doc comment.
-    pub doc: &'static str,
-    /// The request type's description (`TypeInfo::none()` when the handler takes no payload).
-    pub request: TypeInfo,
-}
-
-fn def(
-    meta: Meta,
-    shape: Shape,
-    response: TypeInfo,
-    handler: Arc<dyn ErasedHandler>,
-) -> HandlerDef {
-    HandlerDef {
-        name: Cow::Borrowed(meta.name),
-        doc: Cow::Borrowed(meta.doc.trim()),
-        shape,
-        request: meta.request,
-        response,
-        handler,
-    }
-}
-
-pub(crate) mod adapters {
-    //! The registration functions `#[swill::handler]` expansions call (via `__private`).
-    use std::marker::PhantomData;
-
-    use futures_util::Stream;
-    use schemars::JsonSchema;
-
-    use super::shape::{Blocking, ServerStream, StreamIn, Unary};
-    use super::*;
-    use crate::validate::ValidateFn;
-
-    /// Single request, single response.
-    pub fn unary<R, K, Args, F, Fut>(
-        meta: Meta,
-        validate: Option<ValidateFn<R>>,
-        f: F,
-    ) -> HandlerDef
-    where
-        R: DeserializeOwned + Send + 'static,
-        F: CallFn<R, Args, Output = Fut>,
-        Fut: std::future::Future + Send + 'static,
-        K: ReplyKind<Fut::Output>,
-        K::Item: Serialize + JsonSchema + Send + 'static,
-        Args: 'static,
-    {
-        let h = Unary::<R, K, Args, F> {
-            f,
-            validate,
-            _p: PhantomData,
-        };
-        def(
-            meta,
-            Shape::default(),
-            TypeInfo::of::<K::Item>(),
-            Arc::new(h),
-        )
-    }
-
-    /// Single request, single response, on the blocking pool (plain `fn`).
-    pub fn blocking<R, K, Args, F, O>(
-        meta: Meta,
-        validate: Option<ValidateFn<R>>,
-        f: F,
-    ) -> HandlerDef
-    where
-        R: DeserializeOwned + Send + 'static,
-        F: CallFn<R, Args, Output = O>,
-        O: 'static,
-        K: ReplyKind<O>,
-        K::Item: Serialize + JsonSchema + Send + 'static,
-        Args: 'static,
-    {
-        let h = Blocking::<R, K, Args, F> {
-            f,
-            validate,
-            _p: PhantomData,
-        };
-        def(
-            meta,
-            Shape::default(),
-            TypeInfo::of::<K::Item>(),
-            Arc::new(h),
-        )
-    }
-
-    /// Single request, streaming response.
-    pub fn server_streaming<R, KO, KI, Args, F, Fut, S>(
-        meta: Meta,
-        validate: Option<ValidateFn<R>>,
-        f: F,
-    ) -> HandlerDef
-    where
-        R: DeserializeOwned + Send + 'static,
-        F: CallFn<R, Args, Output = Fut>,
-        Fut: std::future::Future + Send + 'static,
-        KO: ReplyKind<Fut::Output, Item = S>,
-        S: Stream + Send + 'static,
-        KI: ReplyKind<S::Item>,
-        KI::Item: Serialize + JsonSchema + Send + 'static,
-        Args: 'static,
-    {
-        let h = ServerStream::<R, (KO, KI), Args, F> {
-            f,
-            validate,
-            _p: PhantomData,
-        };
-        let shape = Shape {
-            request_streams: false,
-            response_streams: true,
-        };
-        def(meta, shape, TypeInfo::of::<KI::Item>(), Arc::new(h))
-    }
-
-    /// Streaming request, single response.
-    pub fn client_streaming<T, K, Args, F, Fut>(
-        meta: Meta,
-        validate: Option<ValidateFn<T>>,
-        f: F,
-    ) -> HandlerDef
-    where
-        T: DeserializeOwned + Send + Unpin + 'static,
-        F: CallFn<Streaming<T>, Args, Output = Fut>,
-        Fut: std::future::Future + Send + 'static,
-        K: ReplyKind<Fut::Output> + OutputShape<Fut::Output, ()>,
-        K::Item: Serialize + JsonSchema + Send + 'static,
-        Args: 'static,
-    {
-        let h = StreamIn::<T, K, (), Args, F> {
-            f,
-            validate,
-            _p: PhantomData,
-        };
-        let shape = Shape {
-            request_streams: true,
-            response_streams: false,
-        };
-        def(meta, shape, TypeInfo::of::<K::Item>(), Arc::new(h))
-    }
-
-    /// Streaming request, streaming response.
-    pub fn bidi<T, KO, KI, Args, F, Fut, S>(
-        meta: Meta,
-        validate: Option<ValidateFn<T>>,
-        f: F,
-    ) -> HandlerDef
-    where
-        T: DeserializeOwned + Send + Unpin + 'static,
-        F: CallFn<Streaming<T>, Args, Output = Fut>,
-        Fut: std::future::Future + Send + 'static,
-        KO: ReplyKind<Fut::Output, Item = S>,
-        S: Stream + Send + 'static,
-        KI: ReplyKind<S::Item>,
-        KI::Item: Serialize + JsonSchema + Send + 'static,
-        Args: 'static,
-    {
-        let h = StreamIn::<T, Streams<KO>, KI, Args, F> {
-            f,
-            validate,
-            _p: PhantomData,
-        };
-        let shape = Shape {
-            request_streams: true,
-            response_streams: true,
-        };
-        def(meta, shape, TypeInfo::of::<KI::Item>(), Arc::new(h))
-    }
 }

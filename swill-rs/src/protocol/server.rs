@@ -40,14 +40,20 @@ where
 }
 
 /// Why a call was cancelled by the engine.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum CancelReason {
     /// The client sent CANCEL.
     Client,
-    /// The engine answered an ERROR that ends the call (for example a second METADATA frame,
-    /// or an invalid envelope carrying the seq of an open call).
-    Protocol,
+    /// The engine answered with this ERROR, which ends the call (for example a second
+    /// METADATA frame, or an invalid envelope carrying the seq of an open call). The
+    /// application sends nothing more for the call.
+    Protocol {
+        /// The code of the ERROR frame the engine queued.
+        code: i64,
+        /// Its message, exactly as sent.
+        message: String,
+    },
 }
 
 /// What the application has to act on; drained with [`ServerConn::poll_event`].
@@ -248,12 +254,13 @@ impl ServerConn {
             return Ok(());
         }
         debug!(seq = seq.0, error = %err, "invalid envelope answered with ERROR 400");
-        self.queue_error(seq, 400, &err.to_string());
+        let message = err.to_string();
+        self.queue_error(seq, 400, &message);
         if let Some(call) = self.calls.remove(&seq) {
             self.ended(seq, &call);
             self.events.push_back(Event::Cancelled {
                 seq,
-                reason: CancelReason::Protocol,
+                reason: CancelReason::Protocol { code: 400, message },
             });
         }
         Ok(())
@@ -339,7 +346,10 @@ impl ServerConn {
                 }
                 self.events.push_back(Event::Cancelled {
                     seq,
-                    reason: CancelReason::Protocol,
+                    reason: CancelReason::Protocol {
+                        code: 400,
+                        message: SECOND_METADATA_MESSAGE.to_owned(),
+                    },
                 });
             }
             RequestType::Message | RequestType::EndOfStream | RequestType::Metadata => {
@@ -560,6 +570,14 @@ impl ServerConn {
     /// Whether a call with this seq is open.
     pub fn is_open(&self, seq: Seq) -> bool {
         self.calls.contains_key(&seq)
+    }
+
+    /// Whether the open call `seq` already sent its leading metadata (its first frame went
+    /// out). `false` for a seq that is not open.
+    pub fn leading_sent(&self, seq: Seq) -> bool {
+        self.calls
+            .get(&seq)
+            .is_some_and(|c| matches!(c.leading, Leading::Sent))
     }
 
     /// Undecodable frames (no readable seq) received so far.

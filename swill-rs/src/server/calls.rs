@@ -13,7 +13,8 @@ use std::task::{Context, Waker};
 
 use futures_util::task::{waker, ArcWake, AtomicWaker};
 
-use crate::handler::{CallBody, CallContext};
+use crate::context::CallContext;
+use crate::handler::CallBody;
 use crate::protocol::Seq;
 
 /// Wake-up plumbing shared by every slot of one connection.
@@ -48,7 +49,6 @@ pub(crate) struct Call {
     pub(crate) body: Pin<Box<dyn CallBody>>,
     pub(crate) ctx: CallContext,
     pub(crate) route: u32,
-    pub(crate) leading_sent: bool,
     pub(crate) span: tracing::Span,
 }
 
@@ -114,14 +114,10 @@ impl CallSet {
         self.by_seq.insert(seq, idx);
     }
 
-    pub(crate) fn get(&self, seq: Seq) -> Option<&Call> {
+    /// The call with this seq and its slot index.
+    pub(crate) fn get_mut(&mut self, seq: Seq) -> Option<(usize, &mut Call)> {
         let idx = *self.by_seq.get(&seq)?;
-        self.slots.get(idx)?.call.as_ref()
-    }
-
-    pub(crate) fn get_mut(&mut self, seq: Seq) -> Option<&mut Call> {
-        let idx = *self.by_seq.get(&seq)?;
-        self.slots.get_mut(idx)?.call.as_mut()
+        Some((idx, self.slots.get_mut(idx)?.call.as_mut()?))
     }
 
     /// Queues slot `idx` for another poll.

@@ -1,5 +1,6 @@
-//! The per-connection driver: feeds WebSocket messages to the protocol engine, runs the calls
-//! it opens, and writes what the engine queues — all on one task.
+//! The per-connection driver loop: feeds WebSocket messages to the protocol engine, runs the
+//! calls it opens (their lifecycle is in `call.rs`), and writes what the engine queues — all
+//! on one task.
 //!
 //! One pass of [`Driver::poll`]: read a bounded batch of messages (unless a streaming call's
 //! queue is full), hand engine events to the calls, poll the woken calls while the unsent
@@ -8,7 +9,7 @@
 //! the pass returns `Pending`.
 
 use std::future::Future;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -26,19 +27,16 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
 use tracing::Instrument;
 
-use super::calls::{Call, CallSet};
+use super::calls::CallSet;
 use crate::app::App;
-use crate::handler::{BlockingJob, CallContext, Connection, Metadata, Start, Step};
+use crate::context::Connection;
 use crate::hooks::{HookError, Outcome};
-use crate::protocol::{CancelReason, Event, ProtocolError, Seq, ServerConn};
-use crate::Error;
+use crate::protocol::{ProtocolError, ServerConn};
 
 /// Messages read per pass before the other work gets a turn.
 const READ_BUDGET: usize = 64;
 /// Call polls per pass.
 const CALL_BUDGET: usize = 256;
-/// Items one streaming call may produce per poll before others get a turn.
-const ITEMS_PER_POLL: usize = 64;
 /// How long a closing connection waits for the peer's close frame.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -56,18 +54,18 @@ pub(crate) enum End {
 }
 
 pub(crate) struct Driver<S> {
-    ws: WebSocketStream<S>,
-    engine: ServerConn,
-    calls: CallSet,
-    app: Arc<App>,
-    conn: Connection,
+    pub(super) ws: WebSocketStream<S>,
+    pub(super) engine: ServerConn,
+    pub(super) calls: CallSet,
+    pub(super) app: Arc<App>,
+    pub(super) conn: Connection,
     /// `after_request` hooks still running; created when the first one is scheduled.
-    finals: Option<FuturesUnordered<BoxFuture<'static, ()>>>,
-    last_rx: Instant,
-    tick: Option<Pin<Box<Sleep>>>,
-    shutdown: Pin<Box<dyn Future<Output = ()> + Send>>,
-    shutdown_deadline: Option<Pin<Box<Sleep>>>,
-    close: Option<(u16, String)>,
+    pub(super) finals: Option<FuturesUnordered<BoxFuture<'static, ()>>>,
+    pub(super) last_rx: Instant,
+    pub(super) tick: Option<Pin<Box<Sleep>>>,
+    pub(super) shutdown: Pin<Box<dyn Future<Output = ()> + Send>>,
+    pub(super) shutdown_deadline: Option<Pin<Box<Sleep>>>,
+    pub(super) close: Option<(u16, String)>,
 }
 
 /// The connection's whole life as one future. Not an `async fn`: that would keep its
@@ -248,13 +246,9 @@ where
     fn on_message(&mut self, msg: Message) -> Result<(), End> {
         match msg {
             Message::Binary(bytes) => {
-                match self.engine.handle_message(bytes, &*self.app) {
-                    Ok(()) => {}
-                    Err(ProtocolError::TooManyInvalidFrames { .. }) => {
-                        return Err(End::Close(1007, "too many invalid frames".into()));
-                    }
-                    #[allow(unreachable_patterns)]
-                    Err(e) => return Err(End::Close(1002, e.to_string())),
+                if let Err(e) = self.engine.handle_message(bytes, &*self.app) {
+                    let ProtocolError::TooManyInvalidFrames { .. } = e;
+                    return Err(End::Close(e.close_code(), "too many invalid frames".into()));
                 }
                 while let Some(ev) = self.engine.poll_event() {
                     self.on_event(ev);
@@ -266,310 +260,6 @@ where
             Message::Close(_) | Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
         }
         Ok(())
-    }
-
-    fn on_event(&mut self, ev: Event) {
-        match ev {
-            Event::Open {
-                seq,
-                handler,
-                shape,
-                payload,
-                metadata,
-            } => self.open_call(seq, handler, shape.request_streams, payload, metadata),
-            Event::Message { seq, payload } => {
-                let max = self.app.config.max_queued_items;
-                let overflow = self.calls.get(seq).is_some_and(|call| {
-                    call.ctx.inbox().is_some_and(|mut inbox| {
-                        if inbox.items.len() >= max {
-                            return true;
-                        }
-                        inbox.push(payload);
-                        false
-                    })
-                });
-                if overflow {
-                    // swill/1 has no flow control: the handler fell `max` items behind its
-                    // client. Failing this call keeps memory bounded without stalling the
-                    // connection's other calls; the engine drops the rest of its request.
-                    let msg = format!(
-                        "request stream backlog exceeded: the handler is {max} items behind"
-                    );
-                    tracing::warn!(seq = seq.0, max, "request stream backlog exceeded");
-                    self.fail_call(seq, Error::too_many_requests(msg));
-                }
-            }
-            Event::EndOfStream { seq } => {
-                if let Some(call) = self.calls.get(seq) {
-                    if let Some(mut inbox) = call.ctx.inbox() {
-                        inbox.end();
-                    }
-                }
-            }
-            Event::Cancelled { seq, reason } => {
-                if let Some(call) = self.calls.remove(seq) {
-                    let outcome = match reason {
-                        CancelReason::Client => Outcome::Cancelled,
-                        #[allow(unreachable_patterns)]
-                        _ => Outcome::Error(Error::bad_request("protocol error")),
-                    };
-                    tracing::debug!(parent: &call.span, "call cancelled");
-                    self.end_call(call, outcome);
-                }
-            }
-            #[allow(unreachable_patterns)]
-            _ => {}
-        }
-    }
-
-    fn open_call(
-        &mut self,
-        seq: Seq,
-        handler: u32,
-        request_streams: bool,
-        payload: Option<Bytes>,
-        metadata: Option<Bytes>,
-    ) {
-        if self.shutdown_deadline.is_some() {
-            let _ = self
-                .engine
-                .send_error(seq, 503, "server is shutting down", None);
-            return;
-        }
-        let Some(route) = self.app.handlers.get(handler as usize) else {
-            let _ = self
-                .engine
-                .send_error(seq, 500, crate::error::MSG_INTERNAL, None);
-            return;
-        };
-        let metadata = match metadata.as_deref().map(Metadata::from_msgpack) {
-            None => Metadata::new(),
-            Some(Ok(md)) => md,
-            Some(Err(e)) => {
-                let _ = self.engine.send_error(seq, 400, e.message(), None);
-                return;
-            }
-        };
-        let span = tracing::debug_span!("call", rpc = %route.rpc, seq = seq.0);
-        let ctx = CallContext::new(
-            seq,
-            route.rpc.clone(),
-            metadata,
-            self.conn.clone(),
-            request_streams,
-        );
-        let start = Start {
-            ctx: ctx.clone(),
-            payload,
-            hooks: route.hooks.clone(),
-        };
-        let body = match catch_unwind(AssertUnwindSafe(|| route.def.handler.start(start))) {
-            Ok(body) => body,
-            Err(panic) => {
-                let err = panic_error(&*panic, self.app.config.debug);
-                self.send_error(seq, &err);
-                return;
-            }
-        };
-        self.calls.insert(Call {
-            seq,
-            body,
-            ctx,
-            route: handler,
-            leading_sent: false,
-            span,
-        });
-    }
-
-    /// Polls one woken call and turns what it reports into frames.
-    fn poll_call(&mut self, idx: usize) {
-        let debug = self.app.config.debug;
-        for _ in 0..ITEMS_PER_POLL {
-            let polled = self.calls.with_ready(idx, |call, cx| {
-                let _enter = call.span.enter();
-                let r = catch_unwind(AssertUnwindSafe(|| call.body.as_mut().poll_step(cx)));
-                (call.seq, r)
-            });
-            let Some((seq, result)) = polled else { return };
-            let step = match result {
-                Ok(Poll::Pending) => return,
-                Ok(Poll::Ready(step)) => step,
-                Err(panic) => {
-                    let err = panic_error(&*panic, debug);
-                    tracing::error!(seq = seq.0, error = %err, "handler panicked");
-                    self.fail_call(seq, err);
-                    return;
-                }
-            };
-            match step {
-                Step::Metadata => self.sync_response(seq),
-                Step::Item => {
-                    self.sync_response(seq);
-                    if !self.write_item(seq) {
-                        return;
-                    }
-                    if self.engine.pending_transmit_bytes() >= self.app.config.max_pending_output {
-                        // Output is backed up: come back once the socket drained.
-                        self.calls.wake(idx);
-                        return;
-                    }
-                }
-                Step::Done => {
-                    self.sync_response(seq);
-                    let _ = self.engine.send_end(seq);
-                    self.finish_call(seq, Outcome::Ok);
-                    return;
-                }
-                Step::Failed(HookError::Fail(e)) => {
-                    self.fail_call(seq, e);
-                    return;
-                }
-                Step::Failed(HookError::Close { code, reason }) => {
-                    let outcome = Outcome::Error(Error::new(
-                        500,
-                        format!("connection closed by a hook: {reason}"),
-                    ));
-                    self.close = Some((code, reason));
-                    if let Some(call) = self.calls.remove(seq) {
-                        self.end_call(call, outcome);
-                    }
-                    return;
-                }
-                Step::Blocking(job) => {
-                    let span = tracing::Span::current();
-                    tokio::task::spawn_blocking(move || {
-                        let _enter = span.enter();
-                        let BlockingJob { run, deliver } = job;
-                        let out = match catch_unwind(AssertUnwindSafe(run)) {
-                            Ok(out) => out,
-                            Err(panic) => {
-                                let err = panic_error(&*panic, debug);
-                                tracing::error!(seq = seq.0, "blocking handler panicked");
-                                Err(err)
-                            }
-                        };
-                        deliver(out);
-                    });
-                }
-            }
-        }
-        // Still producing: yield to the other calls and come back.
-        self.calls.wake(idx);
-    }
-
-    /// Encodes the ready result straight into the engine's output. Returns whether the call
-    /// is still running.
-    fn write_item(&mut self, seq: Seq) -> bool {
-        let Self { engine, calls, .. } = self;
-        let Some(call) = calls.get_mut(seq) else {
-            return false;
-        };
-        let single = !engine_shape_streams(&self.app, call.route);
-        let body = &mut call.body;
-        let res = engine.send_message(seq, |buf| {
-            match catch_unwind(AssertUnwindSafe(|| body.as_mut().write_item(buf))) {
-                Ok(r) => r,
-                Err(_) => Err(Error::internal()),
-            }
-        });
-        if !call.leading_sent {
-            call.leading_sent = true;
-            call.ctx.response().lock().leading_sent = true;
-        }
-        match res {
-            Ok(()) if single => {
-                self.finish_call(seq, Outcome::Ok);
-                false
-            }
-            Ok(()) => true,
-            Err(crate::protocol::SendError::Encode(e)) => {
-                self.fail_call(seq, e);
-                false
-            }
-            Err(_) => {
-                // The engine no longer has the call (cancelled meanwhile): drop it quietly.
-                if let Some(call) = self.calls.remove(seq) {
-                    self.end_call(call, Outcome::Cancelled);
-                }
-                false
-            }
-        }
-    }
-
-    /// Passes response metadata the handler set to the engine. An eager request goes out as
-    /// a METADATA frame before anything else the call produces.
-    fn sync_response(&mut self, seq: Seq) {
-        let Some(call) = self.calls.get(seq) else {
-            return;
-        };
-        let Some(mut st) = call.ctx.response().take_changes() else {
-            return;
-        };
-        if let Some(l) = &st.leading {
-            if !st.leading_sent {
-                let _ = self.engine.set_leading(seq, l.to_msgpack());
-            }
-        }
-        if let Some(t) = &st.trailing {
-            let _ = self.engine.set_trailing(seq, t.to_msgpack());
-        }
-        if st.eager && !st.leading_sent {
-            st.eager = false;
-            st.leading_sent = true;
-            let _ = self.engine.send_metadata(seq);
-        }
-    }
-
-    fn send_error(&mut self, seq: Seq, err: &Error) {
-        let data = err.data().map(|d| {
-            let mut out = Vec::new();
-            let _ = rmpv::encode::write_value(&mut out, d);
-            out
-        });
-        let _ = self
-            .engine
-            .send_error(seq, err.code().as_i64(), err.message(), data.as_deref());
-    }
-
-    fn fail_call(&mut self, seq: Seq, err: Error) {
-        self.send_error(seq, &err);
-        if let Some(call) = self.calls.remove(seq) {
-            tracing::debug!(parent: &call.span, code = err.code().as_i64(), "call failed");
-            self.end_call(call, Outcome::Error(err));
-        }
-    }
-
-    fn finish_call(&mut self, seq: Seq, outcome: Outcome) {
-        if let Some(call) = self.calls.remove(seq) {
-            self.end_call(call, outcome);
-        }
-    }
-
-    /// Drops the call's body and schedules its `after_request` hooks.
-    fn end_call(&mut self, call: Call, outcome: Outcome) {
-        let Call {
-            body, ctx, route, ..
-        } = call;
-        if catch_unwind(AssertUnwindSafe(move || drop(body))).is_err() {
-            tracing::error!("a handler panicked while being dropped");
-        }
-        let Some(route) = self.app.handlers.get(route as usize) else {
-            return;
-        };
-        if route.hooks.after_request.is_empty() {
-            return;
-        }
-        let hooks = route.hooks.clone();
-        self.finals
-            .get_or_insert_with(FuturesUnordered::new)
-            .push(Box::pin(async move {
-                for h in &hooks.after_request {
-                    let fut = AssertUnwindSafe(h(ctx.clone(), outcome.clone()));
-                    if futures_util::FutureExt::catch_unwind(fut).await.is_err() {
-                        tracing::error!("after_request hook panicked");
-                    }
-                }
-            }));
     }
 
     /// Moves queued frames into the socket and flushes once. Returns whether anything moved.
@@ -672,12 +362,6 @@ where
     }
 }
 
-fn engine_shape_streams(app: &App, route: u32) -> bool {
-    app.handlers
-        .get(route as usize)
-        .is_some_and(|r| r.def.response_streams())
-}
-
 fn ws_error_end(e: tungstenite::Error) -> End {
     use tungstenite::error::{CapacityError, Error as E};
     match e {
@@ -691,18 +375,4 @@ fn ws_error_end(e: tungstenite::Error) -> End {
         E::Utf8(_) => End::Close(1007, "invalid utf-8".into()),
         other => End::Io(other),
     }
-}
-
-/// The 500 a panic becomes; in debug mode its message travels in `data`.
-pub(crate) fn panic_error(panic: &(dyn std::any::Any + Send), debug: bool) -> Error {
-    let err = Error::internal();
-    if !debug {
-        return err;
-    }
-    let msg = panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "handler panicked".to_owned());
-    err.with_data(serde_json::json!({ "panic": msg }))
 }

@@ -5,6 +5,7 @@
 //! handlers go to tokio's blocking pool. Output is bounded per connection: handlers are not
 //! polled for more while the socket is backed up.
 
+mod call;
 mod calls;
 mod conn;
 mod io;

@@ -1,7 +1,8 @@
 use rmpv::Value;
 use validator::{Validate, ValidationError};
 
-use crate::validate::{to_error, Probe, ViaNoValidate as _, ViaValidate as _};
+use crate::validate::probe::{Probe, ViaNoValidate as _, ViaValidate as _};
+use crate::validate::to_error;
 use crate::Code;
 
 #[derive(Debug, Validate)]

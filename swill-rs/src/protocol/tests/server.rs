@@ -175,7 +175,10 @@ fn second_metadata_frame_fails_the_call() {
         events(&mut c),
         [Event::Cancelled {
             seq: Seq(1),
-            reason: CancelReason::Protocol
+            reason: CancelReason::Protocol {
+                code: 400,
+                message: SECOND_METADATA_MESSAGE.to_owned()
+            }
         }]
     );
     assert_eq!(sent(&mut c), [error_frame(1, 400, SECOND_METADATA_MESSAGE)]);
@@ -345,7 +348,10 @@ fn invalid_envelope_with_seq_gets_400_and_ends_an_open_call() {
         events(&mut c),
         [Event::Cancelled {
             seq: Seq(2),
-            reason: CancelReason::Protocol
+            reason: CancelReason::Protocol {
+                code: 400,
+                message: "rpc is not a str".to_owned()
+            }
         }]
     );
     // The request stream was open: half-closed now.

@@ -1,17 +1,15 @@
-//! The connection and call contexts handlers and hooks see.
+//! The connection and call contexts that hooks and handlers see (layer 3).
 
 use std::any::{Any, TypeId};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::Waker;
+use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
 use http::{Extensions, HeaderMap, Uri};
 
-use super::Metadata;
+use crate::metadata::Metadata;
 use crate::protocol::Seq;
 
 /// Application state values, keyed by type (see `Swill::with_state`).
@@ -21,6 +19,10 @@ pub(crate) struct StateMap(HashMap<TypeId, Box<dyn Any + Send + Sync>>);
 impl StateMap {
     pub(crate) fn insert<S: Clone + Send + Sync + 'static>(&mut self, state: S) {
         self.0.insert(TypeId::of::<S>(), Box::new(state));
+    }
+
+    pub(crate) fn contains(&self, id: TypeId) -> bool {
+        self.0.contains_key(&id)
     }
 
     pub(crate) fn get<S: Clone + Send + Sync + 'static>(&self) -> Option<S> {
@@ -177,41 +179,29 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// What a call's handler, extractors, hooks and the driver share: identity, request metadata,
-/// response metadata and (for streaming requests) the inbox of request items.
+/// What a call's handler, extractors and hooks share: identity, request metadata, the
+/// connection, and the response metadata the handler asked for.
 ///
 /// Cheap to clone. Hooks receive it; handlers can take it as an argument.
 #[derive(Clone)]
-pub struct CallContext(pub(crate) Arc<CallInner>);
+pub struct CallContext(Arc<CallInner>);
 
-pub(crate) struct CallInner {
-    pub(crate) seq: Seq,
-    pub(crate) rpc: Arc<str>,
-    pub(crate) metadata: Metadata,
-    pub(crate) connection: Connection,
-    pub(crate) response: ResponseCell,
-    pub(crate) inbox: Option<Mutex<Inbox>>,
-    pub(crate) failure: super::request::FailureSlot,
-    pub(crate) blocking: Mutex<Option<super::BlockingJob>>,
+struct CallInner {
+    seq: Seq,
+    rpc: Arc<str>,
+    metadata: Metadata,
+    connection: Connection,
+    response: ResponseCell,
 }
 
 impl CallContext {
-    pub(crate) fn new(
-        seq: Seq,
-        rpc: Arc<str>,
-        metadata: Metadata,
-        connection: Connection,
-        streaming_request: bool,
-    ) -> Self {
+    pub(crate) fn new(seq: Seq, rpc: Arc<str>, metadata: Metadata, connection: Connection) -> Self {
         Self(Arc::new(CallInner {
             seq,
             rpc,
             metadata,
             connection,
             response: ResponseCell::default(),
-            inbox: streaming_request.then(|| Mutex::new(Inbox::default())),
-            failure: Default::default(),
-            blocking: Mutex::new(None),
         }))
     }
 
@@ -235,13 +225,7 @@ impl CallContext {
         &self.0.connection
     }
 
-    pub(crate) fn inbox(&self) -> Option<MutexGuard<'_, Inbox>> {
-        self.0
-            .inbox
-            .as_ref()
-            .map(|m| m.lock().unwrap_or_else(|p| p.into_inner()))
-    }
-
+    /// What the handler asked for through its `Response` handle.
     pub(crate) fn response(&self) -> &ResponseCell {
         &self.0.response
     }
@@ -258,62 +242,54 @@ impl fmt::Debug for CallContext {
     }
 }
 
-/// Request frames queued for a streaming-request call, in arrival order.
-#[derive(Debug, Default)]
-pub(crate) struct Inbox {
-    pub(crate) items: VecDeque<Bytes>,
-    pub(crate) ended: bool,
-    /// The handler waiting for an item.
-    pub(crate) waker: Option<Waker>,
-}
-
-impl Inbox {
-    pub(crate) fn push(&mut self, payload: Bytes) {
-        self.items.push_back(payload);
-        if let Some(w) = self.waker.take() {
-            w.wake();
-        }
-    }
-
-    pub(crate) fn end(&mut self) {
-        self.ended = true;
-        if let Some(w) = self.waker.take() {
-            w.wake();
-        }
-    }
-}
-
-/// Response metadata a handler set through its [`Response`](super::Response) handle.
+/// Response metadata a handler asked for through its `Response` handle: requests only.
+///
+/// Whether leading metadata already went out is the protocol engine's to know; the call body
+/// takes these requests when it builds its next step and hands them on as values.
 #[derive(Default)]
 pub(crate) struct ResponseCell {
-    pub(crate) dirty: AtomicBool,
-    state: Mutex<ResponseState>,
+    /// Set when any field changed since the body last looked, so the common case (a handler
+    /// that never touches its `Response`) costs one atomic load per step.
+    dirty: AtomicBool,
+    state: Mutex<ResponseRequests>,
 }
 
 #[derive(Default, Debug)]
-pub(crate) struct ResponseState {
+pub(crate) struct ResponseRequests {
     pub(crate) leading: Option<Metadata>,
     pub(crate) trailing: Option<Metadata>,
+    /// `send_leading` was called: send a METADATA frame before anything else.
     pub(crate) eager: bool,
-    pub(crate) leading_sent: bool,
 }
 
 impl ResponseCell {
-    pub(crate) fn lock(&self) -> MutexGuard<'_, ResponseState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub(crate) fn mark_dirty(&self) {
+    /// Changes the requests and marks them changed.
+    pub(crate) fn update(&self, f: impl FnOnce(&mut ResponseRequests)) {
+        f(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()));
         self.dirty.store(true, Ordering::Release);
     }
 
-    /// Takes the pending changes, if any, for the driver to pass to the engine.
-    pub(crate) fn take_changes(&self) -> Option<MutexGuard<'_, ResponseState>> {
-        if self.dirty.swap(false, Ordering::AcqRel) {
-            Some(self.lock())
-        } else {
-            None
+    /// Whether anything was requested since [`take_eager`](Self::take_eager) last cleared it.
+    pub(crate) fn is_dirty(&self) -> bool {
+        self.dirty.load(Ordering::Acquire)
+    }
+
+    /// Reads the requests without taking them.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&ResponseRequests) -> R) -> R {
+        f(&self.state.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Takes the requests (leading and/or trailing metadata, the eager flag) as `f` says.
+    pub(crate) fn take<R>(&self, f: impl FnOnce(&mut ResponseRequests) -> R) -> R {
+        if !self.is_dirty() {
+            return f(&mut ResponseRequests::default());
         }
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let r = f(&mut st);
+        if st.leading.is_none() && st.trailing.is_none() && !st.eager {
+            self.dirty.store(false, Ordering::Release);
+        }
+        r
     }
 }
 

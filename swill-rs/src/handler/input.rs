@@ -1,0 +1,327 @@
+//! The request side of streaming-request calls: [`Streaming<T>`] and the pump that feeds it.
+//!
+//! The call body owns the raw request frames the driver pushes, and the pump turns them into
+//! typed items one at a time, when the handler asks for the next one: `before_request_data`,
+//! decode (400), validate (422), `before_request_message`. A failure is the body's own return
+//! value, so the handler never sees a bad item and never answers from partial input. Only
+//! the decoded item crosses to the handler's `Streaming<T>`, through a one-item handoff.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use futures_util::Stream;
+use serde::de::DeserializeOwned;
+
+use super::{Backlog, CallContext, Metadata};
+use crate::hooks::{run_all, CallHooks, HookError, HookResult, RawMessage, RequestFrame};
+use crate::validate::ValidateFn;
+
+/// A streaming request: an async [`Stream`] of decoded, validated `T` that ends at the client's
+/// END_OF_STREAM.
+///
+/// An item that does not decode into `T` (400) or fails validation (422) ends the whole call
+/// with that ERROR; the handler is dropped, so it never sees a bad item.
+///
+/// ```
+/// # use swill::{Error, Streaming};
+/// use futures::StreamExt;
+///
+/// #[swill::handler]
+/// async fn sum(mut items: Streaming<i64>) -> Result<i64, Error> {
+///     let mut total = 0;
+///     while let Some(x) = items.next().await {
+///         total += x;
+///     }
+///     Ok(total)
+/// }
+/// # let _app = swill::Swill::new().handler(sum);
+/// ```
+pub struct Streaming<T> {
+    ctx: CallContext,
+    handoff: Arc<Mutex<Handoff<T>>>,
+}
+
+/// What the pump and the handler's `Streaming` share: at most one item in passing.
+struct Handoff<T> {
+    item: Option<T>,
+    ended: bool,
+    /// The handler is waiting for an item.
+    wanted: bool,
+    handler: Option<Waker>,
+    /// The call body, parked until the handler asks (when `Streaming` moved to another task).
+    body: Option<Waker>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl<T> Streaming<T> {
+    /// The request metadata (from the opening frame).
+    pub fn metadata(&self) -> &Metadata {
+        self.ctx.metadata()
+    }
+
+    /// The call's context.
+    pub fn context(&self) -> &CallContext {
+        &self.ctx
+    }
+}
+
+impl<T> Stream for Streaming<T> {
+    type Item = T;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let mut h = lock(&self.handoff);
+        if let Some(item) = h.item.take() {
+            return Poll::Ready(Some(item));
+        }
+        if h.ended {
+            return Poll::Ready(None);
+        }
+        h.wanted = true;
+        match &h.handler {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => h.handler = Some(cx.waker().clone()),
+        }
+        if let Some(body) = h.body.take() {
+            body.wake();
+        }
+        Poll::Pending
+    }
+}
+
+impl<T> fmt::Debug for Streaming<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Streaming")
+            .field("ctx", &self.ctx)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The request side of a call, as the body drives it.
+pub(crate) trait Pump: Send {
+    /// A frame from the driver (`None` for END_OF_STREAM).
+    fn push(&mut self, item: Option<Bytes>) -> Result<(), Backlog>;
+    /// Advances while the handler wants items and input is there. Returns whether anything
+    /// moved, or the error that ends the call.
+    fn pump(&mut self, cx: &mut Context<'_>) -> Result<bool, HookError>;
+    /// Registers the body's waker for when the handler asks again from another task.
+    fn park(&mut self, cx: &mut Context<'_>);
+}
+
+/// Single-request calls have no request stream.
+pub(crate) struct NoInput;
+
+impl Pump for NoInput {
+    fn push(&mut self, _: Option<Bytes>) -> Result<(), Backlog> {
+        Ok(())
+    }
+    fn pump(&mut self, _: &mut Context<'_>) -> Result<bool, HookError> {
+        Ok(false)
+    }
+    fn park(&mut self, _: &mut Context<'_>) {}
+}
+
+enum Stage<T> {
+    /// `before_request_data` for this frame (`None`: END_OF_STREAM), then process it.
+    Data(BoxFuture<'static, HookResult>, Option<Bytes>),
+    /// `before_request_message` for this decoded item, then hand it over.
+    Message(BoxFuture<'static, HookResult>, T),
+}
+
+/// Turns the raw request frames of one call into typed items, on demand.
+pub(crate) struct InputPump<T> {
+    handoff: Arc<Mutex<Handoff<T>>>,
+    ctx: CallContext,
+    hooks: Arc<CallHooks>,
+    validate: Option<ValidateFn<T>>,
+    /// The opening MESSAGE's item (no `before_request_data` for it).
+    first: Option<Bytes>,
+    raw: VecDeque<Bytes>,
+    raw_ended: bool,
+    end_delivered: bool,
+    max: usize,
+    stage: Option<Stage<T>>,
+}
+
+impl<T: DeserializeOwned + Send + 'static> InputPump<T> {
+    /// The pump and the `Streaming` the handler gets.
+    pub(crate) fn new(
+        ctx: CallContext,
+        first: Option<Bytes>,
+        hooks: Arc<CallHooks>,
+        validate: Option<ValidateFn<T>>,
+        max: usize,
+    ) -> (Self, Streaming<T>) {
+        let handoff = Arc::new(Mutex::new(Handoff {
+            item: None,
+            ended: false,
+            wanted: false,
+            handler: None,
+            body: None,
+        }));
+        let streaming = Streaming {
+            ctx: ctx.clone(),
+            handoff: handoff.clone(),
+        };
+        let pump = Self {
+            handoff,
+            ctx,
+            hooks,
+            validate,
+            first,
+            raw: VecDeque::new(),
+            raw_ended: false,
+            end_delivered: false,
+            max,
+            stage: None,
+        };
+        (pump, streaming)
+    }
+
+    fn wanted(&self) -> bool {
+        let h = lock(&self.handoff);
+        h.wanted && h.item.is_none() && !h.ended
+    }
+
+    /// Decodes and validates one raw item, then hands it over (after its hooks).
+    fn process(&mut self, raw: Bytes) -> Result<(), HookError> {
+        let item: T = super::decode_payload(&raw)?;
+        if let Some(validate) = self.validate {
+            validate(&item)?;
+        }
+        if self.hooks.before_request_message.is_empty() {
+            self.deliver(Some(item));
+        } else {
+            let (hooks, ctx) = (self.hooks.clone(), self.ctx.clone());
+            let fut = Box::pin(async move {
+                run_all(&hooks.before_request_message, &ctx, RawMessage(raw)).await
+            });
+            self.stage = Some(Stage::Message(fut, item));
+        }
+        Ok(())
+    }
+
+    fn deliver(&mut self, item: Option<T>) {
+        let mut h = lock(&self.handoff);
+        match item {
+            Some(item) => h.item = Some(item),
+            None => {
+                h.ended = true;
+                self.end_delivered = true;
+            }
+        }
+        h.wanted = false;
+        if let Some(w) = h.handler.take() {
+            w.wake();
+        }
+    }
+
+    /// Starts on the next raw frame, if any. Returns whether there was one.
+    fn next_frame(&mut self) -> Result<bool, HookError> {
+        if let Some(first) = self.first.take() {
+            self.process(first)?;
+            return Ok(true);
+        }
+        let next = match self.raw.pop_front() {
+            Some(raw) => Some(raw),
+            None if self.raw_ended && !self.end_delivered => None,
+            None => return Ok(false),
+        };
+        if self.hooks.before_request_data.is_empty() {
+            match next {
+                Some(raw) => self.process(raw)?,
+                None => self.deliver(None),
+            }
+        } else {
+            let frame = match &next {
+                Some(raw) => RequestFrame::Message(RawMessage(raw.clone())),
+                None => RequestFrame::EndOfStream,
+            };
+            let (hooks, ctx) = (self.hooks.clone(), self.ctx.clone());
+            let fut =
+                Box::pin(async move { run_all(&hooks.before_request_data, &ctx, frame).await });
+            self.stage = Some(Stage::Data(fut, next));
+        }
+        Ok(true)
+    }
+}
+
+impl<T: DeserializeOwned + Send + 'static> Pump for InputPump<T> {
+    fn push(&mut self, item: Option<Bytes>) -> Result<(), Backlog> {
+        match item {
+            Some(raw) if self.raw.len() >= self.max => {
+                drop(raw);
+                Err(Backlog)
+            }
+            Some(raw) => {
+                self.raw.push_back(raw);
+                Ok(())
+            }
+            None => {
+                self.raw_ended = true;
+                Ok(())
+            }
+        }
+    }
+
+    fn pump(&mut self, cx: &mut Context<'_>) -> Result<bool, HookError> {
+        let mut moved = false;
+        loop {
+            match self.stage.take() {
+                Some(Stage::Data(mut fut, next)) => match fut.as_mut().poll(cx) {
+                    Poll::Pending => {
+                        self.stage = Some(Stage::Data(fut, next));
+                        return Ok(moved);
+                    }
+                    Poll::Ready(r) => {
+                        r?;
+                        moved = true;
+                        match next {
+                            Some(raw) => self.process(raw)?,
+                            None => self.deliver(None),
+                        }
+                    }
+                },
+                Some(Stage::Message(mut fut, item)) => match fut.as_mut().poll(cx) {
+                    Poll::Pending => {
+                        self.stage = Some(Stage::Message(fut, item));
+                        return Ok(moved);
+                    }
+                    Poll::Ready(r) => {
+                        r?;
+                        moved = true;
+                        self.deliver(Some(item));
+                    }
+                },
+                None => {
+                    if !self.wanted() || !self.next_frame()? {
+                        return Ok(moved);
+                    }
+                    moved = true;
+                }
+            }
+        }
+    }
+
+    fn park(&mut self, cx: &mut Context<'_>) {
+        let has_input = self.stage.is_none()
+            && (self.first.is_some()
+                || !self.raw.is_empty()
+                || (self.raw_ended && !self.end_delivered));
+        let mut h = lock(&self.handoff);
+        if has_input && h.wanted && h.item.is_none() && !h.ended {
+            // The handler asked (from another task) since the last pump: go again.
+            drop(h);
+            cx.waker().wake_by_ref();
+            return;
+        }
+        h.body = Some(cx.waker().clone());
+    }
+}
