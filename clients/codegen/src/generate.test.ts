@@ -3,11 +3,11 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { typecheck } from "../../test/helpers/tsc.js";
+import { typecheck } from "../test/helpers/tsc.js";
 import { documentFromIntrospection, parseDocument } from "./document.js";
 import { generate, pascalCase } from "./generate.js";
 
-const root = fileURLToPath(new URL("../../", import.meta.url));
+const root = fileURLToPath(new URL("../", import.meta.url));
 const fixture = () =>
 	parseDocument(JSON.parse(readFileSync(join(root, "test/fixtures/schema.json"), "utf8")));
 const outDir = join(root, "test/.out/unit");
@@ -20,8 +20,8 @@ describe("generate", () => {
 	});
 
 	test("is deterministic", async () => {
-		const a = await generate(fixture(), { importFrom: "../../../src/index.js" });
-		const b = await generate(fixture(), { importFrom: "../../../src/index.js" });
+		const a = await generate(fixture());
+		const b = await generate(fixture());
 		assert.equal(a, b);
 	});
 
@@ -48,11 +48,11 @@ describe("generate", () => {
 	test("type-checks strictly, and the facade has the promised types", async () => {
 		mkdirSync(outDir, { recursive: true });
 		const api = join(outDir, "fixture-api.ts");
-		writeFileSync(api, await generate(fixture(), { importFrom: "../../../src/index.js" }));
+		writeFileSync(api, await generate(fixture()));
 		const usage = join(outDir, "fixture-usage.ts");
 		writeFileSync(
 			usage,
-			`import { createClient } from "../../../src/index.js";
+			`import { createClient } from "@swill-rs/client";
 import { createApi, type Person } from "./fixture-api.js";
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;

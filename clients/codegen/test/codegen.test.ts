@@ -9,13 +9,12 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import type { ConformanceServer } from "./helpers/server.js";
-import { startTarget } from "./helpers/target.js";
+import { type ConformanceServer, startServer } from "./helpers/server.js";
 import { typecheck } from "./helpers/tsc.js";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 const outDir = join(root, "test/.out/live");
-const CLI = join(root, "dist/codegen/cli.js");
+const CLI = join(root, "dist/cli.js");
 const FIXTURE_HANDLERS = [
 	"add",
 	"echo",
@@ -114,7 +113,7 @@ console.log("facade ok");
 describe("swill-codegen against the live server", () => {
 	let server: ConformanceServer;
 	before(async () => {
-		server = await startTarget();
+		server = await startServer();
 		mkdirSync(outDir, { recursive: true });
 	});
 	after(async () => {
