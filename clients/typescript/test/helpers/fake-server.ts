@@ -67,6 +67,17 @@ function serve(socket: WebSocket): void {
 				for (let i = 0; i < n; i++) send(f.seq, i);
 				return send(f.seq, null, 1, undefined, { done: true });
 			}
+			case "count_lead": {
+				const n = Number(f.data);
+				for (let i = 0; i < n; i++) send(f.seq, i, 0, i === 0 ? { lead: 1 } : undefined);
+				return send(f.seq, null, 1, n === 0 ? { lead: 1 } : undefined);
+			}
+			case "empty_stream":
+				return send(f.seq, null, 1, { lead: 1 }, { trail: 2 });
+			case "deny":
+				return error(f.seq, 403, "denied");
+			case "crash":
+				return error(f.seq, 500, "An internal server error occurred");
 			case "ticker": {
 				let i = 0;
 				const call: OpenCall = { rpc: "ticker", items: [] };
