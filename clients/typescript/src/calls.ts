@@ -65,6 +65,8 @@ export class Call {
 	#outbox: Outgoing[] = [];
 	#send: SendFrame | undefined;
 	#opened = false;
+	/** True once a frame of this call went out on the socket. */
+	#wrote = false;
 	#requestEnded = false;
 	#done = false;
 	#error: SwillError | undefined;
@@ -173,16 +175,32 @@ export class Call {
 
 	#write(frame: Outgoing): void {
 		const { seq } = this;
-		if (seq === undefined || this.#send === undefined) return;
-		this.#send(
-			encodeRequest({
+		// A call that ended before its outbox was flushed has nothing left to say.
+		if (seq === undefined || this.#send === undefined || this.#done) return;
+		let bytes: Uint8Array<ArrayBuffer>;
+		try {
+			bytes = encodeRequest({
 				seq,
 				data: frame.data,
 				rpc: this.rpc,
 				type: frame.type,
 				metadata: frame.metadata,
-			}),
-		);
+			});
+		} catch (cause) {
+			// E.g. a bigint beyond 64 bits, or a function: the call fails here, and the server
+			// hears of it only if an earlier frame already opened the call there.
+			const reason = cause instanceof Error ? cause.message : String(cause);
+			const error = new SwillError(
+				Code.BAD_REQUEST,
+				`call "${this.rpc}": cannot encode the request: ${reason}`,
+				{ cause },
+			);
+			if (this.#wrote) this.cancel(error);
+			else this.fail(error);
+			return;
+		}
+		this.#wrote = true;
+		this.#send(bytes);
 	}
 
 	/** Feeds one response frame of this call. */

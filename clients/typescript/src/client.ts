@@ -12,6 +12,7 @@ import {
 	type WebSocketConstructor,
 } from "./connection.js";
 import { Code, SwillError } from "./errors.js";
+import type { Int64Mode } from "./protocol/codec.js";
 import type { Metadata } from "./protocol/frames.js";
 
 /** Options of {@link createClient}. */
@@ -36,6 +37,12 @@ export interface ClientOptions {
 	timeoutMs?: number;
 	/** Receives notes about dropped frames; silent by default. */
 	onWarning?: (message: string) => void;
+	/**
+	 * How 64-bit integers in responses are decoded. `"auto"` (default): numbers, except integers
+	 * beyond 2^53 in magnitude, which arrive exact as `bigint`. `"number"`: always numbers (rounded
+	 * beyond 2^53). Sending a `bigint` works in either mode (int64/uint64 on the wire).
+	 */
+	int64?: Int64Mode;
 }
 
 /** Per-call options. */
@@ -199,6 +206,7 @@ export function createClient(options: ClientOptions): SwillClient {
 		reconnect: options.reconnect,
 		connectTimeoutMs: options.connectTimeoutMs,
 		onWarning: options.onWarning,
+		int64: options.int64,
 	});
 
 	function start(rpc: string, shape: CallShape, callOptions: CallOptions | undefined): Call {

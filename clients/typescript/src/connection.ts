@@ -8,7 +8,7 @@
 import { backoffDelay, DEFAULT_RECONNECT, type ReconnectOptions } from "./backoff.js";
 import { type Call, CallTable } from "./calls.js";
 import { Code, SwillError } from "./errors.js";
-import { decodeResponse } from "./protocol/codec.js";
+import { decodeResponse, type Int64Mode } from "./protocol/codec.js";
 import { SUBPROTOCOL_TOKEN_SAFE } from "./protocol/frames.js";
 
 /** The parts of a WebSocket this client uses; browsers' and the `ws` package's fit. */
@@ -70,6 +70,8 @@ export interface ConnectionOptions {
 	connectTimeoutMs?: number | undefined;
 	/** Receives protocol oddities (dropped frames); defaults to nothing. */
 	onWarning?: ((message: string) => void) | undefined;
+	/** How 64-bit integers are decoded (default `"auto"`). */
+	int64?: Int64Mode | undefined;
 }
 
 /** Default connect timeout: long enough for a few backoff rounds over a server restart. */
@@ -261,7 +263,7 @@ export class Connection {
 				this.#warn("dropped a non-binary message (swill/1 uses binary frames only)");
 				return;
 			}
-			const decoded = decodeResponse(bytes);
+			const decoded = decodeResponse(bytes, { int64: this.#options.int64 });
 			if (!decoded.ok) {
 				this.#warn(`dropped an invalid frame: ${decoded.reason}`);
 				// An ERROR frame we cannot read still ends its call (spec vector resp.invalid.error_without_code).

@@ -6,25 +6,45 @@
  */
 import type { ErrorMap } from "./protocol/frames.js";
 
-/** Error codes: the server's (spec §6.1) and the ones this client raises itself. */
+/**
+ * Error codes. The first group is every code the swill-rs server sends (its `swill::Code`
+ * constants, spec §6.1); `errors.test.ts` checks them against `swill-rs/src/error.rs` and the
+ * error table of `docs/protocol.md`. Handlers may send any other integer (the conformance
+ * fixture `fail` sends 418). The last group are codes only this client raises.
+ */
 export const Code = {
+	/** 400: the request was malformed (bad envelope, undecodable payload or metadata). */
 	BAD_REQUEST: 400,
+	/** 401: the caller is not authenticated. */
 	UNAUTHORIZED: 401,
+	/** 403: the caller may not do this. */
 	FORBIDDEN: 403,
+	/** 404: no handler has that name. */
 	NOT_FOUND: 404,
+	/**
+	 * 408: the call took longer than allowed. The server sends it for its own limits; the client
+	 * raises it when a call's `timeoutMs` elapses (and sends CANCEL).
+	 */
+	TIMEOUT: 408,
+	/** 422: the payload decoded but failed validation; `data` maps fields to their errors. */
 	VALIDATION_ERROR: 422,
+	/** 429: a limit was hit (too many concurrent calls, request stream backlog exceeded). */
+	TOO_MANY_REQUESTS: 429,
+	/** 500: the handler failed unexpectedly (panic, hook failure). */
 	INTERNAL_ERROR: 500,
+	/** 501: defined by swill/1, not sent by swill-rs itself. */
 	INVALID_RPC: 501,
+	/**
+	 * 503: the server is shutting down (new calls are refused); the client raises it too when it
+	 * has no connection (lost mid-call, could not connect, or the client was closed).
+	 */
+	UNAVAILABLE: 503,
 	/** Client: an ERROR frame without a usable code (spec vector `resp.invalid.error_without_code`). */
 	UNKNOWN: 0,
-	/** Client: the call's timeout elapsed; CANCEL was sent. */
-	TIMEOUT: 408,
 	/** Client: the call was cancelled (AbortSignal, `cancel()`, or an abandoned iteration). */
 	CANCELLED: 499,
 	/** Client: the server broke the protocol for this call (e.g. END_OF_STREAM on a single response). */
 	PROTOCOL_ERROR: 502,
-	/** Client: no connection (lost mid-call, could not connect, or the client was closed). */
-	UNAVAILABLE: 503,
 } as const;
 
 /** Who raised a {@link SwillError}. */

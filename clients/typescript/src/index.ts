@@ -24,6 +24,8 @@ export type {
 } from "./connection.js";
 export type { ErrorOrigin, SwillErrorOptions } from "./errors.js";
 export { Code, SwillError } from "./errors.js";
+export type { Int64Mode } from "./protocol/codec.js";
+export { DEFAULT_INT64_MODE } from "./protocol/codec.js";
 export type { ErrorMap, Metadata, RequestFrame, ResponseFrame } from "./protocol/frames.js";
 export {
 	RequestType,

@@ -61,6 +61,69 @@ describe("client against the conformance server", () => {
 		assert.deepEqual([...bytes], [0, 1, 255]);
 	});
 
+	test("64-bit integers beyond 2^53 round-trip exactly through echo", T, async () => {
+		const extremes = [
+			2n ** 63n - 1n,
+			-(2n ** 63n),
+			2n ** 64n - 1n,
+			2n ** 53n + 1n,
+			-(2n ** 53n) - 1n,
+		];
+		assert.deepEqual(await client.call("echo", extremes), extremes);
+		for (const value of extremes) assert.equal(await client.call("echo", value), value);
+		const nested = { id: 2n ** 64n - 1n, list: [{ n: -(2n ** 63n) }], meta: "x" };
+		assert.deepEqual(await client.call("echo", nested), nested);
+	});
+
+	test("integers that fit in a number still come back as numbers", T, async () => {
+		const small = [
+			0,
+			1,
+			-1,
+			127,
+			-32,
+			255,
+			65_535,
+			2 ** 32,
+			-(2 ** 31) - 1,
+			2 ** 53 - 1,
+			-(2 ** 53 - 1),
+		];
+		const back = await client.call<unknown[]>("echo", small);
+		assert.deepEqual(back, small);
+		for (const item of back) assert.equal(typeof item, "number");
+		// Small bigints are sent in the smallest format and come back as plain numbers.
+		assert.deepEqual(await client.call("echo", [5n, -(2n ** 40n)]), [5, -(2 ** 40)]);
+		assert.equal(await client.call("add", [2, 3]), 5);
+	});
+
+	test('int64: "number" rounds beyond 2^53 instead of returning bigints', T, async () => {
+		const plain = createClient({ url: server.url, WebSocket, int64: "number" });
+		try {
+			assert.deepEqual(await plain.call("echo", [2n ** 64n - 1n, 2n ** 53n + 1n, 7]), [
+				2 ** 64,
+				2 ** 53,
+				7,
+			]);
+		} finally {
+			plain.close();
+		}
+	});
+
+	test("a bigint beyond 64 bits fails its call locally; the connection lives on", T, async () => {
+		await assert.rejects(client.call("echo", 2n ** 64n), (error: unknown) => {
+			assert.ok(isSwillError(Code.BAD_REQUEST, "client")(error));
+			assert.ok(error instanceof SwillError && error.cause instanceof RangeError);
+			return true;
+		});
+		const sum = client.clientStream<bigint | number, number>("sum");
+		sum.send(1);
+		sum.send(-(2n ** 63n) - 1n);
+		await assert.rejects(sum, isSwillError(Code.BAD_REQUEST, "client"));
+		assert.throws(() => sum.send(2), isSwillError(Code.BAD_REQUEST, "client"));
+		assert.equal(await client.call("add", [40, 2]), 42);
+	});
+
 	test("metadata both ways: echo_metadata", T, async () => {
 		const call = client.call("echo_metadata", null, { metadata: { auth: "token", n: 1 } });
 		assert.deepEqual(await call, { auth: "token", n: 1 });

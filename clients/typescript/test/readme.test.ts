@@ -51,4 +51,6 @@ test("README ts snippets type-check and run", { timeout: 60_000 }, async () => {
 	assert.equal(code, 0, output);
 	assert.match(output, /^418 teapot \{ why: 'fixture' \}$/m);
 	assert.match(output, /^\{ auth: 'token' \}$/m);
+	assert.match(output, /^18446744073709551615n$/m, "a u64 beyond 2^53 comes back exact");
+	assert.match(output, /^1099511627776$/m);
 });

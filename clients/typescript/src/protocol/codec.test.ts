@@ -118,3 +118,95 @@ describe("codec details", () => {
 		assert.equal(toHex(encodeRequest({ seq: 5, rpc: "x" })), "9305c0a178");
 	});
 });
+
+describe("64-bit integers", () => {
+	const MAX_I64 = 2n ** 63n - 1n;
+	const MIN_I64 = -(2n ** 63n);
+	const MAX_U64 = 2n ** 64n - 1n;
+	const SAFE_PLUS_ONE = 2n ** 53n + 1n;
+	/** A response MESSAGE for seq 1 whose data is `dataHex`. */
+	const response = (dataHex: string) => fromHex(`9501${dataHex}00c0c0`);
+	const dataOf = (bytes: Uint8Array, int64?: "auto" | "number") => {
+		const decoded = decodeResponse(bytes, { int64 });
+		assert.ok(decoded.ok, decoded.ok ? "" : decoded.reason);
+		return decoded.frame.data;
+	};
+
+	test("bigints are sent as uint64 / int64", () => {
+		const hex = (data: unknown) => toHex(encodeRequest({ seq: 1, data, rpc: "e" })).slice(4, -4);
+		assert.equal(hex(MAX_I64), "cf7fffffffffffffff");
+		assert.equal(hex(MIN_I64), "d38000000000000000");
+		assert.equal(hex(MAX_U64), "cfffffffffffffffff");
+		assert.equal(hex(SAFE_PLUS_ONE), "cf0020000000000001");
+		assert.equal(hex(-SAFE_PLUS_ONE), "d3ffdfffffffffffff");
+	});
+
+	test("a value holding bigints encodes as the same numbers would", () => {
+		const withBigInts = { a: 5n, b: -3n, c: [2n ** 32n, 70000n], d: 2 ** 40, e: 1.5, f: "x" };
+		const withNumbers = { a: 5, b: -3, c: [2 ** 32, 70000], d: 2 ** 40, e: 1.5, f: "x" };
+		assert.equal(
+			toHex(encodeRequest({ seq: 1, data: withBigInts, rpc: "e" })),
+			toHex(encodeRequest({ seq: 1, data: withNumbers, rpc: "e" })),
+		);
+		const response = encodeResponse({ seq: 1, data: [MAX_U64], trailing: { n: 1n } });
+		assert.equal(toHex(response), "950191cfffffffffffffffff00c081a16e01");
+	});
+
+	test("a bigint outside 64 bits is refused", () => {
+		assert.throws(() => encodeRequest({ seq: 1, data: 2n ** 64n, rpc: "e" }), RangeError);
+		assert.throws(() => encodeRequest({ seq: 1, data: [MIN_I64 - 1n], rpc: "e" }), RangeError);
+	});
+
+	test('"auto" (the default) decodes integers beyond 2^53 exactly, as bigint', () => {
+		assert.equal(dataOf(response("cf7fffffffffffffff")), MAX_I64);
+		assert.equal(dataOf(response("d38000000000000000")), MIN_I64);
+		assert.equal(dataOf(response("cfffffffffffffffff")), MAX_U64);
+		assert.equal(dataOf(response("cf0020000000000001")), SAFE_PLUS_ONE);
+		assert.equal(dataOf(response("d3ffdfffffffffffff")), -SAFE_PLUS_ONE);
+	});
+
+	test('"auto" keeps integers that fit as numbers, whatever their wire format', () => {
+		assert.equal(dataOf(response("cf001fffffffffffff")), Number.MAX_SAFE_INTEGER);
+		assert.equal(dataOf(response("d3ffe0000000000001")), Number.MIN_SAFE_INTEGER);
+		assert.equal(dataOf(response("cf0000000000000005")), 5);
+		assert.deepEqual(dataOf(response("92cf000000010000000081a178d3fffffffffffffff9")), [
+			2 ** 32,
+			{ x: -7 },
+		]);
+		// 0xcf inside a string and a bin: the exact path runs, and changes nothing.
+		assert.deepEqual(dataOf(response("94cc05cbbff8000000000000a2cf8fc401cf")), [
+			5,
+			-1.5,
+			"\u03cf",
+			new Uint8Array([0xcf]),
+		]);
+	});
+
+	test('"number" decodes every integer as a number (rounded beyond 2^53)', () => {
+		assert.equal(dataOf(response("cfffffffffffffffff"), "number"), 2 ** 64);
+		assert.equal(dataOf(response("cf0020000000000001"), "number"), 2 ** 53);
+		assert.equal(dataOf(response("cf0000000000000005"), "number"), 5);
+	});
+
+	test("nested, in metadata, and as map keys", () => {
+		const decoded = decodeResponse(fromHex("950191cfffffffffffffffff0081a16ed38000000000000000c0"));
+		assert.ok(decoded.ok);
+		assert.deepEqual(decoded.frame.data, [MAX_U64]);
+		assert.deepEqual(decoded.frame.leading, { n: MIN_I64 });
+		const keyed = decodeResponse(response("81cfffffffffffffffff01"));
+		assert.ok(keyed.ok);
+		assert.deepEqual(keyed.frame.data, { "18446744073709551615": 1 });
+	});
+
+	test("a seq beyond 2^53 is not a seq", () => {
+		const decoded = decodeResponse(fromHex("95cfffffffffffffffffc000c0c0"));
+		assert.equal(decoded.ok, false);
+	});
+
+	test("deep nesting decodes without overflowing the stack", () => {
+		const depth = 100_000;
+		const hex = `9501${"91".repeat(depth)}cfffffffffffffffff00c0c0`;
+		const decoded = decodeResponse(fromHex(hex));
+		assert.ok(decoded.ok, decoded.ok ? "" : decoded.reason);
+	});
+});

@@ -3,7 +3,6 @@
  * `ws` package and this package's codec. It lets the client's own tests run without the Rust
  * server; the integration suite runs against the real `swill-conformance` binary.
  */
-import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { type WebSocket, WebSocketServer } from "ws";
@@ -15,23 +14,6 @@ interface OpenCall {
 	rpc: string;
 	items: number[];
 	timer?: ReturnType<typeof setInterval>;
-}
-
-const fixture = JSON.parse(
-	readFileSync(new URL("../fixtures/schema.json", import.meta.url), "utf8"),
-) as { handlers: Array<Record<string, unknown>>; $defs: Record<string, unknown> };
-
-/** The fixture's handlers that the fake implements, as swill.introspect items. */
-function introspectionItems(): unknown[] {
-	return fixture.handlers
-		.filter((h) => !String(h["name"]).includes("."))
-		.map((h) => ({
-			name: h["name"],
-			request: { ...(h["request"] as object), type: { type: "any" } },
-			response: { ...(h["response"] as object), type: { type: "any" } },
-			doc: h["doc"] ?? "",
-			$defs: h["name"] === "validated" ? fixture.$defs : {},
-		}));
 }
 
 function serve(socket: WebSocket): void {
@@ -75,9 +57,6 @@ function serve(socket: WebSocket): void {
 			}
 			case "echo":
 				return send(f.seq, f.data);
-			case "swill.introspect":
-				for (const item of introspectionItems()) send(f.seq, item);
-				return send(f.seq, null, 1);
 			case "echo_metadata":
 				return send(f.seq, f.metadata ?? {}, 0, { lead: 1 }, { trail: 2 });
 			case "fail":
@@ -88,6 +67,17 @@ function serve(socket: WebSocket): void {
 				for (let i = 0; i < n; i++) send(f.seq, i);
 				return send(f.seq, null, 1, undefined, { done: true });
 			}
+			case "count_lead": {
+				const n = Number(f.data);
+				for (let i = 0; i < n; i++) send(f.seq, i, 0, i === 0 ? { lead: 1 } : undefined);
+				return send(f.seq, null, 1, n === 0 ? { lead: 1 } : undefined);
+			}
+			case "empty_stream":
+				return send(f.seq, null, 1, { lead: 1 }, { trail: 2 });
+			case "deny":
+				return error(f.seq, 403, "denied");
+			case "crash":
+				return error(f.seq, 500, "An internal server error occurred");
 			case "ticker": {
 				let i = 0;
 				const call: OpenCall = { rpc: "ticker", items: [] };
@@ -135,19 +125,8 @@ export async function startFakeServer(): Promise<ConformanceServer> {
 	let http: Server | undefined;
 	const listen = () =>
 		new Promise<void>((resolve, reject) => {
-			const document = {
-				swill: "swill/1",
-				title: "fake",
-				version: "0",
-				handlers: fixture.handlers.filter((h) => !String(h["name"]).includes(".")),
-				$defs: fixture.$defs,
-			};
-			const server = createServer((req, res) => {
-				if (req.url === "/schema.json") {
-					res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(document));
-				} else {
-					res.writeHead(404, { "content-type": "text/plain" }).end("404 Not Found");
-				}
+			const server = createServer((_req, res) => {
+				res.writeHead(404, { "content-type": "text/plain" }).end("404 Not Found");
 			});
 			const ws = new WebSocketServer({
 				server,

@@ -3,11 +3,11 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { typecheck } from "../../test/helpers/tsc.js";
+import { typecheck } from "../test/helpers/tsc.js";
 import { documentFromIntrospection, parseDocument } from "./document.js";
 import { generate, pascalCase } from "./generate.js";
 
-const root = fileURLToPath(new URL("../../", import.meta.url));
+const root = fileURLToPath(new URL("../", import.meta.url));
 const fixture = () =>
 	parseDocument(JSON.parse(readFileSync(join(root, "test/fixtures/schema.json"), "utf8")));
 const outDir = join(root, "test/.out/unit");
@@ -20,8 +20,8 @@ describe("generate", () => {
 	});
 
 	test("is deterministic", async () => {
-		const a = await generate(fixture(), { importFrom: "../../../src/index.js" });
-		const b = await generate(fixture(), { importFrom: "../../../src/index.js" });
+		const a = await generate(fixture());
+		const b = await generate(fixture());
 		assert.equal(a, b);
 	});
 
@@ -48,11 +48,11 @@ describe("generate", () => {
 	test("type-checks strictly, and the facade has the promised types", async () => {
 		mkdirSync(outDir, { recursive: true });
 		const api = join(outDir, "fixture-api.ts");
-		writeFileSync(api, await generate(fixture(), { importFrom: "../../../src/index.js" }));
+		writeFileSync(api, await generate(fixture()));
 		const usage = join(outDir, "fixture-usage.ts");
 		writeFileSync(
 			usage,
-			`import { createClient } from "../../../src/index.js";
+			`import { createClient } from "@swill-rs/client";
 import { createApi, type Person } from "./fixture-api.js";
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
@@ -114,6 +114,49 @@ export async function use(): Promise<void> {
 		const source = await generate(doc);
 		assert.match(source, /export type ReverseRequest = Uint8Array;/);
 		assert.match(source, /export type ReverseResponse = Uint8Array;/);
+	});
+
+	test('int64: "bigint" types 64-bit integers as number | bigint, and only those', async () => {
+		const plain = await generate(fixture());
+		assert.match(plain, /export type AddRequest = \[number, number\];/);
+		assert.match(plain, /export type AddResponse = number;/);
+		const doc = fixture();
+		doc.handlers.push({
+			name: "maybe",
+			doc: "Option<i64> and usize.",
+			request: { streams: false, schema: { type: ["integer", "null"], format: "int64" } },
+			response: {
+				streams: false,
+				schema: { type: "object", properties: { n: { type: "integer", format: "uint" } } },
+			},
+		});
+		const source = await generate(doc, { int64: "bigint" });
+		assert.match(source, /export type AddRequest = \[number \| bigint, number \| bigint\];/);
+		assert.match(source, /export type AddResponse = number \| bigint;/);
+		assert.match(source, /export type MaybeRequest = number \| bigint \| null;/);
+		assert.match(source, /n\?: number \| bigint;/);
+		assert.match(source, /export type CountResponse = number;/, "uint32 stays a number");
+		mkdirSync(outDir, { recursive: true });
+		const api = join(outDir, "bigint-api.ts");
+		writeFileSync(api, source);
+		const usage = join(outDir, "bigint-usage.ts");
+		writeFileSync(
+			usage,
+			`import { createClient } from "@swill-rs/client";
+import { createApi } from "./bigint-api.js";
+
+export async function use(): Promise<void> {
+	const api = createApi(createClient({ url: "ws://127.0.0.1:1/ws" }));
+	const sum: number | bigint = await api.add([2n ** 53n, 1]);
+	// @ts-expect-error: the sum may be a bigint
+	const narrow: number = await api.add([1, 2]);
+	void [sum, narrow, api.maybe(null), api.maybe(5n)];
+}
+`,
+		);
+		const result = typecheck(outDir, [api, usage]);
+		assert.ok(result.ok, result.output);
+		await assert.rejects(generate(doc, { int64: "big" as never }), /int64 must be/);
 	});
 
 	test("rejects a handler whose name is also a group", async () => {

@@ -5,7 +5,7 @@
  * ```
  * swill-codegen --url ws://127.0.0.1:8080/ws --out src/api.ts
  * swill-codegen --url http://127.0.0.1:8080/schema.json --out src/api.ts
- * swill-codegen --file schema.json --out src/api.ts [--import-from @swill-rs/client]
+ * swill-codegen --file schema.json --out src/api.ts [--import-from @swill-rs/client] [--int64 bigint]
  * ```
  *
  * @module
@@ -18,6 +18,7 @@ import { loadDocument } from "./load.js";
 
 const USAGE = `usage: swill-codegen (--url <ws://…/ws | http://…/schema.json> | --file <schema.json>) --out <file.ts>
   --import-from <module>   module the generated code imports the runtime from (default @swill-rs/client)
+  --int64 <number|bigint>  type 64-bit integers as number (default) or as number | bigint
   --timeout <ms>           network time limit (default 30000)`;
 
 async function main(argv: string[]): Promise<number> {
@@ -28,6 +29,7 @@ async function main(argv: string[]): Promise<number> {
 			file: { type: "string" },
 			out: { type: "string" },
 			"import-from": { type: "string" },
+			int64: { type: "string" },
 			timeout: { type: "string" },
 			help: { type: "boolean", short: "h" },
 		},
@@ -46,8 +48,13 @@ async function main(argv: string[]): Promise<number> {
 		process.stderr.write("swill-codegen: --timeout must be a positive number of ms\n");
 		return 2;
 	}
+	const int64 = values.int64;
+	if (int64 !== undefined && int64 !== "number" && int64 !== "bigint") {
+		process.stderr.write("swill-codegen: --int64 must be number or bigint\n");
+		return 2;
+	}
 	const document = await loadDocument({ url: values.url, file: values.file, timeoutMs });
-	const source = await generate(document, { importFrom: values["import-from"] });
+	const source = await generate(document, { importFrom: values["import-from"], int64 });
 	await mkdir(dirname(values.out), { recursive: true });
 	await writeFile(values.out, source);
 	process.stdout.write(

@@ -5,8 +5,7 @@
  * @module
  */
 import { readFile } from "node:fs/promises";
-import { createClient } from "../client.js";
-import type { WebSocketConstructor } from "../connection.js";
+import { createClient, type WebSocketConstructor } from "@swill-rs/client";
 import { type ApiDocument, documentFromIntrospection, parseDocument } from "./document.js";
 
 /** Where to read the document from: exactly one of `file` and `url`. */

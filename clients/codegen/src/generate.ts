@@ -9,12 +9,49 @@
 import { compile } from "json-schema-to-typescript";
 import type { ApiDocument, HandlerDescription, JsonSchema } from "./document.js";
 
+/**
+ * How 64-bit integers (JSON Schema `integer` with format `int64`, `uint64`, `int` or `uint`:
+ * Rust `i64`, `u64`, `isize`, `usize`) are typed:
+ *
+ * - `"number"` (default): `number`. Right when the API's values stay within 2^53 in magnitude
+ *   (counts, sizes, most ids); the client still hands a value beyond that out as a `bigint`
+ *   (its `int64: "auto"`), or rounds it with `int64: "number"`.
+ * - `"bigint"`: `number | bigint`, what the client's default `int64: "auto"` can return, for
+ *   APIs whose 64-bit values use the whole range (hashes, snowflake ids, nanoseconds).
+ */
+export type Int64Typing = "number" | "bigint";
+
 /** Generator options. */
 export interface GenerateOptions {
 	/** The module the generated code imports the runtime from. Default `@swill-rs/client`. */
-	importFrom?: string;
+	importFrom?: string | undefined;
 	/** Name of the interface holding every handler's request and response types. */
-	typesName?: string;
+	typesName?: string | undefined;
+	/** How 64-bit integers are typed; see {@link Int64Typing}. Default `"number"`. */
+	int64?: Int64Typing | undefined;
+}
+
+/** The JSON Schema formats schemars gives 64-bit (and pointer-sized) Rust integers. */
+const INT64_FORMATS = new Set(["int64", "uint64", "int", "uint"]);
+
+/**
+ * `number | bigint` (plus `| null` for an `Option`) for a 64-bit integer schema under
+ * `int64: "bigint"`; `undefined` for every other schema, which keeps its normal translation.
+ */
+function int64Type(schema: Record<string, unknown>): string | undefined {
+	const format = schema["format"];
+	if (typeof format !== "string" || !INT64_FORMATS.has(format)) return undefined;
+	if ("enum" in schema || "const" in schema) return undefined;
+	const type = schema["type"];
+	if (type === "integer") return "number | bigint";
+	if (
+		Array.isArray(type) &&
+		type.includes("integer") &&
+		type.every((t) => t === "integer" || t === "null")
+	) {
+		return type.includes("null") ? "number | bigint | null" : "number | bigint";
+	}
+	return undefined;
 }
 
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
@@ -43,25 +80,30 @@ function isByteArray(schema: Record<string, unknown>): boolean {
  * schemas their TypeScript meaning (`unknown`, `never`). Byte arrays become `Uint8Array`
  * (bin on the wire). Everything else passes through.
  */
-function normalise(schema: JsonSchema): Record<string, unknown> {
+function normalise(schema: JsonSchema, int64: Int64Typing): Record<string, unknown> {
 	if (schema === true) return { tsType: "unknown" };
 	if (schema === false) return { tsType: "never" };
-	if (isByteArray(schema)) {
-		const out: Record<string, unknown> = { tsType: "Uint8Array" };
+	const special = isByteArray(schema)
+		? "Uint8Array"
+		: int64 === "bigint"
+			? int64Type(schema)
+			: undefined;
+	if (special !== undefined) {
+		const out: Record<string, unknown> = { tsType: special };
 		if (typeof schema["description"] === "string") out["description"] = schema["description"];
 		return out;
 	}
 	const out: Record<string, unknown> = {};
 	for (const [key, value] of Object.entries(schema)) {
 		if (key === "$schema" || key === "$id") continue;
-		out[key] = normaliseValue(key, value);
+		out[key] = normaliseValue(key, value, int64);
 	}
 	if (Array.isArray(schema["prefixItems"])) {
 		out["items"] = out["prefixItems"];
 		delete out["prefixItems"];
 		const rest = schema["items"];
 		if (rest === false || rest === undefined) out["additionalItems"] = false;
-		else out["additionalItems"] = normalise(rest as JsonSchema);
+		else out["additionalItems"] = normalise(rest as JsonSchema, int64);
 	}
 	const meaningful = Object.keys(out).filter(
 		(key) => !["title", "description", "default", "examples", "format", "$comment"].includes(key),
@@ -92,28 +134,34 @@ const SCHEMA_VALUES = new Set([
 	"unevaluatedProperties",
 ]);
 
-function normaliseValue(key: string, value: unknown): unknown {
+function normaliseValue(key: string, value: unknown, int64: Int64Typing): unknown {
 	if (SCHEMA_MAPS.has(key) && isRecord(value)) {
 		const out: Record<string, unknown> = {};
-		for (const [name, inner] of Object.entries(value)) out[name] = normalise(inner as JsonSchema);
+		for (const [name, inner] of Object.entries(value))
+			out[name] = normalise(inner as JsonSchema, int64);
 		return out;
 	}
 	if (SCHEMA_LISTS.has(key) && Array.isArray(value)) {
-		return value.map((inner) => normalise(inner as JsonSchema));
+		return value.map((inner) => normalise(inner as JsonSchema, int64));
 	}
 	if (SCHEMA_VALUES.has(key) && (isRecord(value) || typeof value === "boolean")) {
 		if (key === "additionalProperties" && typeof value === "boolean") return value;
 		if (key === "additionalItems" && typeof value === "boolean") return value;
-		return normalise(value);
+		return normalise(value, int64);
 	}
 	if (key === "items" && Array.isArray(value))
-		return value.map((inner) => normalise(inner as JsonSchema));
+		return value.map((inner) => normalise(inner as JsonSchema, int64));
 	return value;
 }
 
 /** Names a handler side's schema so that json-schema-to-typescript exports it under `title`. */
-function titled(schema: JsonSchema, title: string, description: string): Record<string, unknown> {
-	const body = normalise(schema);
+function titled(
+	schema: JsonSchema,
+	title: string,
+	description: string,
+	int64: Int64Typing,
+): Record<string, unknown> {
+	const body = normalise(schema, int64);
 	// A bare $ref would be inlined as a copy of its target; an allOf of one keeps the alias.
 	const named = typeof body["$ref"] === "string" ? { allOf: [body] } : body;
 	return { ...named, title, description };
@@ -295,6 +343,7 @@ function typesSchema(
 	document: ApiDocument,
 	named: Named[],
 	typesName: string,
+	int64: Int64Typing,
 ): Record<string, unknown> {
 	const properties: Record<string, unknown> = {};
 	for (const entry of named) {
@@ -309,17 +358,21 @@ function typesSchema(
 					handler.request.schema,
 					entry.request,
 					`${item(handler.request.streams)} sent to \`${handler.name}\`.`,
+					int64,
 				),
 				response: titled(
 					handler.response.schema,
 					entry.response,
 					`${item(handler.response.streams)} returned by \`${handler.name}\`.`,
+					int64,
 				),
 			},
 		};
 	}
 	const defs: Record<string, unknown> = {};
-	for (const [name, schema] of Object.entries(document.$defs ?? {})) defs[name] = normalise(schema);
+	for (const [name, schema] of Object.entries(document.$defs ?? {})) {
+		defs[name] = normalise(schema, int64);
+	}
 	return {
 		title: typesName,
 		description: "Request and response types of every handler, by handler name.",
@@ -353,7 +406,11 @@ export async function generate(
 	}
 	const named = nameTypes(document, typesName);
 	const tree = buildTree(named);
-	const types = await compile(typesSchema(document, named, typesName) as never, typesName, {
+	const int64 = options.int64 ?? "number";
+	if (int64 !== "number" && int64 !== "bigint") {
+		throw new Error(`int64 must be "number" or "bigint", not ${JSON.stringify(int64)}`);
+	}
+	const types = await compile(typesSchema(document, named, typesName, int64) as never, typesName, {
 		bannerComment: "",
 		additionalProperties: false,
 		strictIndexSignatures: true,

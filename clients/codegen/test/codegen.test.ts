@@ -9,13 +9,12 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import type { ConformanceServer } from "./helpers/server.js";
-import { startTarget } from "./helpers/target.js";
+import { type ConformanceServer, startServer } from "./helpers/server.js";
 import { typecheck } from "./helpers/tsc.js";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 const outDir = join(root, "test/.out/live");
-const CLI = join(root, "dist/codegen/cli.js");
+const CLI = join(root, "dist/cli.js");
 const FIXTURE_HANDLERS = [
 	"add",
 	"echo",
@@ -114,7 +113,7 @@ console.log("facade ok");
 describe("swill-codegen against the live server", () => {
 	let server: ConformanceServer;
 	before(async () => {
-		server = await startTarget();
+		server = await startServer();
 		mkdirSync(outDir, { recursive: true });
 	});
 	after(async () => {
@@ -182,6 +181,39 @@ describe("swill-codegen against the live server", () => {
 		assert.match(result.output, /facade ok/);
 	});
 
+	test("--int64 bigint: a u64-range sum comes back exact through the facade", {
+		timeout: 60_000,
+	}, async () => {
+		const out = join(outDir, "api-bigint.ts");
+		const result = await run([CLI, "--url", server.url, "--out", out, "--int64", "bigint"]);
+		assert.equal(result.code, 0, result.output);
+		assert.match(readFileSync(out, "utf8"), /export type AddResponse = number \| bigint;/);
+		const program = join(outDir, "use-bigint.ts");
+		writeFileSync(
+			program,
+			`import assert from "node:assert/strict";
+import { createClient } from "@swill-rs/client";
+import { WebSocket } from "ws";
+import { createApi } from "./api-bigint.js";
+
+const client = createClient({ url: process.argv[2] ?? "", WebSocket });
+const api = createApi(client);
+const big: number | bigint = await api.add([2n ** 53n, 1]);
+assert.equal(big, 2n ** 53n + 1n);
+const max: number | bigint = await api.add([2n ** 63n - 2n, 1n]);
+assert.equal(max, 2n ** 63n - 1n);
+assert.equal(await api.add([1, 2]), 3);
+client.close();
+console.log("bigint ok");
+`,
+		);
+		const checked = typecheck(outDir, [program]);
+		assert.ok(checked.ok, checked.output);
+		const ran = await run(["--import", "tsx", program, server.url]);
+		assert.equal(ran.code, 0, ran.output);
+		assert.match(ran.output, /bigint ok/);
+	});
+
 	test("errors are reported with a non-zero exit", { timeout: 30_000 }, async () => {
 		const result = await run([
 			CLI,
@@ -194,5 +226,8 @@ describe("swill-codegen against the live server", () => {
 		assert.match(result.output, /swill-codegen: .*missing\.json/);
 		const usage = await run([CLI, "--file", "x.json"]);
 		assert.equal(usage.code, 2);
+		const badInt64 = await run([CLI, "--file", "x.json", "--out", "x.ts", "--int64", "big"]);
+		assert.equal(badInt64.code, 2);
+		assert.match(badInt64.output, /--int64 must be number or bigint/);
 	});
 });

@@ -5,7 +5,7 @@ export type {
 	JsonSchema,
 } from "./document.js";
 export { documentFromIntrospection, parseDocument } from "./document.js";
-export type { GenerateOptions } from "./generate.js";
+export type { GenerateOptions, Int64Typing } from "./generate.js";
 export { generate, pascalCase } from "./generate.js";
 export type { LoadOptions } from "./load.js";
 export { loadDocument } from "./load.js";

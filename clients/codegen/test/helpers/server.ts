@@ -1,0 +1,91 @@
+/**
+ * Starts the real conformance server (`swill-conformance`) for integration tests and stops
+ * only the processes it started.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+
+/** The repository root (clients/codegen/test/helpers -> ../../../..). */
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../../..");
+
+/** The conformance binary: `$SWILL_CONFORMANCE_BIN`, else target/release in the repo. */
+export function conformanceBin(): string {
+	return (
+		process.env["SWILL_CONFORMANCE_BIN"] ?? join(REPO_ROOT, "target/release/swill-conformance")
+	);
+}
+
+const STARTUP_LIMIT_MS = 60_000;
+const LISTENING = /listening on ws:\/\/(\S+)\/ws/;
+
+/** A running conformance server. */
+export interface ConformanceServer {
+	/** `ws://ADDR/ws` */
+	readonly url: string;
+	/** `http://ADDR` */
+	readonly httpUrl: string;
+	/** Stops it (SIGKILL) and waits for the process to exit. */
+	stop(): Promise<void>;
+}
+
+const started = new Set<ChildProcess>();
+process.on("exit", () => {
+	for (const child of started) child.kill("SIGKILL");
+});
+
+function launch(addr: string): Promise<{ child: ChildProcess; addr: string }> {
+	const bin = conformanceBin();
+	if (!existsSync(bin)) {
+		return Promise.reject(
+			new Error(
+				`conformance server not found at ${bin}: run \`cargo build --release --bin swill-conformance\` in ${REPO_ROOT} or set SWILL_CONFORMANCE_BIN (scripts/test.mjs does this)`,
+			),
+		);
+	}
+	const child = spawn(bin, ["--addr", addr], { stdio: ["ignore", "pipe", "pipe"] });
+	started.add(child);
+	child.once("exit", () => started.delete(child));
+	let stderr = "";
+	child.stderr?.on("data", (chunk: Buffer) => {
+		stderr = (stderr + chunk.toString()).slice(-4000);
+	});
+	return new Promise((resolvePromise, reject) => {
+		const timer = setTimeout(() => {
+			child.kill("SIGKILL");
+			reject(new Error(`conformance server did not print its address within 60 s\n${stderr}`));
+		}, STARTUP_LIMIT_MS);
+		const lines = createInterface({ input: child.stdout ?? process.stdin });
+		lines.on("line", (line) => {
+			const match = LISTENING.exec(line);
+			if (match?.[1] !== undefined) {
+				clearTimeout(timer);
+				resolvePromise({ child, addr: match[1] });
+			}
+		});
+		child.once("exit", (code, signal) => {
+			clearTimeout(timer);
+			reject(new Error(`conformance server exited early (${code ?? signal})\n${stderr}`));
+		});
+	});
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+	if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+	return new Promise((resolvePromise) => {
+		child.once("exit", () => resolvePromise());
+		child.kill("SIGKILL");
+	});
+}
+
+/** Starts a conformance server on 127.0.0.1 with an OS-chosen port. */
+export async function startServer(): Promise<ConformanceServer> {
+	const { child, addr } = await launch("127.0.0.1:0");
+	return {
+		url: `ws://${addr}/ws`,
+		httpUrl: `http://${addr}`,
+		stop: () => stopChild(child),
+	};
+}
