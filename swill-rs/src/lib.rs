@@ -122,6 +122,8 @@ pub use handler::{
 pub use swill_macros::handler;
 
 #[doc(no_inline)]
+pub use http;
+#[doc(no_inline)]
 pub use rmpv;
 
 mod app;

@@ -6,4 +6,6 @@ fn sum(items: Streaming<i64>) -> Result<i64, Error> {
     Ok(0)
 }
 
-fn main() {}
+fn main() {
+    let _app = swill::Swill::new().handler(sum);
+}

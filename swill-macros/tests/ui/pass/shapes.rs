@@ -56,6 +56,7 @@ async fn with_state(State(cfg): State<Config>) -> Result<u32, Error> {
 }
 
 fn main() {
+    more();
     let _app = Swill::new()
         .with_state(Config(1))
         .handler(unary)
@@ -67,4 +68,75 @@ fn main() {
         .handler(bidi)
         .handler(blocking)
         .handler(with_state);
+}
+
+// Shapes decided by trait resolution, not by type names (issue #7).
+
+/// A `Result` through a type alias is a fallible single response.
+type ApiResult<T> = Result<T, Error>;
+
+#[swill::handler]
+async fn alias(req: Request<i64>) -> ApiResult<i64> {
+    Ok(*req.data())
+}
+
+/// An `http::Request<()>` argument is the upgrade request, not the payload.
+#[swill::handler]
+async fn upgrade_request(http: http::Request<()>, req: Request<u32>) -> Result<String, Error> {
+    Ok(format!("{} {}", http.uri(), req.data()))
+}
+
+#[swill::handler]
+async fn box_stream(req: Request<u32>) -> futures::stream::BoxStream<'static, Result<u32, Error>> {
+    futures::stream::iter((0..*req.data()).map(Ok)).boxed()
+}
+
+#[swill::handler]
+async fn pinned_dyn_stream(
+    req: Request<u32>,
+) -> std::pin::Pin<Box<dyn Stream<Item = Result<u32, Error>> + Send>> {
+    Box::pin(futures::stream::iter((0..*req.data()).map(Ok)))
+}
+
+/// A named stream type.
+struct Countdown(u32);
+
+impl Stream for Countdown {
+    type Item = Result<u32, Error>;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let n = self.0;
+        self.0 = n.saturating_sub(1);
+        std::task::Poll::Ready((n > 0).then_some(Ok(n)))
+    }
+}
+
+#[swill::handler]
+async fn named_stream(req: Request<u32>) -> Countdown {
+    Countdown(*req.data())
+}
+
+/// A stream of plain items.
+#[swill::handler]
+async fn plain_items(req: Request<u32>) -> impl Stream<Item = u32> {
+    futures::stream::iter(0..*req.data())
+}
+
+/// A plain fn returning a plain value runs on the blocking pool.
+#[swill::handler]
+fn blocking_plain(req: Request<u64>) -> u64 {
+    *req.data()
+}
+
+fn more() {
+    let _app = Swill::new()
+        .handler(alias)
+        .handler(upgrade_request)
+        .handler(box_stream)
+        .handler(pinned_dyn_stream)
+        .handler(named_stream)
+        .handler(plain_items)
+        .handler(blocking_plain);
 }

@@ -588,3 +588,23 @@ fn close_returns_open_seqs_and_forgets_everything() {
     assert_eq!(c.poll_event(), None);
     assert_eq!(c.send_end(Seq(3)), Err(SendError::NotOpen));
 }
+
+#[test]
+fn leading_sent_is_the_engines_to_report() {
+    let mut c = conn();
+    open(&mut c, 1, "server");
+    assert!(!c.leading_sent(Seq(1)), "nothing went out yet");
+    c.send_metadata(Seq(1)).unwrap();
+    assert!(c.leading_sent(Seq(1)), "an eager METADATA frame sends it");
+    assert_eq!(
+        c.set_leading(Seq(1), Bytes::from_static(EMPTY_MAP)),
+        Err(SendError::LeadingAlreadySent)
+    );
+    open(&mut c, 2, "server");
+    c.send_message(Seq(2), ok_write(b"\x01")).unwrap();
+    assert!(c.leading_sent(Seq(2)), "the first item sends it");
+    open(&mut c, 3, "unary");
+    c.send_message(Seq(3), ok_write(b"\x01")).unwrap();
+    assert!(!c.is_open(Seq(3)), "a single response ends the call");
+    assert!(!c.leading_sent(Seq(3)), "false for a seq that is not open");
+}
