@@ -642,7 +642,8 @@ impl EngineRouter for App {
 /// The built-in `swill.introspect` rpc: one item per user handler, then END_OF_STREAM.
 fn introspect_handler(api: &ApiDoc) -> HandlerDef {
     #[allow(unused_imports)]
-    use crate::__private::{handler, reply_probe, Meta, ReplyTier3 as _, ReplyTier4 as _};
+    use crate::handler::register::{handler, reply_probe, Meta};
+    use crate::handler::reply::ReplyTier4 as _;
     let items: Arc<[crate::Value]> = api
         .introspect_items()
         .iter()
