@@ -30,7 +30,7 @@
 //!
 //! The attribute only collects the name and the doc comment and makes one registration call;
 //! the adapters in this module do the work: decoding (400 with the decoder's message),
-//! validation (422), hooks, and turning the handler's output into [`Step`]s for the driver.
+//! validation (422), hooks, and turning the handler's output into steps for the driver.
 
 mod body;
 mod extract;
