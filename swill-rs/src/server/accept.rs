@@ -25,25 +25,31 @@ const LOG_EVERY: Duration = Duration::from_secs(60);
 const TIMEOUT_RESPONSE: &[u8] =
     b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
 
-/// Accept failures in a row, and when they were last reported.
+/// Accept failures in a row, and when they were last reported. The log limit spans streaks:
+/// near the descriptor limit, accepts can alternate between success and failure.
 #[derive(Debug, Default)]
 pub(crate) struct Backoff {
+    /// Failures in the current streak (the pause grows with them).
     failures: u64,
+    /// Failures since the last warning.
     unreported: u64,
     last_log: Option<Instant>,
+    /// The current streak has been reported (so its end is reported too).
+    reported: bool,
 }
 
 impl Backoff {
     /// An accept succeeded: the streak (if any) is over.
     pub(crate) fn reset(&mut self) {
-        if self.failures > 0 {
+        if self.reported {
             tracing::info!(failures = self.failures, "accepting connections again");
         }
-        *self = Self::default();
+        self.failures = 0;
+        self.reported = false;
     }
 
     /// An accept failed with `e`: how long to wait before the next try (`None`: at once).
-    /// Logs one line when a streak starts and at most one per [`LOG_EVERY`] after that.
+    /// Logs at most one line per [`LOG_EVERY`], with the number of failures since the last.
     pub(crate) fn failed(&mut self, e: &io::Error) -> Option<Duration> {
         if matches!(
             e.kind(),
@@ -70,6 +76,7 @@ impl Backoff {
             tracing::warn!(error = %e, failures = self.unreported, "{kind}");
             self.unreported = 0;
             self.last_log = Some(now);
+            self.reported = true;
         }
         let shift = u32::try_from(self.failures.saturating_sub(1).min(16)).unwrap_or(16);
         Some(BACKOFF_START.saturating_mul(1 << shift).min(BACKOFF_MAX))
@@ -189,5 +196,8 @@ mod tests {
         assert_eq!(b.failed(&aborted), None);
         b.reset();
         assert_eq!(b.failures, 0);
+        // A new streak soon after is not logged again: the limit spans streaks.
+        assert_eq!(b.failed(&emfile), Some(BACKOFF_START));
+        assert_eq!(b.unreported, 1);
     }
 }
