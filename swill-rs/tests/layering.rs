@@ -66,13 +66,15 @@ fn offenders(paths: &[PathBuf], crates: &[&str], extra: &[&str]) -> Vec<String> 
 fn src(sub: &str) -> Vec<PathBuf> {
     let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("src").join(sub);
     let mut files = Vec::new();
-    if base.is_dir() {
-        rust_files(&base, &mut files);
-    } else {
-        let file = base.with_extension("rs");
-        assert!(file.exists(), "{} is missing", file.display());
+    // A module is `sub.rs`, `sub/` or both (`sub.rs` with its children in `sub/`).
+    let file = base.with_extension("rs");
+    if file.exists() {
         files.push(file);
     }
+    if base.is_dir() {
+        rust_files(&base, &mut files);
+    }
+    assert!(!files.is_empty(), "{} is missing", base.display());
     assert!(!files.is_empty(), "no sources under {sub}");
     files
 }

@@ -40,9 +40,9 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_MESSAGE_TIMEOUT: Duration = DEFAULT_IDLE_TIMEOUT;
 /// Default bound on open WebSocket connections per app; one more is refused with HTTP 503.
 /// Ten thousand stays well below the file-descriptor limit servers are usually given
-/// (65,536), leaving descriptors for the handlers' own sockets and files, and bounds the
-/// worst case memory (see `docs/reliability.md`: about 18 MiB per connection at the default
-/// limits) to what an operator has to plan for explicitly.
+/// (65,536), leaving descriptors for the handlers' own sockets and files. At the default
+/// limits one connection's own buffers can reach about 17 MiB (`docs/reliability.md`), so
+/// an operator who raises this should plan the memory for it.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// Default bound on open WebSocket connections from one client address (an IPv4 address or
 /// an IPv6 /64); one more is refused with HTTP 429. A tenth of
@@ -345,17 +345,17 @@ impl Config {
         self.shutdown_timeout
     }
 
-    /// Allowed origins, lower-cased (empty: every origin). See [`Config::allowed_origins`](Self::allowed_origins).
+    /// Allowed origins, lower-cased (empty: every origin). See [`Config::allow_origin`](Self::allow_origin).
     pub fn get_allowed_origins(&self) -> &[String] {
         &self.allowed_origins
     }
 
-    /// Allowed networks (empty: every address). See [`Config::allowed_networks`](Self::allowed_networks).
+    /// Allowed networks (empty: every address). See [`Config::allow_network`](Self::allow_network).
     pub fn get_allowed_networks(&self) -> &[Cidr] {
         &self.allowed_networks
     }
 
-    /// Denied networks. See [`Config::denied_networks`](Self::denied_networks).
+    /// Denied networks. See [`Config::deny_network`](Self::deny_network).
     pub fn get_denied_networks(&self) -> &[Cidr] {
         &self.denied_networks
     }
