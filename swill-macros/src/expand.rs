@@ -1,7 +1,8 @@
 //! Renders a [`Handler`] into the unit value, its `call` function and one registration call.
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
 
 use crate::parse::Handler;
 
@@ -34,6 +35,18 @@ pub(crate) fn expand(h: &Handler) -> TokenStream {
         (quote!(#p::blocking_probe), quote!(#p::blocking))
     };
 
+    // One check per argument, spanned on its type, so a type that is no extractor is named
+    // where it is written (the whole-function bound below only names the function).
+    let arg_checks = item.sig.inputs.iter().filter_map(|arg| match arg {
+        syn::FnArg::Typed(pat) => {
+            let ty = &pat.ty;
+            Some(quote_spanned! {ty.span()=>
+                #p::assert_arg::<_, #ty>();
+            })
+        }
+        syn::FnArg::Receiver(_) => None,
+    });
+
     quote! {
         #(#docs)*
         #[allow(non_camel_case_types)]
@@ -48,6 +61,7 @@ pub(crate) fn expand(h: &Handler) -> TokenStream {
 
         impl #p::IntoHandler for #ident {
             fn into_handler(self) -> #p::HandlerDef {
+                #(#arg_checks)*
                 #[allow(unused_imports)]
                 use #p::{
                     ReplyTier1 as _, ReplyTier2 as _, ReplyTier3 as _, ReplyTier4 as _,

@@ -12,7 +12,7 @@ pub use crate::handler::func::{
     StreamOf, ViaFromCall, ViaRequest, ViaState, ViaStreaming,
 };
 pub use crate::handler::register::{
-    blocking, blocking_probe, handler, input_probe, reply_probe, Meta, Validator,
+    assert_arg, blocking, blocking_probe, handler, input_probe, reply_probe, Meta, Validator,
 };
 pub use crate::handler::reply::{
     Fallible, KindOf, Plain, ReplyKind, ReplyProbe, ReplyTier1, ReplyTier2, ReplyTier3, ReplyTier4,

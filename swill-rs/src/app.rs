@@ -4,80 +4,47 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
-use crate::context::{CallContext, Connection, StateMap};
-use crate::handler::{HandlerDef, IntoHandler, Metadata};
-use crate::hooks::{
-    self, CallHooks, ConnHooks, Handshake, HookResult, Outcome, RawMessage, Rejection, RequestFrame,
-};
+use crate::context::{Connection, StateMap};
+use crate::handler::{HandlerDef, IntoHandler};
+use crate::hooks::{self, CallHooks, ConnHooks, Handshake, HookResult, Rejection};
 use crate::introspect::ApiDoc;
 use crate::protocol::{Limits as EngineLimits, Router as EngineRouter, Shape};
 
-/// Default largest incoming message: 16 MiB, what the original inherits from uvicorn
-/// (swill/1 §12.4).
-pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 << 20;
-/// Default bound on concurrent calls per connection; one more gets ERROR 429.
-pub const DEFAULT_MAX_CONCURRENT_CALLS: usize = 1024;
-/// Default bound on encoded-but-unsent output per connection. Handlers are not polled for
-/// more output while it is exceeded, so a client that stops reading costs at most this much.
-pub const DEFAULT_MAX_PENDING_OUTPUT: usize = 1 << 20;
-/// Default bound on request items queued for a streaming-request handler that reads slower
-/// than its client sends. One more fails that call with 429 (swill/1 has no flow control, and
-/// pausing the socket would stall the connection's other calls). 1024 items absorb bursts;
-/// clients that upload faster than the handler consumes should wait for acknowledgements.
-pub const DEFAULT_MAX_QUEUED_ITEMS: usize = 1024;
-/// Default time the client has to finish the WebSocket handshake.
-pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default interval between server pings on a quiet connection.
-pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(20);
-/// Default time without any frame from the client (pongs included) before the connection is
-/// closed: two missed pings and a margin.
-pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-/// Default time running calls get to finish during a graceful shutdown.
-pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+mod config;
+mod hook_set;
 
-/// Connection limits and timeouts. Every field has a `DEFAULT_*` constant.
-#[derive(Debug, Clone)]
+#[cfg(feature = "server")]
+pub(crate) use config::{canonical, Refusal};
+pub use config::{
+    Cidr, CidrError, Config, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_CONCURRENT_CALLS, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP,
+    DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_PENDING_OUTPUT, DEFAULT_MAX_QUEUED_ITEMS,
+    DEFAULT_MESSAGE_TIMEOUT, DEFAULT_PING_INTERVAL, DEFAULT_SHUTDOWN_TIMEOUT,
+};
+pub use hook_set::Hooks;
+
+/// A mistake in how the app was put together, found when it is built (by [`Swill::check`],
+/// by [`serve`](crate::serve), or when it is mounted).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub struct Config {
-    /// Largest incoming WebSocket message; beyond it the connection closes with 1009.
-    pub max_message_size: usize,
-    /// Concurrent calls per connection.
-    pub max_concurrent_calls: usize,
-    /// Encoded output waiting for the socket, per connection.
-    pub max_pending_output: usize,
-    /// Queued request items per streaming-request call.
-    pub max_queued_items: usize,
-    /// Undecodable frames tolerated per connection before closing with 1007 (None: no limit).
-    pub max_invalid_frames: Option<u32>,
-    /// Handshake deadline.
-    pub handshake_timeout: Duration,
-    /// Ping interval (None: no pings).
-    pub ping_interval: Option<Duration>,
-    /// Idle deadline (None: never).
-    pub idle_timeout: Option<Duration>,
-    /// Grace period for running calls on shutdown.
-    pub shutdown_timeout: Duration,
-    /// Debug mode: 500 errors carry the panic or error text in `data`. Off by default.
-    pub debug: bool,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
-            max_concurrent_calls: DEFAULT_MAX_CONCURRENT_CALLS,
-            max_pending_output: DEFAULT_MAX_PENDING_OUTPUT,
-            max_queued_items: DEFAULT_MAX_QUEUED_ITEMS,
-            max_invalid_frames: None,
-            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
-            ping_interval: Some(DEFAULT_PING_INTERVAL),
-            idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
-            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
-            debug: false,
-        }
-    }
+pub enum BuildError {
+    /// Two handlers have the same full name (prefixes of modules included), or a handler
+    /// takes the name of the built-in `swill.introspect`.
+    #[error("handler `{name}` is registered twice")]
+    DuplicateHandler {
+        /// The full name, e.g. `math.add`.
+        name: String,
+    },
+    /// A handler takes `State<S>` for a type the app has no state of
+    /// (register it with [`Swill::with_state`]).
+    #[error("handler `{handler}` takes State<{state}>, which the app does not have (add it with Swill::with_state)")]
+    MissingState {
+        /// The handler's full name.
+        handler: String,
+        /// The state's type name.
+        state: &'static str,
+    },
 }
 
 /// Paths the app serves, relative to where it is mounted.
@@ -107,7 +74,7 @@ pub(crate) struct Paths {
 pub struct Module {
     prefix: String,
     entries: Vec<Entry>,
-    hooks: CallHooks,
+    hooks: Hooks,
 }
 
 /// A handler or a module, kept in registration order so that introspection lists handlers in
@@ -124,7 +91,7 @@ impl Module {
         Self {
             prefix: prefix.into(),
             entries: Vec::new(),
-            hooks: CallHooks::default(),
+            hooks: Hooks::default(),
         }
     }
 
@@ -142,19 +109,38 @@ impl Module {
         self
     }
 
-    fn flatten(
-        self,
-        prefix: &str,
-        parent: &CallHooks,
-        out: &mut Vec<(HandlerDef, Arc<CallHooks>)>,
-    ) {
+    /// Adds call hooks for this module's handlers (nested modules included). They run after
+    /// the app's hooks and an outer module's hooks. Calling it again appends.
+    #[must_use]
+    pub fn hooks(mut self, hooks: Hooks) -> Self {
+        self.hooks = self.hooks.merged(&hooks);
+        self
+    }
+
+    /// Full names of this module's handlers, in registration order.
+    /// Every handler below this module with its full name.
+    fn handlers<'a>(&'a self, prefix: &str, out: &mut Vec<(String, &'a HandlerDef)>) {
+        let prefix = if prefix.is_empty() {
+            self.prefix.clone()
+        } else {
+            format!("{prefix}.{}", self.prefix)
+        };
+        for entry in &self.entries {
+            match entry {
+                Entry::Handler(h) => out.push((format!("{prefix}.{}", h.name()), h)),
+                Entry::Module(m) => m.handlers(&prefix, out),
+            }
+        }
+    }
+
+    fn flatten(self, prefix: &str, parent: &Hooks, out: &mut Vec<(HandlerDef, Arc<CallHooks>)>) {
         let prefix = if prefix.is_empty() {
             self.prefix
         } else {
             format!("{prefix}.{}", self.prefix)
         };
         let hooks = parent.merged(&self.hooks);
-        let shared = Arc::new(hooks.clone());
+        let shared = Arc::new(hooks.calls.clone());
         for entry in self.entries {
             match entry {
                 Entry::Handler(h) => {
@@ -167,126 +153,13 @@ impl Module {
     }
 }
 
-macro_rules! call_hook_setters {
-    ($ty:ident) => {
-        impl $ty {
-            /// Runs before each call, after its handler is found (see [`hooks`](crate::hooks)).
-            #[must_use]
-            pub fn before_request<F, Fut>(mut self, f: F) -> Self
-            where
-                F: Fn(CallContext) -> Fut + Send + Sync + 'static,
-                Fut: Future<Output = HookResult> + Send + 'static,
-            {
-                self.hooks_mut().before_request.push(hooks::boxed1(f));
-                self
-            }
-
-            /// Runs when a call's opening frame carries request metadata.
-            #[must_use]
-            pub fn before_request_metadata<F, Fut>(mut self, f: F) -> Self
-            where
-                F: Fn(CallContext) -> Fut + Send + Sync + 'static,
-                Fut: Future<Output = HookResult> + Send + 'static,
-            {
-                self.hooks_mut()
-                    .before_request_metadata
-                    .push(hooks::boxed1(f));
-                self
-            }
-
-            /// Runs for every later frame of a streaming-request call.
-            #[must_use]
-            pub fn before_request_data<F, Fut>(mut self, f: F) -> Self
-            where
-                F: Fn(CallContext, RequestFrame) -> Fut + Send + Sync + 'static,
-                Fut: Future<Output = HookResult> + Send + 'static,
-            {
-                self.hooks_mut().before_request_data.push(hooks::boxed2(f));
-                self
-            }
-
-            /// Runs for every request message after decoding and validation.
-            #[must_use]
-            pub fn before_request_message<F, Fut>(mut self, f: F) -> Self
-            where
-                F: Fn(CallContext, RawMessage) -> Fut + Send + Sync + 'static,
-                Fut: Future<Output = HookResult> + Send + 'static,
-            {
-                self.hooks_mut()
-                    .before_request_message
-                    .push(hooks::boxed2(f));
-                self
-            }
-
-            /// Runs once, when leading metadata would go out (even if none was set).
-            #[must_use]
-            pub fn before_leading_metadata<F, Fut>(mut self, f: F) -> Self
-            where
-                F: Fn(CallContext, Option<Metadata>) -> Fut + Send + Sync + 'static,
-                Fut: Future<Output = HookResult> + Send + 'static,
-            {
-                self.hooks_mut()
-                    .before_leading_metadata
-                    .push(hooks::boxed2(f));
-                self
-            }
-
-            /// Runs before each result message is written.
-            #[must_use]
-            pub fn before_response_message<F, Fut>(mut self, f: F) -> Self
-            where
-                F: Fn(CallContext, RawMessage) -> Fut + Send + Sync + 'static,
-                Fut: Future<Output = HookResult> + Send + 'static,
-            {
-                self.hooks_mut()
-                    .before_response_message
-                    .push(hooks::boxed2(f));
-                self
-            }
-
-            /// Runs before the single response or the END_OF_STREAM.
-            #[must_use]
-            pub fn before_trailing_metadata<F, Fut>(mut self, f: F) -> Self
-            where
-                F: Fn(CallContext, Option<Metadata>) -> Fut + Send + Sync + 'static,
-                Fut: Future<Output = HookResult> + Send + 'static,
-            {
-                self.hooks_mut()
-                    .before_trailing_metadata
-                    .push(hooks::boxed2(f));
-                self
-            }
-
-            /// Runs when a call ends, on every path.
-            #[must_use]
-            pub fn after_request<F, Fut>(mut self, f: F) -> Self
-            where
-                F: Fn(CallContext, Outcome) -> Fut + Send + Sync + 'static,
-                Fut: Future<Output = ()> + Send + 'static,
-            {
-                self.hooks_mut().after_request.push(hooks::boxed2(f));
-                self
-            }
-        }
-    };
-}
-
-call_hook_setters!(Module);
-call_hook_setters!(Swill);
-
-impl Module {
-    fn hooks_mut(&mut self) -> &mut CallHooks {
-        &mut self.hooks
-    }
-}
-
 /// A swill application: handlers, modules, state, hooks and configuration.
 ///
 /// Serve it with [`serve`](crate::serve), or mount it in an axum/hyper app with
 /// `into_route`, `into_router` or `into_service` (feature `server`).
 pub struct Swill {
     entries: Vec<Entry>,
-    hooks: CallHooks,
+    hooks: Hooks,
     pub(crate) conn_hooks: ConnHooks,
     states: StateMap,
     pub(crate) config: Config,
@@ -331,7 +204,7 @@ impl Swill {
     pub fn new() -> Self {
         Self {
             entries: Vec::new(),
-            hooks: CallHooks::default(),
+            hooks: Hooks::default(),
             conn_hooks: ConnHooks::default(),
             states: StateMap::default(),
             config: Config::default(),
@@ -344,10 +217,6 @@ impl Swill {
             title: "swill API".into(),
             version: "0.0.0".into(),
         }
-    }
-
-    fn hooks_mut(&mut self) -> &mut CallHooks {
-        &mut self.hooks
     }
 
     /// Registers a handler (anything `#[swill::handler]` produced).
@@ -372,80 +241,31 @@ impl Swill {
         self
     }
 
-    /// Replaces the whole configuration.
+    /// Sets the limits, timeouts and admission rules (see [`Config`]); replaces the
+    /// configuration set before.
+    ///
+    /// ```
+    /// use swill::{Config, Swill};
+    ///
+    /// let app = Swill::new().config(Config::default().max_concurrent_calls(64).debug(true));
+    /// assert_eq!(app.get_config().get_max_concurrent_calls(), 64);
+    /// ```
     #[must_use]
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
         self
     }
 
-    /// Largest incoming message (default [`DEFAULT_MAX_MESSAGE_SIZE`]).
-    #[must_use]
-    pub fn max_message_size(mut self, bytes: usize) -> Self {
-        self.config.max_message_size = bytes;
-        self
+    /// The configuration.
+    pub fn get_config(&self) -> &Config {
+        &self.config
     }
 
-    /// Concurrent calls per connection (default [`DEFAULT_MAX_CONCURRENT_CALLS`]).
+    /// Adds call hooks for every handler (see [`Hooks`]); they run before the modules' own.
+    /// Calling it again appends.
     #[must_use]
-    pub fn max_concurrent_calls(mut self, n: usize) -> Self {
-        self.config.max_concurrent_calls = n.max(1);
-        self
-    }
-
-    /// Unsent output per connection (default [`DEFAULT_MAX_PENDING_OUTPUT`]).
-    #[must_use]
-    pub fn max_pending_output(mut self, bytes: usize) -> Self {
-        self.config.max_pending_output = bytes.max(1);
-        self
-    }
-
-    /// Queued items per streaming-request call (default [`DEFAULT_MAX_QUEUED_ITEMS`]).
-    #[must_use]
-    pub fn max_queued_items(mut self, n: usize) -> Self {
-        self.config.max_queued_items = n.max(1);
-        self
-    }
-
-    /// Undecodable frames tolerated per connection before closing with 1007.
-    #[must_use]
-    pub fn max_invalid_frames(mut self, n: u32) -> Self {
-        self.config.max_invalid_frames = Some(n);
-        self
-    }
-
-    /// Handshake deadline (default [`DEFAULT_HANDSHAKE_TIMEOUT`]).
-    #[must_use]
-    pub fn handshake_timeout(mut self, d: Duration) -> Self {
-        self.config.handshake_timeout = d;
-        self
-    }
-
-    /// Ping interval; `None` disables pings (default [`DEFAULT_PING_INTERVAL`]).
-    #[must_use]
-    pub fn ping_interval(mut self, d: Option<Duration>) -> Self {
-        self.config.ping_interval = d;
-        self
-    }
-
-    /// Idle deadline; `None` disables it (default [`DEFAULT_IDLE_TIMEOUT`]).
-    #[must_use]
-    pub fn idle_timeout(mut self, d: Option<Duration>) -> Self {
-        self.config.idle_timeout = d;
-        self
-    }
-
-    /// Grace period for running calls on shutdown (default [`DEFAULT_SHUTDOWN_TIMEOUT`]).
-    #[must_use]
-    pub fn shutdown_timeout(mut self, d: Duration) -> Self {
-        self.config.shutdown_timeout = d;
-        self
-    }
-
-    /// Debug mode: 500 errors carry the panic or error text in `data`. Never on by default.
-    #[must_use]
-    pub fn debug(mut self, on: bool) -> Self {
-        self.config.debug = on;
+    pub fn hooks(mut self, hooks: Hooks) -> Self {
+        self.hooks = self.hooks.merged(&hooks);
         self
     }
 
@@ -518,9 +338,60 @@ impl Swill {
         self
     }
 
+    /// Checks that the app can be built: every handler name (module prefixes included) is
+    /// registered once, and every `State<S>` a handler takes was added with
+    /// [`with_state`](Self::with_state). [`serve`](crate::serve) and the `into_*` mounts run the same check.
+    ///
+    /// ```
+    /// use swill::{BuildError, Error, Module, Request, Swill};
+    ///
+    /// #[swill::handler]
+    /// async fn add(req: Request<(i64, i64)>) -> Result<i64, Error> {
+    ///     let (a, b) = req.into_data();
+    ///     Ok(a + b)
+    /// }
+    ///
+    /// let app = Swill::new().module(Module::new("math").handler(add));
+    /// assert_eq!(app.check(), Ok(()));
+    /// let app = app.module(Module::new("math").handler(add));
+    /// assert_eq!(
+    ///     app.check(),
+    ///     Err(BuildError::DuplicateHandler { name: "math.add".into() })
+    /// );
+    /// ```
+    ///
+    /// # Errors
+    /// The first [`BuildError`] found.
+    pub fn check(&self) -> Result<(), BuildError> {
+        let mut handlers = Vec::new();
+        for entry in &self.entries {
+            match entry {
+                Entry::Handler(h) => handlers.push((h.name().to_owned(), h)),
+                Entry::Module(m) => m.handlers("", &mut handlers),
+            }
+        }
+        let mut seen = std::collections::HashSet::with_capacity(handlers.len() + 1);
+        if self.introspection {
+            seen.insert(INTROSPECT.to_owned());
+        }
+        for (name, def) in handlers {
+            if let Some(state) = def.missing_states(&self.states).next() {
+                return Err(BuildError::MissingState {
+                    handler: name,
+                    state,
+                });
+            }
+            if !seen.insert(name.clone()) {
+                return Err(BuildError::DuplicateHandler { name });
+            }
+        }
+        Ok(())
+    }
+
     /// Freezes the app into the shared, immutable form the server uses.
-    pub(crate) fn build(self) -> Arc<App> {
-        let app_hooks = Arc::new(self.hooks.clone());
+    pub(crate) fn build(self) -> Result<Arc<App>, BuildError> {
+        self.check()?;
+        let app_hooks = Arc::new(self.hooks.calls.clone());
         let mut entries: Vec<(HandlerDef, Arc<CallHooks>)> = Vec::new();
         for entry in self.entries {
             match entry {
@@ -532,17 +403,6 @@ impl Swill {
         let mut handlers: Vec<Route> = Vec::with_capacity(entries.len() + 1);
         for (def, hooks) in entries {
             add_route(&mut handlers, &mut by_name, def, hooks);
-        }
-        for route in &handlers {
-            for state in route.def.missing_states(&self.states) {
-                // Reported as an error by the builder check (see Swill::build); a call would
-                // fail with 500 naming the type in debug mode.
-                tracing::error!(
-                    rpc = &*route.rpc,
-                    state,
-                    "handler takes state the app lacks"
-                );
-            }
         }
         let infos: Vec<_> = handlers.iter().map(|r| r.def.info()).collect();
         let api = self
@@ -556,7 +416,7 @@ impl Swill {
                 app_hooks,
             );
         }
-        Arc::new(App {
+        Ok(Arc::new(App {
             handlers,
             by_name,
             conn_hooks: self.conn_hooks,
@@ -565,13 +425,14 @@ impl Swill {
             paths: self.paths,
             api,
             title: self.title,
-        })
+        }))
     }
 }
 
-/// Adds a route. A name registered again keeps its first position (so introspection lists it
-/// once, where it was first registered) and takes the last definition, which is the one
-/// calls reach.
+/// The name of the built-in introspection rpc.
+const INTROSPECT: &str = "swill.introspect";
+
+/// Adds a route; [`Swill::check`] made sure its name is new.
 fn add_route(
     handlers: &mut Vec<Route>,
     by_name: &mut HashMap<String, u32>,
@@ -583,14 +444,6 @@ fn add_route(
         def,
         hooks,
     };
-    if let Some(&id) = by_name.get(&*route.rpc) {
-        tracing::warn!(
-            rpc = &*route.rpc,
-            "handler registered twice; the last one wins"
-        );
-        handlers[id as usize] = route;
-        return;
-    }
     let id = handlers.len() as u32;
     by_name.insert(route.rpc.to_string(), id);
     handlers.push(route);
@@ -656,7 +509,7 @@ fn introspect_handler(api: &ApiDoc) -> HandlerDef {
     #[allow(clippy::needless_borrow)] // autoref specialization: the depth picks the tier
     let kind = (&&&&&&reply_probe(&list)).reply_kind();
     let meta = Meta {
-        name: "swill.introspect",
+        name: INTROSPECT,
         doc: "Describes every handler: name, call shape, doc and JSON Schemas.",
     };
     handler(kind, meta, None, list)

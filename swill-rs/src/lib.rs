@@ -65,13 +65,15 @@
 //! ERROR frame. Payloads that do not decode get 400 with the decoder's message, constraint
 //! failures ([`validator::Validate`] on the request type, detected automatically) get 422
 //! with one entry per field path, a panic gets 500 for that call only (with the panic text in
-//! `data` in [debug mode](Swill::debug)).
+//! `data` in [debug mode](Config::debug)).
 //!
 //! # Hooks, limits, mounting
 //!
-//! Lifecycle [`hooks`] run in swill/1's order on the app or per [`Module`]. [`Config`] holds
-//! every limit (message size, concurrent calls, pending output, queued items, timeouts), each
-//! with a `DEFAULT_*` constant. Serve with [`serve`], or mount with `Swill::into_route`
+//! Lifecycle [`hooks`] run in swill/1's order; call hooks are one [`Hooks`] value installed
+//! on the app or per [`Module`]. [`Config`] holds every limit (message size, concurrent calls,
+//! pending output, queued items, connections in all and per address, timeouts) and the
+//! admission rules (allowed origins, allowed and denied networks), each limit with a
+//! `DEFAULT_*` constant. A duplicate handler name is a [`BuildError`] when the app is built. Serve with [`serve`], or mount with `Swill::into_route`
 //! (an axum route), `Swill::into_router` (to nest) or `Swill::into_service` (a plain tower
 //! service hyper can serve).
 //!
@@ -137,9 +139,10 @@ pub use server::serve;
 pub mod client;
 #[cfg(feature = "docs-page")]
 mod docs_page;
-pub use app::{Config, Module, Swill};
+pub use app::{BuildError, Cidr, CidrError, Config, Hooks, Module, Swill};
 pub use app::{
     DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONCURRENT_CALLS,
-    DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_PENDING_OUTPUT, DEFAULT_MAX_QUEUED_ITEMS,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_MAX_MESSAGE_SIZE,
+    DEFAULT_MAX_PENDING_OUTPUT, DEFAULT_MAX_QUEUED_ITEMS, DEFAULT_MESSAGE_TIMEOUT,
     DEFAULT_PING_INTERVAL, DEFAULT_SHUTDOWN_TIMEOUT,
 };

@@ -3,8 +3,10 @@ mod common;
 
 use common::*;
 use rmpv::Value as V;
+use std::future::IntoFuture;
 use swill::{
-    CallContext, Connection, Error, Extension, Metadata, Module, Request, Response, State, Swill,
+    BuildError, CallContext, Connection, Error, Extension, Metadata, Module, Request, Response,
+    State, Swill,
 };
 
 #[swill::handler]
@@ -165,19 +167,31 @@ async fn two_state_types_are_both_available() {
 }
 
 #[tokio::test]
-async fn missing_state_or_extension_is_a_500_for_that_call_only() {
-    let app = Swill::new()
-        .handler(needs_missing_state)
-        .handler(needs_missing_extension)
-        .handler(ping);
+async fn missing_state_is_an_error_when_the_app_is_built() {
+    let app = Swill::new().module(Module::new("m").handler(needs_missing_state));
+    let err = app.check().expect_err("the state is missing");
+    let swill::BuildError::MissingState { handler, state } = &err else {
+        panic!("expected MissingState, got {err:?}");
+    };
+    assert_eq!(handler, "m.needs_missing_state");
+    assert!(state.ends_with("Never"), "{state}");
+    assert!(err.to_string().contains("with_state"), "{err}");
+    // serve refuses to start, before accepting anything.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let served = swill::serve(listener, app).await;
+    let io = served.expect_err("serve reports the build error");
+    assert_eq!(io.kind(), std::io::ErrorKind::InvalidInput);
+}
+
+#[tokio::test]
+async fn a_missing_extension_is_a_500_for_that_call_only() {
+    let app = Swill::new().handler(needs_missing_extension).handler(ping);
     let server = spawn(app).await;
     let mut ws = raw_ws(&server.url(), "swill/1").await;
-    for (seq, rpc) in [(1, "needs_missing_state"), (2, "needs_missing_extension")] {
-        let r = call(&mut ws, seq, rpc, V::Nil).await;
-        assert_eq!(r.error_code(), 500, "{rpc}");
-        assert_eq!(r.error_message(), "An internal server error occurred");
-        assert!(try_get(&r.data, "data").is_none(), "no details leak: {r:?}");
-    }
+    let r = call(&mut ws, 2, "needs_missing_extension", V::Nil).await;
+    assert_eq!(r.error_code(), 500);
+    assert_eq!(r.error_message(), "An internal server error occurred");
+    assert!(try_get(&r.data, "data").is_none(), "no details leak: {r:?}");
     assert_eq!(call(&mut ws, 3, "ping", V::Nil).await.data, V::from("pong"));
     drop(ws);
     server.stop().await;
@@ -244,26 +258,67 @@ async fn a_blocking_handler_answers_like_an_async_one() {
 }
 
 #[tokio::test]
-async fn a_handler_registered_twice_answers_with_the_last_one() {
+async fn a_handler_name_registered_twice_is_a_build_error() {
     #[swill::handler(name = "dup")]
     async fn first() -> Result<i64, Error> {
         Ok(1)
     }
-    #[swill::handler(name = "dup")]
+    #[swill::handler(name = "add")]
     async fn second() -> Result<i64, Error> {
         Ok(2)
     }
-    let server = spawn(Swill::new().handler(first).handler(second)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
-    assert_eq!(call(&mut ws, 1, "dup", V::Nil).await.data, V::from(2));
-    drop(ws);
-    let doc = http_get(server.addr, "/schema.json").await.json();
-    let names: Vec<&str> = doc["handlers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["dup"], "introspection lists a name once");
-    server.stop().await;
+    let dup = |name: &str| BuildError::DuplicateHandler { name: name.into() };
+    let app = Swill::new().handler(first).handler(first);
+    assert_eq!(app.check(), Err(dup("dup")));
+    // Through module prefixes: `math.add` twice, from a handler named `add` in two modules
+    // and from a nested module that spells the same full name.
+    let app = Swill::new()
+        .module(Module::new("math").handler(add))
+        .module(Module::new("math").handler(second));
+    assert_eq!(app.check(), Err(dup("math.add")));
+    let app = Swill::new()
+        .module(Module::new("a").module(Module::new("b").handler(add)))
+        .module(Module::new("a.b").handler(add));
+    assert_eq!(app.check(), Err(dup("a.b.add")));
+    // A user handler cannot take the built-in introspection rpc's name.
+    #[swill::handler(name = "swill.introspect")]
+    async fn spoof() -> Result<i64, Error> {
+        Ok(0)
+    }
+    assert_eq!(
+        Swill::new().handler(spoof).check(),
+        Err(dup("swill.introspect"))
+    );
+    assert_eq!(
+        Swill::new().handler(spoof).introspection(false).check(),
+        Ok(())
+    );
+
+    // `serve` fails before accepting anything, with the error inside.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let err = swill::serve(listener, Swill::new().handler(first).handler(first))
+        .into_future()
+        .with_timeout()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    let inner = err.get_ref().and_then(|e| e.downcast_ref::<BuildError>());
+    assert_eq!(inner, Some(&dup("dup")));
+    assert_eq!(err.to_string(), "handler `dup` is registered twice");
+
+    // The mounts panic with the message, as axum does for overlapping routes.
+    let panic = std::panic::catch_unwind(|| {
+        let _ = Swill::new().handler(first).handler(first).into_service();
+    })
+    .unwrap_err();
+    let msg = panic.downcast_ref::<String>().unwrap();
+    assert_eq!(
+        msg,
+        "swill app does not build: handler `dup` is registered twice"
+    );
+    assert!(Swill::new()
+        .handler(first)
+        .handler(first)
+        .try_into_service()
+        .is_err());
 }

@@ -10,7 +10,7 @@ use futures::{SinkExt, StreamExt};
 use swill::protocol::{
     decode_request, METADATA_OPENS_SINGLE_MESSAGE, NOT_FOUND_MESSAGE, SECOND_METADATA_MESSAGE,
 };
-use swill::{CallContext, Error, State, Streaming, Swill};
+use swill::{CallContext, Config, Error, State, Streaming, Swill};
 use tokio_tungstenite::tungstenite::Message;
 
 /// Sums its request stream; reports start and drop.
@@ -28,9 +28,18 @@ async fn sum(
     Ok(total)
 }
 
+/// The test config: a short shutdown grace.
+fn base() -> Config {
+    Config::default().shutdown_timeout(Duration::from_millis(300))
+}
+
 fn app(p: &Probe) -> Swill {
+    app_with(p, base())
+}
+
+fn app_with(p: &Probe, config: Config) -> Swill {
     Swill::new()
-        .shutdown_timeout(Duration::from_millis(300))
+        .config(config)
         .with_state(p.clone())
         .handler(add)
         .handler(hang)
@@ -39,7 +48,7 @@ fn app(p: &Probe) -> Swill {
 
 /// Invalid request frames of `vectors.json` (name, hex).
 fn invalid_vectors() -> Vec<(String, Vec<u8>)> {
-    let raw = include_str!("../../../shared/protocol/vectors.json");
+    let raw = include_str!("../../docs/vectors.json");
     let all: serde_json::Value = serde_json::from_str(raw).unwrap();
     all.as_array()
         .unwrap()
@@ -301,7 +310,7 @@ async fn misplaced_metadata_frames_get_the_spec_errors() {
 #[tokio::test]
 async fn too_many_undecodable_frames_close_with_1007_when_configured() {
     let (p, _ev) = probe();
-    let server = spawn(app(&p).max_invalid_frames(2)).await;
+    let server = spawn(app_with(&p, base().max_invalid_frames(Some(2)))).await;
     let mut ws = raw_ws(&server.url(), "swill/1").await;
     let mut other = raw_ws(&server.url(), "swill/1").await;
     send_hex(&mut ws, "c1").await;

@@ -9,7 +9,7 @@ use common::*;
 use futures::{Stream, StreamExt};
 use swill::client::Client;
 use swill::hooks::Outcome;
-use swill::{CallContext, Error, State, Streaming, Swill};
+use swill::{CallContext, Config, Error, Hooks, State, Streaming, Swill};
 
 /// Streams 0, 1, 2, ... every 5 ms until dropped.
 #[swill::handler]
@@ -38,7 +38,7 @@ async fn drain(
 
 fn app(p: &Probe) -> Swill {
     Swill::new()
-        .shutdown_timeout(Duration::from_millis(300))
+        .config(Config::default().shutdown_timeout(Duration::from_millis(300)))
         .with_state(p.clone())
         .handler(add)
         .handler(hang)
@@ -173,18 +173,20 @@ async fn disconnect_drops_every_call_runs_hooks_and_frees_the_connection() {
     let hook_probe = p.clone();
     let conn_probe = p.clone();
     let app = app(&p)
-        .after_request(move |ctx: CallContext, outcome: Outcome| {
-            let p = hook_probe.clone();
-            async move {
-                let tag = match outcome {
-                    Outcome::Disconnected => "after_request:disconnected",
-                    Outcome::Cancelled => "after_request:cancelled",
-                    Outcome::Ok => "after_request:ok",
-                    _ => "after_request:other",
-                };
-                p.send(tag, ctx.seq());
-            }
-        })
+        .hooks(
+            Hooks::new().after_request(move |ctx: CallContext, outcome: Outcome| {
+                let p = hook_probe.clone();
+                async move {
+                    let tag = match outcome {
+                        Outcome::Disconnected => "after_request:disconnected",
+                        Outcome::Cancelled => "after_request:cancelled",
+                        Outcome::Ok => "after_request:ok",
+                        _ => "after_request:other",
+                    };
+                    p.send(tag, ctx.seq());
+                }
+            }),
+        )
         .after_connection(move |_conn| {
             let p = conn_probe.clone();
             async move {

@@ -10,7 +10,7 @@ use common::*;
 use futures::{Stream, StreamExt};
 use swill::client::{Client, ClientError};
 use swill::hooks::Outcome;
-use swill::{CallContext, Error, Request, State, Streaming, Swill};
+use swill::{CallContext, Config, Error, Hooks, Request, State, Streaming, Swill};
 use tokio::sync::Semaphore;
 
 const INTERNAL: &str = "An internal server error occurred";
@@ -103,7 +103,9 @@ fn debug_500(seq: i64, panic: &str) -> Vec<u8> {
 async fn graceful_shutdown_finishes_running_calls_refuses_new_ones_and_closes_with_1001() {
     let (p, mut ev) = probe();
     let permits = Arc::new(Semaphore::new(0));
-    let server = spawn(app(&p, &permits).shutdown_timeout(Duration::from_secs(5))).await;
+    let server =
+        spawn(app(&p, &permits).config(Config::default().shutdown_timeout(Duration::from_secs(5))))
+            .await;
     let addr = server.addr;
     let mut ws = raw_ws(&server.url(), "swill/1").await;
     send_bytes(&mut ws, request(1, &(), "gate")).await;
@@ -151,15 +153,17 @@ async fn graceful_shutdown_gives_up_on_calls_after_the_shutdown_timeout() {
     let permits = Arc::new(Semaphore::new(0));
     let outcome_probe = p.clone();
     let app = app(&p, &permits)
-        .shutdown_timeout(Duration::from_millis(300))
-        .after_request(move |ctx: CallContext, outcome: Outcome| {
-            let p = outcome_probe.clone();
-            async move {
-                if outcome == Outcome::Shutdown {
-                    p.send("after_request:shutdown", ctx.seq());
+        .config(Config::default().shutdown_timeout(Duration::from_millis(300)))
+        .hooks(
+            Hooks::new().after_request(move |ctx: CallContext, outcome: Outcome| {
+                let p = outcome_probe.clone();
+                async move {
+                    if outcome == Outcome::Shutdown {
+                        p.send("after_request:shutdown", ctx.seq());
+                    }
                 }
-            }
-        });
+            }),
+        );
     let server = spawn(app).await;
     let addr = server.addr;
     let mut ws = raw_ws(&server.url(), "swill/1").await;
@@ -204,7 +208,10 @@ async fn idle_connections_close_at_once_on_shutdown() {
 async fn client_calls_end_with_closed_when_the_server_goes_away() {
     let (p, mut ev) = probe();
     let permits = Arc::new(Semaphore::new(0));
-    let server = spawn(app(&p, &permits).shutdown_timeout(Duration::from_millis(200))).await;
+    let server = spawn(
+        app(&p, &permits).config(Config::default().shutdown_timeout(Duration::from_millis(200))),
+    )
+    .await;
     let client = Client::connect(server.url()).with_timeout().await.unwrap();
     let pending = tokio::spawn({
         let client = client.clone();
@@ -234,8 +241,10 @@ async fn client_calls_end_with_closed_when_the_server_goes_away() {
 async fn shutdown_handle_of_a_mounted_service_drains_its_connections() {
     let (p, mut ev) = probe();
     let permits = Arc::new(Semaphore::new(0));
-    let (server, handle) =
-        spawn_tracked(app(&p, &permits).shutdown_timeout(Duration::from_secs(5))).await;
+    let (server, handle) = spawn_tracked(
+        app(&p, &permits).config(Config::default().shutdown_timeout(Duration::from_secs(5))),
+    )
+    .await;
     let mut ws = raw_ws(&server.url(), "swill/1").await;
     send_bytes(&mut ws, request(1, &(), "gate")).await;
     ev.expect("started", 1).await;
@@ -299,7 +308,7 @@ async fn panicking_handler_fails_only_its_own_call() {
 async fn debug_mode_puts_the_panic_message_in_data() {
     let (p, _ev) = probe();
     let permits = Arc::new(Semaphore::new(0));
-    let server = spawn(app(&p, &permits).debug(true)).await;
+    let server = spawn(app(&p, &permits).config(Config::default().debug(true))).await;
     let mut ws = raw_ws(&server.url(), "swill/1").await;
     send_bytes(&mut ws, request(1, &(), "crash")).await;
     let got = recv(&mut ws).await;
@@ -326,7 +335,7 @@ async fn debug_mode_puts_the_panic_message_in_data() {
 async fn debug_mode_puts_a_blocking_panic_message_in_data() {
     let (p, _ev) = probe();
     let permits = Arc::new(Semaphore::new(0));
-    let server = spawn(app(&p, &permits).debug(true)).await;
+    let server = spawn(app(&p, &permits).config(Config::default().debug(true))).await;
     let mut ws = raw_ws(&server.url(), "swill/1").await;
     send_bytes(&mut ws, request(1, &(), "crash_blocking")).await;
     let got = recv(&mut ws).await;

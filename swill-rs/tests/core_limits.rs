@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use futures::{SinkExt, Stream, StreamExt};
 use swill::protocol::TOO_MANY_CALLS_MESSAGE;
-use swill::{CallContext, Error, State, Streaming, Swill};
+use swill::{CallContext, Config, Error, State, Streaming, Swill};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -42,9 +42,18 @@ async fn stall(
     Ok(0)
 }
 
+/// The test config: a short shutdown grace.
+fn base() -> Config {
+    Config::default().shutdown_timeout(Duration::from_millis(300))
+}
+
 fn app(p: &Probe) -> Swill {
+    app_with(p, base())
+}
+
+fn app_with(p: &Probe, config: Config) -> Swill {
     Swill::new()
-        .shutdown_timeout(Duration::from_millis(300))
+        .config(config)
         .with_state(p.clone())
         .with_state(Arc::new(AtomicUsize::new(0)))
         .handler(add)
@@ -63,16 +72,16 @@ fn defaults_are_sane() {
     assert!(swill::DEFAULT_PING_INTERVAL < swill::DEFAULT_IDLE_TIMEOUT);
     assert!(swill::DEFAULT_SHUTDOWN_TIMEOUT <= Duration::from_secs(60));
     let cfg = swill::Config::default();
-    assert_eq!(cfg.max_message_size, swill::DEFAULT_MAX_MESSAGE_SIZE);
-    assert_eq!(cfg.ping_interval, Some(swill::DEFAULT_PING_INTERVAL));
-    assert_eq!(cfg.idle_timeout, Some(swill::DEFAULT_IDLE_TIMEOUT));
-    assert!(!cfg.debug, "debug mode must be off by default");
+    assert_eq!(cfg.get_max_message_size(), swill::DEFAULT_MAX_MESSAGE_SIZE);
+    assert_eq!(cfg.get_ping_interval(), Some(swill::DEFAULT_PING_INTERVAL));
+    assert_eq!(cfg.get_idle_timeout(), Some(swill::DEFAULT_IDLE_TIMEOUT));
+    assert!(!cfg.get_debug(), "debug mode must be off by default");
 }
 
 #[tokio::test]
 async fn oversized_frame_closes_with_1009() {
     let (p, _ev) = probe();
-    let server = spawn(app(&p).max_message_size(1024)).await;
+    let server = spawn(app_with(&p, base().max_message_size(1024))).await;
     let mut ws = raw_ws(&server.url(), "swill/1").await;
     let mut other = raw_ws(&server.url(), "swill/1").await;
     // Just under the limit is fine.
@@ -89,7 +98,7 @@ async fn oversized_frame_closes_with_1009() {
 #[tokio::test]
 async fn call_beyond_max_concurrent_calls_gets_429() {
     let (p, mut ev) = probe();
-    let server = spawn(app(&p).max_concurrent_calls(2)).await;
+    let server = spawn(app_with(&p, base().max_concurrent_calls(2))).await;
     let mut ws = raw_ws(&server.url(), "swill/1").await;
     let mut other = raw_ws(&server.url(), "swill/1").await;
     send_bytes(&mut ws, request(1, &(), "hang")).await;
@@ -137,9 +146,7 @@ async fn settled(counter: &AtomicUsize) -> usize {
 async fn client_that_stops_reading_backpressures_the_handler() {
     let (p, _ev) = probe();
     let produced = Arc::new(AtomicUsize::new(0));
-    let app = app(&p)
-        .with_state(produced.clone())
-        .max_pending_output(64 * 1024);
+    let app = app_with(&p, base().max_pending_output(64 * 1024)).with_state(produced.clone());
     let server = spawn(app).await;
     let mut ws = raw_ws(&server.url(), "swill/1").await;
     send_bytes(&mut ws, request(1, &(), "flood")).await;
@@ -169,9 +176,12 @@ async fn client_that_stops_reading_backpressures_the_handler() {
 #[tokio::test]
 async fn client_answering_pings_stays_connected_past_the_idle_timeout() {
     let (p, _ev) = probe();
-    let app = app(&p)
-        .idle_timeout(Some(Duration::from_millis(300)))
-        .ping_interval(Some(Duration::from_millis(100)));
+    let app = app_with(
+        &p,
+        base()
+            .idle_timeout(Some(Duration::from_millis(300)))
+            .ping_interval(Some(Duration::from_millis(100))),
+    );
     let server = spawn(app).await;
     let mut ws = raw_ws(&server.url(), "swill/1").await;
     let until = Instant::now() + Duration::from_millis(1200);
@@ -221,9 +231,12 @@ async fn read_raw_frames(tcp: &mut tokio::net::TcpStream) -> (usize, Option<u16>
 #[tokio::test]
 async fn client_that_never_answers_pings_is_closed_after_the_idle_timeout() {
     let (p, _ev) = probe();
-    let app = app(&p)
-        .idle_timeout(Some(Duration::from_millis(300)))
-        .ping_interval(Some(Duration::from_millis(100)));
+    let app = app_with(
+        &p,
+        base()
+            .idle_timeout(Some(Duration::from_millis(300)))
+            .ping_interval(Some(Duration::from_millis(100))),
+    );
     let server = spawn(app).await;
     let started = Instant::now();
     let (res, mut tcp) = raw_http(server.addr, &upgrade_request("/ws", Some("swill/1"))).await;
@@ -243,7 +256,11 @@ async fn client_that_never_answers_pings_is_closed_after_the_idle_timeout() {
 #[tokio::test]
 async fn half_sent_handshake_is_dropped_after_the_handshake_timeout() {
     let (p, _ev) = probe();
-    let server = spawn(app(&p).handshake_timeout(Duration::from_millis(300))).await;
+    let server = spawn(app_with(
+        &p,
+        base().handshake_timeout(Duration::from_millis(300)),
+    ))
+    .await;
     let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
     let started = Instant::now();
     tcp.write_all(b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: web")
@@ -268,7 +285,11 @@ async fn half_sent_handshake_is_dropped_after_the_handshake_timeout() {
 #[tokio::test]
 async fn silent_tcp_client_is_dropped_after_the_handshake_timeout() {
     let (p, _ev) = probe();
-    let server = spawn(app(&p).handshake_timeout(Duration::from_millis(300))).await;
+    let server = spawn(app_with(
+        &p,
+        base().handshake_timeout(Duration::from_millis(300)),
+    ))
+    .await;
     let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
     let started = Instant::now();
     let mut rest = Vec::new();
@@ -284,7 +305,7 @@ async fn client_that_sends_but_never_reads_cannot_grow_the_error_queue() {
     // 10-byte request), without any handler that backpressure could pause. The server must
     // stop reading once its output is backed up, so the client's writes stall.
     let (p, _ev) = probe();
-    let server = spawn(app(&p).max_pending_output(64 * 1024)).await;
+    let server = spawn(app_with(&p, base().max_pending_output(64 * 1024))).await;
     let mut ws = raw_ws(&server.url(), "swill/1").await;
     let frame = spec_hex(r#"93 01 c0 a4 "nope""#);
     let mut sent = 0usize;
@@ -345,7 +366,7 @@ async fn client_that_sends_but_never_reads_cannot_grow_the_error_queue() {
 #[tokio::test]
 async fn full_request_queue_fails_its_call_alone_without_blocking_others() {
     let (p, mut ev) = probe();
-    let server = spawn(app(&p).max_queued_items(4)).await;
+    let server = spawn(app_with(&p, base().max_queued_items(4))).await;
     let mut ws = raw_ws(&server.url(), "swill/1").await;
     send_bytes(&mut ws, request(1, &0, "stall")).await;
     ev.expect("started", 1).await;

@@ -12,7 +12,7 @@ use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use swill::client::Client;
 use swill::hooks::Outcome;
-use swill::{Error, Extension, Request, Streaming, Swill};
+use swill::{Config, Error, Extension, Hooks, Request, Streaming, Swill};
 use tokio::sync::mpsc;
 
 type ApiResult<T> = Result<T, Error>;
@@ -179,12 +179,12 @@ async fn the_shape_registered_matches_the_signature() {
 #[tokio::test]
 async fn after_request_sees_the_error_the_engine_sent() {
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let app = app().after_request(move |ctx, outcome| {
+    let app = app().hooks(Hooks::new().after_request(move |ctx, outcome| {
         let tx = tx.clone();
         async move {
             let _ = tx.send((ctx.seq(), outcome));
         }
-    });
+    }));
     let server = spawn(app).await;
     let mut ws = raw_ws(&server.url(), "swill.v1").await;
     // A METADATA frame opens the streaming request; a second one is a protocol error the
@@ -207,7 +207,7 @@ async fn after_request_sees_the_error_the_engine_sent() {
 #[tokio::test]
 async fn debug_mode_names_a_missing_extension_in_the_500() {
     for debug in [false, true] {
-        let server = spawn(app().debug(debug)).await;
+        let server = spawn(app().config(Config::new().debug(debug))).await;
         let client = Client::connect(server.url()).await.unwrap();
         let err = client.call::<()>("whoami", &()).await.unwrap_err();
         let swill::client::ClientError::Rpc(err) = err else {

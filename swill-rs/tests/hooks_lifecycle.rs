@@ -7,7 +7,7 @@ use common::*;
 use futures::{Stream, StreamExt};
 use rmpv::Value as V;
 use swill::hooks::{Outcome, RequestFrame};
-use swill::{Error, Request, State, Streaming, Swill};
+use swill::{Config, Error, Hooks, Request, State, Streaming, Swill};
 
 #[swill::handler]
 async fn inc(req: Request<i64>, State(log): State<Log>) -> Result<i64, Error> {
@@ -95,7 +95,7 @@ fn hooked(log: &Log) -> Swill {
     let l = log.clone();
     let app = Swill::new()
         .with_state(log.clone())
-        .shutdown_timeout(Duration::from_millis(200))
+        .config(Config::default().shutdown_timeout(Duration::from_millis(200)))
         .handler(inc)
         .handler(teapot)
         .handler(count)
@@ -117,8 +117,9 @@ fn hooked(log: &Log) -> Swill {
             Ok(())
         }
     });
+    let hooks = Hooks::new();
     let l = log.clone();
-    let app = app.before_request(move |ctx| {
+    let hooks = hooks.before_request(move |ctx| {
         let l = l.clone();
         async move {
             l.push(format!("before_request {}", ctx.rpc()));
@@ -126,7 +127,7 @@ fn hooked(log: &Log) -> Swill {
         }
     });
     let l = log.clone();
-    let app = app.before_request_metadata(move |ctx| {
+    let hooks = hooks.before_request_metadata(move |ctx| {
         let l = l.clone();
         async move {
             let v = ctx.metadata().get_str("k").unwrap_or("?").to_owned();
@@ -135,7 +136,7 @@ fn hooked(log: &Log) -> Swill {
         }
     });
     let l = log.clone();
-    let app = app.before_request_data(move |_ctx, frame| {
+    let hooks = hooks.before_request_data(move |_ctx, frame| {
         let l = l.clone();
         async move {
             match frame {
@@ -149,7 +150,7 @@ fn hooked(log: &Log) -> Swill {
         }
     });
     let l = log.clone();
-    let app = app.before_request_message(move |_ctx, m| {
+    let hooks = hooks.before_request_message(move |_ctx, m| {
         let l = l.clone();
         async move {
             l.push(format!("before_request_message {}", m.to_value().unwrap()));
@@ -157,7 +158,7 @@ fn hooked(log: &Log) -> Swill {
         }
     });
     let l = log.clone();
-    let app = app.before_leading_metadata(move |_ctx, md| {
+    let hooks = hooks.before_leading_metadata(move |_ctx, md| {
         let l = l.clone();
         async move {
             l.push(format!("before_leading_metadata {}", md_text(&md)));
@@ -165,7 +166,7 @@ fn hooked(log: &Log) -> Swill {
         }
     });
     let l = log.clone();
-    let app = app.before_response_message(move |_ctx, m| {
+    let hooks = hooks.before_response_message(move |_ctx, m| {
         let l = l.clone();
         async move {
             l.push(format!("before_response_message {}", m.to_value().unwrap()));
@@ -173,7 +174,7 @@ fn hooked(log: &Log) -> Swill {
         }
     });
     let l = log.clone();
-    let app = app.before_trailing_metadata(move |_ctx, md| {
+    let hooks = hooks.before_trailing_metadata(move |_ctx, md| {
         let l = l.clone();
         async move {
             l.push(format!("before_trailing_metadata {}", md_text(&md)));
@@ -181,7 +182,7 @@ fn hooked(log: &Log) -> Swill {
         }
     });
     let l = log.clone();
-    let app = app.after_request(move |ctx, outcome| {
+    let hooks = hooks.after_request(move |ctx, outcome| {
         let l = l.clone();
         async move {
             l.push(format!(
@@ -191,6 +192,7 @@ fn hooked(log: &Log) -> Swill {
             ));
         }
     });
+    let app = app.hooks(hooks);
     let l = log.clone();
     app.after_connection(move |_conn| {
         let l = l.clone();

@@ -9,7 +9,7 @@ use futures::{Stream, StreamExt};
 use http::{HeaderName, HeaderValue, StatusCode};
 use rmpv::Value as V;
 use swill::hooks::{HookError, Rejection};
-use swill::{Connection, Error, Extension, Module, Request, State, Streaming, Swill};
+use swill::{Connection, Error, Extension, Hooks, Module, Request, State, Streaming, Swill};
 
 #[derive(Clone, Debug)]
 struct User {
@@ -163,19 +163,19 @@ fn guarded(log: &Log) -> Swill {
         .with_state(log.clone())
         .handler(inc)
         .handler(ping)
-        .before_request(|ctx| async move {
+        .hooks(Hooks::new().before_request(|ctx| async move {
             if ctx.rpc() == "ping" || ctx.metadata().get_str("token") == Some("t") {
                 Ok(())
             } else {
                 Err(HookError::Fail(Error::forbidden("no token")))
             }
-        })
-        .after_request(move |ctx, outcome| {
+        }))
+        .hooks(Hooks::new().after_request(move |ctx, outcome| {
             let l = l.clone();
             async move {
                 l.push(format!("after_request {} {outcome:?}", ctx.rpc()));
             }
-        })
+        }))
 }
 
 #[tokio::test]
@@ -217,13 +217,13 @@ async fn a_call_hook_can_close_the_connection_with_its_code() {
         .with_state(log.clone())
         .handler(inc)
         .handler(ping)
-        .before_request(|ctx| async move {
+        .hooks(Hooks::new().before_request(|ctx| async move {
             if ctx.rpc() == "inc" {
                 Err(HookError::close(4001, "bye"))
             } else {
                 Ok(())
             }
-        })
+        }))
         .after_connection(move |_| {
             let l = l.clone();
             async move {
@@ -300,16 +300,15 @@ async fn a_close_code_below_1000_becomes_1000() {
 #[tokio::test]
 async fn before_request_message_can_fail_a_client_stream_midway() {
     let log = Log::new();
-    let app = Swill::new()
-        .with_state(log.clone())
-        .handler(sum)
-        .before_request_message(|_ctx, m| async move {
+    let app = Swill::new().with_state(log.clone()).handler(sum).hooks(
+        Hooks::new().before_request_message(|_ctx, m| async move {
             if m.decode::<i64>().unwrap() < 0 {
                 Err(HookError::Fail(Error::bad_request("negative")))
             } else {
                 Ok(())
             }
-        });
+        }),
+    );
     let server = spawn(app).await;
     let mut ws = raw_ws(&server.url(), "swill/1").await;
     send_req(&mut ws, 1, V::from(1), "sum", 0, None).await;
@@ -328,16 +327,15 @@ async fn before_request_message_can_fail_a_client_stream_midway() {
 
 #[tokio::test]
 async fn before_response_message_can_replace_a_result_with_an_error() {
-    let app = Swill::new()
-        .with_state(Log::new())
-        .handler(count)
-        .before_response_message(|_ctx, m| async move {
+    let app = Swill::new().with_state(Log::new()).handler(count).hooks(
+        Hooks::new().before_response_message(|_ctx, m| async move {
             if m.decode::<u64>().unwrap() == 2 {
                 Err(HookError::Fail(Error::new(451, "redacted")))
             } else {
                 Ok(())
             }
-        });
+        }),
+    );
     let server = spawn(app).await;
     let mut ws = raw_ws(&server.url(), "swill/1").await;
     send_req(&mut ws, 1, V::from(5), "count", 0, None).await;
@@ -355,10 +353,11 @@ async fn before_response_message_can_replace_a_result_with_an_error() {
 
 #[tokio::test]
 async fn before_trailing_metadata_can_close_the_connection() {
-    let app = Swill::new()
-        .with_state(Log::new())
-        .handler(count)
-        .before_trailing_metadata(|_ctx, _md| async move { Err(HookError::close(4003, "late")) });
+    let app = Swill::new().with_state(Log::new()).handler(count).hooks(
+        Hooks::new().before_trailing_metadata(|_ctx, _md| async move {
+            Err(HookError::close(4003, "late"))
+        }),
+    );
     let server = spawn(app).await;
     let mut ws = raw_ws(&server.url(), "swill/1").await;
     send_req(&mut ws, 1, V::from(1), "count", 0, None).await;
@@ -373,28 +372,30 @@ async fn before_trailing_metadata_can_close_the_connection() {
 async fn module_hooks_apply_only_to_that_modules_handlers() {
     let log = Log::new();
     let l = log.clone();
-    let math = Module::new("math").handler(inc).before_request(move |ctx| {
-        let l = l.clone();
-        async move {
-            l.push(format!("math hook {}", ctx.rpc()));
-            if ctx.metadata().get_str("deny").is_some() {
-                return Err(HookError::Fail(Error::forbidden("math says no")));
+    let math = Module::new("math")
+        .handler(inc)
+        .hooks(Hooks::new().before_request(move |ctx| {
+            let l = l.clone();
+            async move {
+                l.push(format!("math hook {}", ctx.rpc()));
+                if ctx.metadata().get_str("deny").is_some() {
+                    return Err(HookError::Fail(Error::forbidden("math says no")));
+                }
+                Ok(())
             }
-            Ok(())
-        }
-    });
+        }));
     let l = log.clone();
     let app = Swill::new()
         .with_state(log.clone())
         .handler(ping)
         .module(math)
-        .before_request(move |ctx| {
+        .hooks(Hooks::new().before_request(move |ctx| {
             let l = l.clone();
             async move {
                 l.push(format!("app hook {}", ctx.rpc()));
                 Ok(())
             }
-        });
+        }));
     let server = spawn(app).await;
     let mut ws = raw_ws(&server.url(), "swill/1").await;
 
@@ -436,12 +437,12 @@ async fn a_panicking_call_hook_is_a_500_for_its_call_only() {
         .with_state(log.clone())
         .handler(inc)
         .handler(ping)
-        .before_request(|ctx| async move {
+        .hooks(Hooks::new().before_request(|ctx| async move {
             if ctx.rpc() == "inc" {
                 panic!("hook bug");
             }
             Ok(())
-        });
+        }));
     let server = spawn(app).await;
     let mut ws = raw_ws(&server.url(), "swill/1").await;
     send_req(&mut ws, 1, V::from(1), "inc", 0, None).await;
@@ -462,8 +463,10 @@ async fn a_hook_that_closes_reports_an_error_outcome_to_after_request() {
     let app = Swill::new()
         .with_state(log.clone())
         .handler(inc)
-        .before_request_message(|_ctx, _m| async move { Err(HookError::close(4005, "enough")) })
-        .after_request(move |ctx, outcome| {
+        .hooks(Hooks::new().before_request_message(|_ctx, _m| async move {
+            Err(HookError::close(4005, "enough"))
+        }))
+        .hooks(Hooks::new().after_request(move |ctx, outcome| {
             let l = l.clone();
             async move {
                 let code = match outcome {
@@ -472,7 +475,7 @@ async fn a_hook_that_closes_reports_an_error_outcome_to_after_request() {
                 };
                 l.push(format!("after_request {} {code}", ctx.rpc()));
             }
-        });
+        }));
     let server = spawn(app).await;
     let mut ws = raw_ws(&server.url(), "swill/1").await;
     send_req(&mut ws, 1, V::from(1), "inc", 0, None).await;
@@ -499,11 +502,11 @@ async fn an_outer_module_hook_covers_nested_modules_but_not_the_reverse() {
     };
     let inner = Module::new("b")
         .handler(ping)
-        .before_request(hook("inner", &log));
+        .hooks(Hooks::new().before_request(hook("inner", &log)));
     let outer = Module::new("a")
         .handler(ping)
         .module(inner)
-        .before_request(hook("outer", &log));
+        .hooks(Hooks::new().before_request(hook("outer", &log)));
     let server = spawn(Swill::new().with_state(log.clone()).module(outer)).await;
     let mut ws = raw_ws(&server.url(), "swill/1").await;
     send_req(&mut ws, 1, V::Nil, "a.b.ping", 0, None).await;

@@ -307,14 +307,15 @@ fn offenders(paths: &[PathBuf], crates: &[&str], extra: &[&str]) -> Vec<String> 
 fn src(sub: &str) -> Vec<PathBuf> {
     let base = src_dir().join(sub);
     let mut files = Vec::new();
-    if base.is_dir() {
-        rust_files(&base, &mut files);
-    } else {
-        let file = base.with_extension("rs");
-        assert!(file.exists(), "{} is missing", file.display());
+    // A module is `sub.rs`, `sub/` or both (`sub.rs` with its children in `sub/`).
+    let file = base.with_extension("rs");
+    if file.exists() {
         files.push(file);
     }
-    assert!(!files.is_empty(), "no sources under {sub}");
+    if base.is_dir() {
+        rust_files(&base, &mut files);
+    }
+    assert!(!files.is_empty(), "{} is missing", base.display());
     files
 }
 

@@ -4,6 +4,12 @@
 //! test, the vector replays) depend on, at `ws://ADDR/ws`, and prints
 //! `listening on ws://ADDR/ws` once it accepts connections. `--addr 127.0.0.1:0` picks a free
 //! port (the printed line has the real one). `--debug` puts panic messages into 500 errors.
+//!
+//! Admission flags (a contract other suites rely on):
+//! - `--allow-origin ORIGIN`, repeatable: an upgrade whose `Origin` header is present and not
+//!   listed gets 403. Without the flag every origin is accepted.
+//! - `--max-conns-per-ip N`: the (N+1)-th concurrent connection from one address is refused
+//!   at the upgrade with 429; the others stay served.
 
 mod fixtures;
 
@@ -11,7 +17,10 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 fn usage() -> ExitCode {
-    eprintln!("usage: swill-conformance [--addr HOST:PORT] [--debug]");
+    eprintln!(
+        "usage: swill-conformance [--addr HOST:PORT] [--debug] [--allow-origin ORIGIN]... \
+         [--max-conns-per-ip N]"
+    );
     ExitCode::from(2)
 }
 
@@ -25,7 +34,7 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let mut addr: SocketAddr = ([127, 0, 0, 1], 8765).into();
-    let mut debug = false;
+    let mut config = swill::Config::default();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -33,7 +42,15 @@ async fn main() -> ExitCode {
                 Some(a) => addr = a,
                 None => return usage(),
             },
-            "--debug" => debug = true,
+            "--debug" => config = config.debug(true),
+            "--allow-origin" => match args.next() {
+                Some(origin) if !origin.is_empty() => config = config.allow_origin(origin),
+                _ => return usage(),
+            },
+            "--max-conns-per-ip" => match args.next().and_then(|n| n.parse::<usize>().ok()) {
+                Some(n) if n > 0 => config = config.max_connections_per_ip(n),
+                _ => return usage(),
+            },
             "-h" | "--help" => {
                 let _ = usage();
                 return ExitCode::SUCCESS;
@@ -50,7 +67,7 @@ async fn main() -> ExitCode {
     };
     let local = listener.local_addr().unwrap_or(addr);
     println!("listening on ws://{local}/ws");
-    let app = fixtures::app().debug(debug);
+    let app = fixtures::app().config(config);
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };

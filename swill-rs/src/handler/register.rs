@@ -305,3 +305,7 @@ where
         }),
     }
 }
+
+/// Checks one handler argument type at its own span (the expansion calls it per argument).
+#[inline(always)]
+pub fn assert_arg<M, A: super::func::Arg<M>>() {}

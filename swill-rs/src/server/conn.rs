@@ -309,6 +309,19 @@ where
 
     /// Ends every call, closes the socket as `end` says, then runs the last hooks.
     async fn finish(mut self, end: End) {
+        // A deadline of the socket layer (message assembly, lifetime) surfaces as a read
+        // error; it is a close with a code, not a failed transport.
+        let end = match end {
+            End::Io(tungstenite::Error::Io(e)) => match super::deadline::Expired::of(&e) {
+                Some(expired) => {
+                    let (code, reason) = expired.close();
+                    tracing::debug!(code, reason, "connection deadline passed");
+                    End::Close(code, reason)
+                }
+                None => End::Io(tungstenite::Error::Io(e)),
+            },
+            other => other,
+        };
         let outcome = match end {
             End::Shutdown => Outcome::Shutdown,
             _ => Outcome::Disconnected,
@@ -333,9 +346,30 @@ where
             };
             let ws = &mut self.ws;
             let _ = tokio::time::timeout(CLOSE_TIMEOUT, async move {
-                if ws.close(Some(frame)).await.is_ok() {
-                    // Wait for the peer's close reply so the close is clean.
-                    while let Some(Ok(_)) = ws.next().await {}
+                // After a read error (an oversized message, a broken frame, a deadline) the
+                // stream yields nothing more, though input may still be arriving.
+                let read_failed = futures_util::stream::FusedStream::is_terminated(&*ws);
+                if ws.close(Some(frame)).await.is_err() {
+                    return;
+                }
+                // Wait for the peer's close reply so the close is clean.
+                let clean = !read_failed
+                    && loop {
+                        match ws.next().await {
+                            Some(Ok(Message::Close(_))) | None => break true,
+                            Some(Ok(_)) => {}
+                            Some(Err(_)) => break false,
+                        }
+                    };
+                // Half-close: the peer reads our close frame, then the end of the stream.
+                let io = ws.get_mut();
+                let _ = tokio::io::AsyncWriteExt::shutdown(io).await;
+                if !clean {
+                    // The peer's input could not be read as frames (an oversized message,
+                    // a broken frame): discard it until the peer closes. Closing the socket
+                    // with unread input makes the kernel send a reset, and a reset can
+                    // destroy the close frame before the peer has read it.
+                    super::deadline::drain(io).await;
                 }
             })
             .await;

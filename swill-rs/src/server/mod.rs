@@ -5,16 +5,21 @@
 //! handlers go to tokio's blocking pool. Output is bounded per connection: handlers are not
 //! polled for more while the socket is backed up.
 
+mod accept;
 mod call;
 mod calls;
 mod conn;
+mod deadline;
 mod io;
+mod limits;
 mod pages;
 mod service;
 
 use std::future::{Future, IntoFuture};
 use std::io as stdio;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::server::conn::http1;
@@ -28,6 +33,16 @@ use crate::Swill;
 
 /// Serves `app` on `listener` until the process ends (or, with
 /// [`Serve::with_graceful_shutdown`], until a signal).
+///
+/// Besides the app's own limits ([`Config`](crate::Config)), `serve` answers HTTP 408 to a
+/// client that sends no request within the handshake timeout, and when the process runs out
+/// of file descriptors it pauses accepting (up to a second at a time, with one log line a
+/// minute) instead of spinning, and resumes as soon as descriptors are free again.
+///
+/// # Errors
+/// The future fails at once, before accepting anything, when the app does not build: the
+/// `io::Error` has kind [`InvalidInput`](std::io::ErrorKind::InvalidInput) and carries the
+/// [`BuildError`](crate::BuildError) (`err.get_ref()` and `downcast_ref`).
 ///
 /// ```no_run
 /// # async fn run() -> std::io::Result<()> {
@@ -105,7 +120,7 @@ impl Swill {
     /// ```
     ///
     /// # Errors
-    /// When the address cannot be bound.
+    /// When the address cannot be bound, or when the app does not build (see [`serve`]).
     pub async fn serve(self, addr: impl tokio::net::ToSocketAddrs) -> stdio::Result<()> {
         let listener = TcpListener::bind(addr).await?;
         serve(listener, self).await
@@ -118,37 +133,52 @@ where
 {
     let handshake_timeout = app.config.handshake_timeout;
     let grace = app.config.shutdown_timeout;
-    let svc = app.into_service();
+    let svc = app
+        .try_into_service()
+        .map_err(|e| stdio::Error::new(stdio::ErrorKind::InvalidInput, e))?;
     let shutdown = svc.shutdown_handle();
     let http_tasks = tokio_util::task::TaskTracker::new();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut backoff = accept::Backoff::default();
     tokio::pin!(signal);
     loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
             () = &mut signal => break,
         };
+        let (stream, peer) = match accepted {
+            Ok(a) => {
+                backoff.reset();
+                a
+            }
+            Err(e) => {
+                if let Some(pause) = backoff.failed(&e) {
+                    tokio::select! {
+                        () = tokio::time::sleep(pause) => {}
+                        () = &mut signal => break,
+                    }
+                }
+                continue;
+            }
+        };
         let _ = stream.set_nodelay(true);
+        let got_request = Arc::new(AtomicBool::new(false));
+        let io = accept::HandshakeIo::new(stream, handshake_timeout, got_request.clone());
         let svc = svc.clone();
         let svc = tower::util::MapRequest::new(
             svc,
             move |mut req: http::Request<hyper::body::Incoming>| {
+                got_request.store(true, Ordering::Release);
                 req.extensions_mut().insert(service::PeerAddr(peer));
                 req
             },
         );
+        // `HandshakeIo` answers 408 when the first request is late; hyper's own header timeout
+        // (which closes silently) stays as the bound for later requests on the connection.
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
-            .header_read_timeout(handshake_timeout)
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc))
+            .header_read_timeout(handshake_timeout + HYPER_HEADER_MARGIN)
+            .serve_connection(TokioIo::new(io), TowerToHyperService::new(svc))
             .with_upgrades();
         let mut stop = stop_rx.clone();
         http_tasks.spawn(async move {
@@ -173,3 +203,7 @@ where
     let _ = tokio::time::timeout(extra, http_tasks.wait()).await;
     Ok(())
 }
+
+/// hyper's header timeout runs this much longer than the handshake timeout, so that on the
+/// first request [`accept::HandshakeIo`]'s 408 always comes first.
+const HYPER_HEADER_MARGIN: Duration = Duration::from_secs(1);

@@ -10,17 +10,21 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
+use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::header::{self, HeaderValue};
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, Request, Response, StatusCode, Version};
 use hyper_util::rt::TokioIo;
 use tokio::sync::{watch, Notify};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
 
+use super::accept::HandshakeIo;
+use super::deadline::DeadlineIo;
 use super::io::AdaptiveIo;
-use crate::app::App;
+use super::limits::{ConnLimits, Refused};
+use crate::app::{App, Refusal};
 use crate::handler::Connection;
 use crate::hooks::Handshake;
 use crate::Swill;
@@ -73,6 +77,7 @@ impl Drop for TrackGuard {
 /// Shared by every clone of a [`SwillService`].
 struct Shared {
     app: Arc<App>,
+    limits: ConnLimits,
     next_id: AtomicU64,
     tracker: Arc<Tracker>,
 }
@@ -94,6 +99,7 @@ impl std::fmt::Debug for SwillService {
         f.debug_struct("SwillService")
             .field("route_self", &self.route_self)
             .field("live", &self.shared.tracker.live.load(Ordering::Relaxed))
+            .field("slots", &self.shared.limits.live())
             .finish()
     }
 }
@@ -133,19 +139,42 @@ impl ShutdownHandle {
 impl Swill {
     /// A tower service that routes by itself: the WebSocket path (default `/ws`),
     /// `schema.json`, the docs page, and 404 for anything else.
+    ///
+    /// # Panics
+    /// When the app does not build (a [`BuildError`](crate::BuildError), such as a handler
+    /// name registered twice), with the error's message, as axum panics on overlapping
+    /// routes. [`Swill::check`] reports the same error as a value; [`Swill::try_into_service`]
+    /// returns it.
     pub fn into_service(self) -> SwillService {
-        SwillService {
+        match self.try_into_service() {
+            Ok(svc) => svc,
+            Err(e) => panic!("swill app does not build: {e}"),
+        }
+    }
+
+    /// [`Swill::into_service`], returning a [`BuildError`](crate::BuildError) instead of
+    /// panicking.
+    ///
+    /// # Errors
+    /// When the app does not build (see [`Swill::check`]).
+    pub fn try_into_service(self) -> Result<SwillService, crate::BuildError> {
+        let app = self.build()?;
+        Ok(SwillService {
             shared: Arc::new(Shared {
-                app: self.build(),
+                limits: ConnLimits::new(&app.config),
+                app,
                 next_id: AtomicU64::new(1),
                 tracker: Arc::new(Tracker::new()),
             }),
             route_self: true,
-        }
+        })
     }
 
     /// An axum route for one path: `Router::new().route("/ws", app.into_route())`.
     /// Every request that reaches it is treated as the WebSocket endpoint.
+    ///
+    /// # Panics
+    /// When the app does not build, as [`Swill::into_service`] does.
     pub fn into_route<S: Clone + Send + Sync + 'static>(self) -> axum::routing::MethodRouter<S> {
         let mut svc = self.into_service();
         svc.route_self = false;
@@ -154,6 +183,9 @@ impl Swill {
 
     /// An axum router with the WebSocket endpoint, `schema.json` and the docs page, to
     /// `merge` into an app or `nest` under a prefix.
+    ///
+    /// # Panics
+    /// When the app does not build, as [`Swill::into_service`] does.
     pub fn into_router<S: Clone + Send + Sync + 'static>(self) -> axum::Router<S> {
         axum::Router::new().fallback_service(self.into_service())
     }
@@ -234,6 +266,11 @@ async fn handle<B: Send + 'static>(
     req: Request<B>,
 ) -> Response<Body> {
     let app = &shared.app;
+    let peer = peer_addr(&req);
+    if app.config.admit_peer(peer.map(|p| p.ip())) == Err(Refusal::Network) {
+        tracing::debug!(?peer, "refused: network not allowed");
+        return text(StatusCode::FORBIDDEN, "403 Forbidden: network not allowed");
+    }
     let path = req.uri().path();
     if !is_upgrade(&req) {
         if !route_self || req.method() != Method::GET {
@@ -247,7 +284,16 @@ async fn handle<B: Send + 'static>(
     if route_self && path != app.paths.ws {
         return not_found();
     }
-    upgrade(shared, req).await
+    upgrade(shared, req, peer).await
+}
+
+/// The peer address `serve` attached, or the one axum's `ConnectInfo` provides.
+fn peer_addr<B>(req: &Request<B>) -> Option<SocketAddr> {
+    req.extensions().get::<PeerAddr>().map(|p| p.0).or_else(|| {
+        req.extensions()
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .map(|c| c.0)
+    })
 }
 
 fn owned_headers(headers: &http::HeaderMap) -> http::HeaderMap {
@@ -278,8 +324,20 @@ fn owned_uri(uri: &http::Uri) -> http::Uri {
     http::Uri::try_from(text).unwrap_or_else(|_| uri.clone())
 }
 
-async fn upgrade<B: Send + 'static>(shared: Arc<Shared>, mut req: Request<B>) -> Response<Body> {
+async fn upgrade<B: Send + 'static>(
+    shared: Arc<Shared>,
+    mut req: Request<B>,
+    peer: Option<SocketAddr>,
+) -> Response<Body> {
     let app = shared.app.clone();
+    if req.version() != Version::HTTP_11 {
+        // RFC 6455 §4.1: the opening handshake is an HTTP/1.1 (or later) GET; HTTP/2 needs
+        // RFC 8441's extended CONNECT, which is not this.
+        return text(
+            StatusCode::BAD_REQUEST,
+            "400 Bad Request: a WebSocket upgrade needs HTTP/1.1",
+        );
+    }
     if req.method() != Method::GET
         || !header_has_token(&req, header::CONNECTION, "upgrade")
         || req
@@ -303,11 +361,28 @@ async fn upgrade<B: Send + 'static>(shared: Arc<Shared>, mut req: Request<B>) ->
         return text(StatusCode::NOT_ACCEPTABLE, "No suitable subprotocol");
     };
 
-    let peer = req.extensions().get::<PeerAddr>().map(|p| p.0).or_else(|| {
-        req.extensions()
-            .get::<axum::extract::ConnectInfo<SocketAddr>>()
-            .map(|c| c.0)
-    });
+    let origins = req.headers().get_all(header::ORIGIN).iter();
+    if app.config.admit_origin(origins.map(HeaderValue::as_bytes)) == Err(Refusal::Origin) {
+        tracing::debug!(?peer, "refused: origin not allowed");
+        return text(StatusCode::FORBIDDEN, "403 Forbidden: origin not allowed");
+    }
+    let permit = match shared.limits.acquire(peer.map(|p| p.ip())) {
+        Ok(permit) => permit,
+        Err(Refused::Global(max)) => {
+            tracing::debug!(?peer, max, "refused: connection limit reached");
+            return text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("503 Service Unavailable: the server holds {max} connections"),
+            );
+        }
+        Err(Refused::PerIp(max)) => {
+            tracing::debug!(?peer, max, "refused: per-address connection limit reached");
+            return text(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("429 Too Many Requests: {max} connections from this address are open"),
+            );
+        }
+    };
     // hyper parses the request head zero-copy: header values and the URI are slices of its
     // 8 KiB read buffer. Copied here, they no longer pin that buffer for the connection's life.
     let mut hs = Handshake::new(owned_uri(req.uri()), owned_headers(req.headers()), peer);
@@ -344,6 +419,8 @@ async fn upgrade<B: Send + 'static>(shared: Arc<Shared>, mut req: Request<B>) ->
     let mut shutdown_rx = shared.tracker.shutdown.subscribe();
     let handshake_timeout = app.config.handshake_timeout;
     let max = app.config.max_message_size;
+    let message_timeout = app.config.message_timeout;
+    let lifetime = app.config.max_connection_lifetime;
     tokio::spawn(async move {
         let upgraded = match tokio::time::timeout(handshake_timeout, on_upgrade).await {
             Ok(Ok(u)) => u,
@@ -367,28 +444,30 @@ async fn upgrade<B: Send + 'static>(shared: Arc<Shared>, mut req: Request<B>) ->
         // Served by `serve` or `axum::serve`, the upgraded connection is a TCP stream: take it
         // back from hyper, which frees hyper's 8 KiB read buffer for the connection's life,
         // and read the socket directly instead of through a boxed trait object.
-        match upgraded.downcast::<TokioIo<tokio::net::TcpStream>>() {
-            Ok(parts) => {
-                let io = AdaptiveIo::new(parts.io.into_inner());
-                let ws = if parts.read_buf.is_empty() {
-                    WebSocketStream::from_raw_socket(io, Role::Server, Some(cfg)).await
-                } else {
-                    let early = parts.read_buf.to_vec();
-                    WebSocketStream::from_partially_read(io, early, Role::Server, Some(cfg)).await
-                };
-                drop(parts.read_buf);
+        let upgraded = match upgraded.downcast::<TokioIo<HandshakeIo>>() {
+            Ok(parts) => Ok((parts.io.into_inner().into_inner(), parts.read_buf)),
+            Err(upgraded) => match upgraded.downcast::<TokioIo<tokio::net::TcpStream>>() {
+                Ok(parts) => Ok((parts.io.into_inner(), parts.read_buf)),
+                Err(upgraded) => Err(upgraded),
+            },
+        };
+        match upgraded {
+            Ok((tcp, early)) => {
+                let io = DeadlineIo::new(AdaptiveIo::new(tcp), early, message_timeout, lifetime);
+                let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(cfg)).await;
                 // The long-lived part gets a task of its own, sized for the connection alone
                 // rather than for the handshake states before it.
                 tokio::spawn(async move {
-                    let _guard = guard;
+                    let _slot = (guard, permit);
                     super::conn::run(ws, app, conn, shutdown).await;
                 });
             }
             Err(upgraded) => {
                 let io = AdaptiveIo::new(TokioIo::new(upgraded));
+                let io = DeadlineIo::new(io, Bytes::new(), message_timeout, lifetime);
                 let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(cfg)).await;
                 tokio::spawn(async move {
-                    let _guard = guard;
+                    let _slot = (guard, permit);
                     super::conn::run(ws, app, conn, shutdown).await;
                 });
             }

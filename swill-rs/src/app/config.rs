@@ -1,0 +1,632 @@
+//! [`Config`]: every limit and timeout of an app, in one place.
+//!
+//! Settings are read through getters and changed through clamping setters that take and
+//! return the value, so a `Config` is always valid: a limit of zero becomes one, a timeout of
+//! zero becomes one millisecond.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Default largest incoming message: 16 MiB, what the original inherits from uvicorn
+/// (swill/1 §12.4).
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 << 20;
+/// Default bound on concurrent calls per connection; one more gets ERROR 429.
+pub const DEFAULT_MAX_CONCURRENT_CALLS: usize = 1024;
+/// Default bound on encoded-but-unsent output per connection. Handlers are not polled for
+/// more output while it is exceeded, so a client that stops reading costs at most this much.
+pub const DEFAULT_MAX_PENDING_OUTPUT: usize = 1 << 20;
+/// Default bound on request items queued for a streaming-request handler that reads slower
+/// than its client sends. One more fails that call with 429 (swill/1 has no flow control, and
+/// pausing the socket would stall the connection's other calls). 1024 items absorb bursts;
+/// clients that upload faster than the handler consumes should wait for acknowledgements.
+pub const DEFAULT_MAX_QUEUED_ITEMS: usize = 1024;
+/// Default time the client has to send its upgrade request and finish the WebSocket
+/// handshake: ten seconds cover a slow mobile link, and a slowloris client holds a socket
+/// no longer than that.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default interval between server pings on a quiet connection.
+pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(20);
+/// Default time without any frame from the client (pongs included) before the connection is
+/// closed: two missed pings and a margin.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default time running calls get to finish during a graceful shutdown.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time a client has to finish one message once its first byte arrived: as long as
+/// an idle connection may stay silent. Pings in between do not extend it, so a message left
+/// incomplete (a first fragment, then only pings) cannot pin its buffer for longer. A full
+/// 16 MiB message fits in it down to about 2.3 Mbit/s.
+pub const DEFAULT_MESSAGE_TIMEOUT: Duration = DEFAULT_IDLE_TIMEOUT;
+/// Default bound on open WebSocket connections per app; one more is refused with HTTP 503.
+/// Ten thousand stays well below the file-descriptor limit servers are usually given
+/// (65,536), leaving descriptors for the handlers' own sockets and files. At the default
+/// limits one connection's own buffers can reach about 17 MiB (`docs/reliability.md`), so
+/// an operator who raises this should plan the memory for it.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// Default bound on open WebSocket connections from one client address (an IPv4 address or
+/// an IPv6 /64); one more is refused with HTTP 429. A tenth of
+/// [`DEFAULT_MAX_CONNECTIONS`]: one host cannot take the whole server, and a NAT gateway
+/// with hundreds of browsers behind it still fits.
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = DEFAULT_MAX_CONNECTIONS / 10;
+
+/// Connection limits, timeouts and admission rules of an app.
+///
+/// Every setting has a getter of the same name and a `#[must_use]` setter that clamps its
+/// argument; every default is a `DEFAULT_*` constant whose documentation gives the reason for
+/// the number. Install it with [`Swill::config`](crate::Swill::config).
+///
+/// ```
+/// use std::time::Duration;
+/// use swill::{Config, Swill};
+///
+/// let config = Config::default()
+///     .max_message_size(1 << 20)
+///     .max_connections_per_ip(16)
+///     .allow_origin("https://app.example.com")
+///     .idle_timeout(Some(Duration::from_secs(30)));
+/// assert_eq!(config.get_max_connections_per_ip(), 16);
+/// let app = Swill::new().config(config);
+/// # drop(app);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub(crate) max_message_size: usize,
+    pub(crate) max_concurrent_calls: usize,
+    pub(crate) max_pending_output: usize,
+    pub(crate) max_queued_items: usize,
+    pub(crate) max_invalid_frames: Option<u32>,
+    pub(crate) max_connections: usize,
+    pub(crate) max_connections_per_ip: usize,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) message_timeout: Duration,
+    pub(crate) ping_interval: Option<Duration>,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) max_connection_lifetime: Option<Duration>,
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) allowed_origins: Vec<String>,
+    pub(crate) allowed_networks: Vec<Cidr>,
+    pub(crate) denied_networks: Vec<Cidr>,
+    pub(crate) debug: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            max_concurrent_calls: DEFAULT_MAX_CONCURRENT_CALLS,
+            max_pending_output: DEFAULT_MAX_PENDING_OUTPUT,
+            max_queued_items: DEFAULT_MAX_QUEUED_ITEMS,
+            max_invalid_frames: None,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            message_timeout: DEFAULT_MESSAGE_TIMEOUT,
+            ping_interval: Some(DEFAULT_PING_INTERVAL),
+            idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
+            max_connection_lifetime: None,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            allowed_origins: Vec::new(),
+            allowed_networks: Vec::new(),
+            denied_networks: Vec::new(),
+            debug: false,
+        }
+    }
+}
+
+/// The shortest timeout a setter accepts; zero would fire before anything could happen.
+const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+
+fn timeout(d: Duration) -> Duration {
+    d.max(MIN_TIMEOUT)
+}
+
+impl Config {
+    /// The defaults (the same as [`Config::default`]).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Largest incoming WebSocket message (and frame); a larger one closes the connection
+    /// with 1009. At least 1 (default [`DEFAULT_MAX_MESSAGE_SIZE`]).
+    #[must_use]
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes.max(1);
+        self
+    }
+
+    /// Concurrent calls per connection; one more gets ERROR 429. At least 1 (default
+    /// [`DEFAULT_MAX_CONCURRENT_CALLS`]).
+    #[must_use]
+    pub fn max_concurrent_calls(mut self, n: usize) -> Self {
+        self.max_concurrent_calls = n.max(1);
+        self
+    }
+
+    /// Encoded output waiting for the socket, per connection; handlers are paused above it.
+    /// At least 1 (default [`DEFAULT_MAX_PENDING_OUTPUT`]).
+    #[must_use]
+    pub fn max_pending_output(mut self, bytes: usize) -> Self {
+        self.max_pending_output = bytes.max(1);
+        self
+    }
+
+    /// Queued request items per streaming-request call; one more fails that call with 429.
+    /// At least 1 (default [`DEFAULT_MAX_QUEUED_ITEMS`]).
+    #[must_use]
+    pub fn max_queued_items(mut self, n: usize) -> Self {
+        self.max_queued_items = n.max(1);
+        self
+    }
+
+    /// Undecodable frames tolerated per connection before closing with 1007; `None` (the
+    /// default) tolerates any number, each answered with ERROR 400 when its seq is readable.
+    #[must_use]
+    pub fn max_invalid_frames(mut self, n: Option<u32>) -> Self {
+        self.max_invalid_frames = n;
+        self
+    }
+
+    /// Open WebSocket connections of the app; one more upgrade is refused with HTTP 503. At
+    /// least 1 (default [`DEFAULT_MAX_CONNECTIONS`]).
+    #[must_use]
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n.max(1);
+        self
+    }
+
+    /// Open WebSocket connections per client address (IPv4 address or IPv6 /64); one more
+    /// upgrade is refused with HTTP 429. At least 1 (default
+    /// [`DEFAULT_MAX_CONNECTIONS_PER_IP`]). Connections whose peer address is unknown (a
+    /// mount that does not provide it) count toward the global limit only.
+    #[must_use]
+    pub fn max_connections_per_ip(mut self, n: usize) -> Self {
+        self.max_connections_per_ip = n.max(1);
+        self
+    }
+
+    /// Time to send the upgrade request and finish the handshake. With [`serve`](crate::serve),
+    /// a client that has not sent its request by then gets HTTP 408 and is disconnected. At
+    /// least 1 ms (default [`DEFAULT_HANDSHAKE_TIMEOUT`]).
+    #[must_use]
+    pub fn handshake_timeout(mut self, d: Duration) -> Self {
+        self.handshake_timeout = timeout(d);
+        self
+    }
+
+    /// Time to finish one message once its first byte arrived (all of its fragments); pings
+    /// do not extend it. Past it the connection closes with 1008. At least 1 ms (default
+    /// [`DEFAULT_MESSAGE_TIMEOUT`]).
+    #[must_use]
+    pub fn message_timeout(mut self, d: Duration) -> Self {
+        self.message_timeout = timeout(d);
+        self
+    }
+
+    /// Ping interval on a quiet connection; `None` disables pings (default
+    /// [`DEFAULT_PING_INTERVAL`]). At least 1 ms.
+    #[must_use]
+    pub fn ping_interval(mut self, d: Option<Duration>) -> Self {
+        self.ping_interval = d.map(timeout);
+        self
+    }
+
+    /// Time without any frame from the client before closing with 1001; `None` disables it
+    /// (default [`DEFAULT_IDLE_TIMEOUT`]). At least 1 ms.
+    #[must_use]
+    pub fn idle_timeout(mut self, d: Option<Duration>) -> Self {
+        self.idle_timeout = d.map(timeout);
+        self
+    }
+
+    /// Longest life of one connection; when reached it closes with 1001 (clients reconnect,
+    /// which rebalances them across servers and renews credentials). `None`, the default,
+    /// lets connections live as long as they are used. At least 1 ms.
+    #[must_use]
+    pub fn max_connection_lifetime(mut self, d: Option<Duration>) -> Self {
+        self.max_connection_lifetime = d.map(timeout);
+        self
+    }
+
+    /// Grace period for running calls on shutdown (default [`DEFAULT_SHUTDOWN_TIMEOUT`]).
+    #[must_use]
+    pub fn shutdown_timeout(mut self, d: Duration) -> Self {
+        self.shutdown_timeout = d;
+        self
+    }
+
+    /// Adds `origin` (e.g. `https://app.example.com`, compared case-insensitively) to the
+    /// list of origins allowed to open a WebSocket. Once the list is not empty, an upgrade
+    /// whose `Origin` header is present and not listed gets HTTP 403; this protects cookie-
+    /// authenticated apps from cross-site WebSocket hijacking. Upgrades without an `Origin`
+    /// header (non-browser clients) are not affected. With no origin added (the default)
+    /// every origin is accepted.
+    #[must_use]
+    pub fn allow_origin(mut self, origin: impl Into<String>) -> Self {
+        let origin = origin.into();
+        let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
+        if !self.allowed_origins.contains(&origin) {
+            self.allowed_origins.push(origin);
+        }
+        self
+    }
+
+    /// Adds a network clients may connect from. Once the list is not empty, an upgrade from
+    /// any other address (or from an unknown one) gets HTTP 403. Empty by default: every
+    /// address is allowed.
+    #[must_use]
+    pub fn allow_network(mut self, net: Cidr) -> Self {
+        self.allowed_networks.push(net);
+        self
+    }
+
+    /// Adds a network clients may not connect from: an upgrade from it gets HTTP 403, even if
+    /// an allowed network contains it. Empty by default.
+    #[must_use]
+    pub fn deny_network(mut self, net: Cidr) -> Self {
+        self.denied_networks.push(net);
+        self
+    }
+
+    /// Debug mode: 500 errors carry the panic or error text in `data`. Off by default; never
+    /// turn it on for untrusted clients.
+    #[must_use]
+    pub fn debug(mut self, on: bool) -> Self {
+        self.debug = on;
+        self
+    }
+}
+
+/// Getters, one per setting. They carry a `get_` prefix because the setters, builder-style,
+/// take the plain names (as [`std::process::Command`] does).
+impl Config {
+    /// Largest incoming message. See [`Config::max_message_size`](Self::max_message_size).
+    pub fn get_max_message_size(&self) -> usize {
+        self.max_message_size
+    }
+
+    /// Concurrent calls per connection. See [`Config::max_concurrent_calls`](Self::max_concurrent_calls).
+    pub fn get_max_concurrent_calls(&self) -> usize {
+        self.max_concurrent_calls
+    }
+
+    /// Unsent output per connection. See [`Config::max_pending_output`](Self::max_pending_output).
+    pub fn get_max_pending_output(&self) -> usize {
+        self.max_pending_output
+    }
+
+    /// Queued request items per streaming-request call. See [`Config::max_queued_items`](Self::max_queued_items).
+    pub fn get_max_queued_items(&self) -> usize {
+        self.max_queued_items
+    }
+
+    /// Undecodable frames tolerated per connection. See [`Config::max_invalid_frames`](Self::max_invalid_frames).
+    pub fn get_max_invalid_frames(&self) -> Option<u32> {
+        self.max_invalid_frames
+    }
+
+    /// Open connections of the app. See [`Config::max_connections`](Self::max_connections).
+    pub fn get_max_connections(&self) -> usize {
+        self.max_connections
+    }
+
+    /// Open connections per client address. See [`Config::max_connections_per_ip`](Self::max_connections_per_ip).
+    pub fn get_max_connections_per_ip(&self) -> usize {
+        self.max_connections_per_ip
+    }
+
+    /// Handshake deadline. See [`Config::handshake_timeout`](Self::handshake_timeout).
+    pub fn get_handshake_timeout(&self) -> Duration {
+        self.handshake_timeout
+    }
+
+    /// Deadline for finishing one message. See [`Config::message_timeout`](Self::message_timeout).
+    pub fn get_message_timeout(&self) -> Duration {
+        self.message_timeout
+    }
+
+    /// Ping interval. See [`Config::ping_interval`](Self::ping_interval).
+    pub fn get_ping_interval(&self) -> Option<Duration> {
+        self.ping_interval
+    }
+
+    /// Idle deadline. See [`Config::idle_timeout`](Self::idle_timeout).
+    pub fn get_idle_timeout(&self) -> Option<Duration> {
+        self.idle_timeout
+    }
+
+    /// Longest connection life. See [`Config::max_connection_lifetime`](Self::max_connection_lifetime).
+    pub fn get_max_connection_lifetime(&self) -> Option<Duration> {
+        self.max_connection_lifetime
+    }
+
+    /// Shutdown grace period. See [`Config::shutdown_timeout`](Self::shutdown_timeout).
+    pub fn get_shutdown_timeout(&self) -> Duration {
+        self.shutdown_timeout
+    }
+
+    /// Allowed origins, lower-cased (empty: every origin). See [`Config::allow_origin`](Self::allow_origin).
+    pub fn get_allowed_origins(&self) -> &[String] {
+        &self.allowed_origins
+    }
+
+    /// Allowed networks (empty: every address). See [`Config::allow_network`](Self::allow_network).
+    pub fn get_allowed_networks(&self) -> &[Cidr] {
+        &self.allowed_networks
+    }
+
+    /// Denied networks. See [`Config::deny_network`](Self::deny_network).
+    pub fn get_denied_networks(&self) -> &[Cidr] {
+        &self.denied_networks
+    }
+
+    /// Whether debug mode is on. See [`Config::debug`](Self::debug).
+    pub fn get_debug(&self) -> bool {
+        self.debug
+    }
+}
+
+/// A network in CIDR notation (`10.0.0.0/8`, `2001:db8::/32`, or a single address), for
+/// [`Config::allow_network`] and [`Config::deny_network`].
+///
+/// ```
+/// use swill::Cidr;
+///
+/// let net: Cidr = "192.168.0.0/16".parse().unwrap();
+/// assert!(net.contains("192.168.4.2".parse().unwrap()));
+/// assert!(!net.contains("10.0.0.1".parse().unwrap()));
+/// // IPv4-mapped IPv6 peers match IPv4 networks.
+/// assert!(net.contains("::ffff:192.168.4.2".parse().unwrap()));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Cidr {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+/// A string that is not a network in CIDR notation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CidrError {
+    /// The part before `/` is not an IP address.
+    #[error("invalid network address")]
+    Address,
+    /// The prefix length is not a number up to 32 (IPv4) or 128 (IPv6).
+    #[error("invalid prefix length {0}")]
+    Prefix(String),
+}
+
+impl Cidr {
+    /// The network of `addr` with a `prefix`-bit mask; the host bits of `addr` are cleared.
+    ///
+    /// # Errors
+    /// When `prefix` exceeds 32 for IPv4 or 128 for IPv6.
+    pub fn new(addr: IpAddr, prefix: u8) -> Result<Self, CidrError> {
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        if prefix > max {
+            return Err(CidrError::Prefix(prefix.to_string()));
+        }
+        let addr = match addr {
+            // The masked value has at most 32 significant bits.
+            IpAddr::V4(a) => IpAddr::V4((mask(u32::from(a).into(), prefix, 32) as u32).into()),
+            IpAddr::V6(a) => IpAddr::V6(mask(u128::from(a), prefix, 128).into()),
+        };
+        Ok(Self { addr, prefix })
+    }
+
+    /// The network address (host bits cleared).
+    pub fn addr(&self) -> IpAddr {
+        self.addr
+    }
+
+    /// The prefix length in bits.
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+
+    /// Whether `ip` is in the network. IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`) are
+    /// compared as the IPv4 address they carry.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, canonical(ip)) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                mask(u32::from(ip).into(), self.prefix, 32) == u128::from(u32::from(net))
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                mask(u128::from(ip), self.prefix, 128) == u128::from(net)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// `ip` with IPv4-mapped IPv6 addresses turned into IPv4.
+pub(crate) fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// Keeps the top `prefix` bits of a `width`-bit value.
+fn mask(value: u128, prefix: u8, width: u32) -> u128 {
+    let host_bits = width - u32::from(prefix).min(width);
+    if host_bits >= 128 {
+        return 0;
+    }
+    value >> host_bits << host_bits
+}
+
+impl FromStr for Cidr {
+    type Err = CidrError;
+
+    fn from_str(s: &str) -> Result<Self, CidrError> {
+        let (addr, prefix) = match s.trim().split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s.trim(), None),
+        };
+        let addr: IpAddr = addr.parse().map_err(|_| CidrError::Address)?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p
+                .parse::<u8>()
+                .map_err(|_| CidrError::Prefix(p.to_owned()))?,
+        };
+        Self::new(addr, prefix)
+    }
+}
+
+impl From<IpAddr> for Cidr {
+    /// The network holding `addr` alone.
+    fn from(addr: IpAddr) -> Self {
+        let prefix = if addr.is_ipv4() { 32 } else { 128 };
+        Self { addr, prefix }
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// Why an upgrade is refused before any hook runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(feature = "server"), allow(dead_code))]
+pub(crate) enum Refusal {
+    /// The peer's address is denied, or not in the allow list.
+    Network,
+    /// The `Origin` header is not in the allow list.
+    Origin,
+}
+
+#[cfg_attr(not(feature = "server"), allow(dead_code))]
+impl Config {
+    /// Applies the network lists to `peer` (unknown when the mount does not provide it).
+    pub(crate) fn admit_peer(&self, peer: Option<IpAddr>) -> Result<(), Refusal> {
+        if self.allowed_networks.is_empty() && self.denied_networks.is_empty() {
+            return Ok(());
+        }
+        let Some(ip) = peer else {
+            // Without an address no deny rule can be checked: refuse when a list says who
+            // may connect, accept when only denials were configured.
+            return if self.allowed_networks.is_empty() {
+                Ok(())
+            } else {
+                Err(Refusal::Network)
+            };
+        };
+        if self.denied_networks.iter().any(|n| n.contains(ip)) {
+            return Err(Refusal::Network);
+        }
+        if !self.allowed_networks.is_empty()
+            && !self.allowed_networks.iter().any(|n| n.contains(ip))
+        {
+            return Err(Refusal::Network);
+        }
+        Ok(())
+    }
+
+    /// Applies the origin allow list to the request's `Origin` header values.
+    pub(crate) fn admit_origin<'a>(
+        &self,
+        mut origins: impl Iterator<Item = &'a [u8]>,
+    ) -> Result<(), Refusal> {
+        if self.allowed_origins.is_empty() {
+            return Ok(());
+        }
+        let listed = |o: &[u8]| {
+            let o = o.trim_ascii();
+            let o = o.strip_suffix(b"/").unwrap_or(o);
+            self.allowed_origins
+                .iter()
+                .any(|a| a.as_bytes().eq_ignore_ascii_case(o))
+        };
+        // Every Origin value present must be listed (a request with two is suspicious).
+        if origins.all(listed) {
+            Ok(())
+        } else {
+            Err(Refusal::Origin)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidr_parses_and_matches() {
+        let net: Cidr = "10.1.2.3/8".parse().unwrap();
+        assert_eq!(net.to_string(), "10.0.0.0/8");
+        assert!(net.contains("10.200.0.1".parse().unwrap()));
+        assert!(!net.contains("11.0.0.1".parse().unwrap()));
+        let all: Cidr = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains("1.2.3.4".parse().unwrap()));
+        let v6: Cidr = "2001:db8::/32".parse().unwrap();
+        assert!(v6.contains("2001:db8:1::9".parse().unwrap()));
+        assert!(!v6.contains("10.0.0.1".parse().unwrap()));
+        let any6: Cidr = "::/0".parse().unwrap();
+        assert!(any6.contains("::1".parse().unwrap()));
+        let one: Cidr = "127.0.0.1".parse().unwrap();
+        assert_eq!(one.prefix(), 32);
+        assert!(one.contains("::ffff:127.0.0.1".parse().unwrap()));
+        assert_eq!(
+            "10.0.0.0/33".parse::<Cidr>(),
+            Err(CidrError::Prefix("33".into()))
+        );
+        assert_eq!("nope/8".parse::<Cidr>(), Err(CidrError::Address));
+        assert!("10.0.0.0/x".parse::<Cidr>().is_err());
+    }
+
+    #[test]
+    fn setters_clamp() {
+        let c = Config::default()
+            .max_concurrent_calls(0)
+            .max_connections(0)
+            .max_connections_per_ip(0)
+            .max_message_size(0)
+            .handshake_timeout(Duration::ZERO)
+            .idle_timeout(Some(Duration::ZERO));
+        assert_eq!(c.get_max_concurrent_calls(), 1);
+        assert_eq!(c.get_max_connections(), 1);
+        assert_eq!(c.get_max_connections_per_ip(), 1);
+        assert_eq!(c.get_max_message_size(), 1);
+        assert_eq!(c.get_handshake_timeout(), MIN_TIMEOUT);
+        assert_eq!(c.get_idle_timeout(), Some(MIN_TIMEOUT));
+    }
+
+    #[test]
+    fn admission_rules() {
+        let open = Config::default();
+        assert_eq!(open.admit_peer(None), Ok(()));
+        assert_eq!(
+            open.admit_origin([&b"https://evil.example"[..]].into_iter()),
+            Ok(())
+        );
+        let c = Config::default()
+            .allow_origin("https://App.example.com/")
+            .allow_network("10.0.0.0/8".parse().unwrap())
+            .deny_network("10.9.0.0/16".parse().unwrap());
+        assert_eq!(c.get_allowed_origins(), ["https://app.example.com"]);
+        assert_eq!(
+            c.admit_origin([&b"https://app.EXAMPLE.com"[..]].into_iter()),
+            Ok(())
+        );
+        assert_eq!(c.admit_origin(std::iter::empty()), Ok(()));
+        assert_eq!(
+            c.admit_origin([&b"https://app.example.com.evil"[..]].into_iter()),
+            Err(Refusal::Origin)
+        );
+        assert_eq!(c.admit_peer(Some("10.1.1.1".parse().unwrap())), Ok(()));
+        assert_eq!(
+            c.admit_peer(Some("10.9.1.1".parse().unwrap())),
+            Err(Refusal::Network)
+        );
+        assert_eq!(
+            c.admit_peer(Some("192.0.2.1".parse().unwrap())),
+            Err(Refusal::Network)
+        );
+        assert_eq!(c.admit_peer(None), Err(Refusal::Network));
+    }
+}
