@@ -60,6 +60,11 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// Debug mode: 500 errors carry the panic or error text in `data`. Off by default.
     pub debug: bool,
+    /// Decode budget as a multiple of the payload's length: a payload whose decoded value
+    /// would take more (estimated) memory gets ERROR 413.
+    pub decode_budget_ratio: usize,
+    /// Smallest decode budget in bytes, whatever the payload's length.
+    pub min_decode_budget: usize,
 }
 
 impl Default for Config {
@@ -75,6 +80,8 @@ impl Default for Config {
             idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             debug: false,
+            decode_budget_ratio: crate::payload::DEFAULT_DECODE_BUDGET_RATIO,
+            min_decode_budget: crate::payload::DEFAULT_MIN_DECODE_BUDGET,
         }
     }
 }
@@ -406,6 +413,23 @@ impl Swill {
         self
     }
 
+    /// Decode budget per payload, as a multiple of its length (default
+    /// [`DEFAULT_DECODE_BUDGET_RATIO`](crate::DEFAULT_DECODE_BUDGET_RATIO)): a request whose
+    /// decoded value would take more memory than this (estimated) gets ERROR 413.
+    #[must_use]
+    pub fn decode_budget_ratio(mut self, ratio: usize) -> Self {
+        self.config.decode_budget_ratio = ratio.max(1);
+        self
+    }
+
+    /// Smallest decode budget per payload, in bytes (default
+    /// [`DEFAULT_MIN_DECODE_BUDGET`](crate::DEFAULT_MIN_DECODE_BUDGET)).
+    #[must_use]
+    pub fn min_decode_budget(mut self, bytes: usize) -> Self {
+        self.config.min_decode_budget = bytes;
+        self
+    }
+
     /// Undecodable frames tolerated per connection before closing with 1007.
     #[must_use]
     pub fn max_invalid_frames(mut self, n: u32) -> Self {
@@ -518,7 +542,13 @@ impl Swill {
     }
 
     /// Freezes the app into the shared, immutable form the server uses.
-    pub(crate) fn build(self) -> Arc<App> {
+    pub(crate) fn build(mut self) -> Arc<App> {
+        // Payload decoding reads the budget from the connection's state map (a crate-private
+        // type, so no user state can collide with it).
+        self.states.insert(crate::payload::Budget {
+            ratio: self.config.decode_budget_ratio.max(1),
+            min: self.config.min_decode_budget,
+        });
         let app_hooks = Arc::new(self.hooks.clone());
         let mut entries: Vec<(HandlerDef, Arc<CallHooks>)> = Vec::new();
         for entry in self.entries {

@@ -171,9 +171,17 @@ impl IntoHandler for HandlerDef {
     }
 }
 
-/// Decodes a payload into `T`; failures are 400 with the decoder's message (swill/1 §12.8).
-pub(crate) fn decode_payload<T: DeserializeOwned>(raw: &[u8]) -> Result<T, Error> {
-    rmp_serde::from_slice(raw).map_err(|e| Error::bad_request(format!("invalid request data: {e}")))
+/// Decodes a payload into `T` (structs only from maps, within the app's decode budget); see
+/// [`crate::payload::decode`] for the errors (400, or 413 past the budget).
+pub(crate) fn decode_payload<T: DeserializeOwned>(
+    raw: &[u8],
+    ctx: &CallContext,
+) -> Result<T, Error> {
+    let budget = ctx
+        .connection()
+        .state::<crate::payload::Budget>()
+        .unwrap_or_default();
+    crate::payload::decode(raw, budget)
 }
 
 /// Encodes a result: structs as maps with field names (what msgspec and TypeScript expect),

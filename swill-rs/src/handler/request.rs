@@ -139,7 +139,7 @@ impl<T: fmt::Debug> fmt::Debug for Request<T> {
 pub struct Streaming<T> {
     ctx: CallContext,
     first: Option<Bytes>,
-    decode: fn(&[u8]) -> Result<T, Error>,
+    decode: fn(&[u8], &CallContext) -> Result<T, Error>,
     validate: Option<ValidateFn<T>>,
     hooks: Arc<CallHooks>,
     pending: Option<Pending<T>>,
@@ -208,7 +208,7 @@ impl<T: DeserializeOwned + Send + 'static> Streaming<T> {
 
     /// Decodes, validates and runs `before_request_message` for one raw item.
     fn process(&mut self, raw: Bytes, cx: &mut Context<'_>) -> Option<Poll<Option<T>>> {
-        let item = match (self.decode)(&raw) {
+        let item = match (self.decode)(&raw, &self.ctx) {
             Ok(v) => v,
             Err(e) => return Some(self.fail(HookError::Fail(e))),
         };

@@ -104,7 +104,7 @@ async fn prelude<R: DeserializeOwned>(
 ) -> Result<R, HookError> {
     request_hooks(ctx, hooks).await?;
     let raw = payload.unwrap_or_else(|| Bytes::from_static(&[0xc0]));
-    let data: R = super::decode_payload(&raw)?;
+    let data: R = super::decode_payload(&raw, ctx)?;
     if let Some(validate) = validate {
         validate(&data)?;
     }
