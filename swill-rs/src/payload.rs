@@ -17,6 +17,11 @@
 //!   is [`Config::decode_budget_ratio`] times the payload's length, and at least
 //!   [`Config::min_decode_budget`].
 //!
+//! One gap: types whose `Deserialize` buffers the input first (`#[serde(untagged)]` and
+//! internally tagged enums) decode their structs from serde's private buffer, out of the
+//! adapter's sight, so a struct inside an untagged enum still accepts an array. The buffering
+//! itself is charged to the budget.
+//!
 //! The estimate: every sequence element and map entry costs the in-memory size of the Rust
 //! value it decodes into (`size_of`, at least one byte; a struct's own fields cost one byte
 //! each, since they live inside the struct), and every str and bin costs its length. A
@@ -125,6 +130,7 @@ struct Meter {
 }
 
 impl Meter {
+    #[inline]
     fn charge<E: de::Error>(&self, bytes: u64) -> Result<(), E> {
         match self.left.get().checked_sub(bytes) {
             Some(left) => {
@@ -138,6 +144,7 @@ impl Meter {
         }
     }
 
+    #[inline]
     fn charge_len<E: de::Error>(&self, len: usize) -> Result<(), E> {
         self.charge(len as u64)
     }
@@ -153,6 +160,7 @@ struct Prepaid {
 impl Prepaid {
     /// Charges one slot of `size` bytes; `remaining` (this slot included) pays for the rest of
     /// the container at once when the slot is not already paid for.
+    #[inline]
     fn charge<E: de::Error>(
         &mut self,
         meter: &Meter,
@@ -179,6 +187,7 @@ struct Strict<'m, D> {
 }
 
 impl<'m, D> Strict<'m, D> {
+    #[inline]
     fn wrap<V>(&self, inner: V) -> Wrap<'m, V> {
         Wrap {
             inner,
@@ -191,6 +200,7 @@ impl<'m, D> Strict<'m, D> {
 
 macro_rules! forward_plain {
     ($($method:ident)*) => {$(
+        #[inline]
         fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
             let v = self.wrap(visitor);
             self.de.$method(v)
@@ -210,6 +220,7 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Strict<'_, D> {
         deserialize_identifier deserialize_ignored_any
     }
 
+    #[inline]
     fn deserialize_unit_struct<V: Visitor<'de>>(
         self,
         name: &'static str,
@@ -219,6 +230,7 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Strict<'_, D> {
         self.de.deserialize_unit_struct(name, v)
     }
 
+    #[inline]
     fn deserialize_newtype_struct<V: Visitor<'de>>(
         self,
         name: &'static str,
@@ -228,6 +240,7 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Strict<'_, D> {
         self.de.deserialize_newtype_struct(name, v)
     }
 
+    #[inline]
     fn deserialize_tuple<V: Visitor<'de>>(
         self,
         len: usize,
@@ -237,6 +250,7 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Strict<'_, D> {
         self.de.deserialize_tuple(len, v)
     }
 
+    #[inline]
     fn deserialize_tuple_struct<V: Visitor<'de>>(
         self,
         name: &'static str,
@@ -247,6 +261,7 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Strict<'_, D> {
         self.de.deserialize_tuple_struct(name, len, v)
     }
 
+    #[inline]
     fn deserialize_struct<V: Visitor<'de>>(
         self,
         name: &'static str,
@@ -262,6 +277,7 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Strict<'_, D> {
         self.de.deserialize_struct(name, fields, v)
     }
 
+    #[inline]
     fn deserialize_enum<V: Visitor<'de>>(
         self,
         name: &'static str,
@@ -310,6 +326,7 @@ struct Wrap<'m, V> {
 
 macro_rules! forward_scalar {
     ($($method:ident: $ty:ty)*) => {$(
+        #[inline]
         fn $method<E: de::Error>(self, v: $ty) -> Result<V::Value, E> {
             self.inner.$method(v)
         }
@@ -329,44 +346,53 @@ impl<'de, 'm, V: Visitor<'de>> Visitor<'de> for Wrap<'m, V> {
         visit_u128: u128 visit_f32: f32 visit_f64: f64 visit_char: char
     }
 
+    #[inline]
     fn visit_str<E: de::Error>(self, v: &str) -> Result<V::Value, E> {
         self.meter.charge_len(v.len())?;
         self.inner.visit_str(v)
     }
 
+    #[inline]
     fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<V::Value, E> {
         self.meter.charge_len(v.len())?;
         self.inner.visit_borrowed_str(v)
     }
 
+    #[inline]
     fn visit_string<E: de::Error>(self, v: String) -> Result<V::Value, E> {
         self.meter.charge_len(v.len())?;
         self.inner.visit_string(v)
     }
 
+    #[inline]
     fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<V::Value, E> {
         self.meter.charge_len(v.len())?;
         self.inner.visit_bytes(v)
     }
 
+    #[inline]
     fn visit_borrowed_bytes<E: de::Error>(self, v: &'de [u8]) -> Result<V::Value, E> {
         self.meter.charge_len(v.len())?;
         self.inner.visit_borrowed_bytes(v)
     }
 
+    #[inline]
     fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<V::Value, E> {
         self.meter.charge_len(v.len())?;
         self.inner.visit_byte_buf(v)
     }
 
+    #[inline]
     fn visit_none<E: de::Error>(self) -> Result<V::Value, E> {
         self.inner.visit_none()
     }
 
+    #[inline]
     fn visit_unit<E: de::Error>(self) -> Result<V::Value, E> {
         self.inner.visit_unit()
     }
 
+    #[inline]
     fn visit_some<D: Deserializer<'de>>(self, de: D) -> Result<V::Value, D::Error> {
         self.inner.visit_some(Strict {
             de,
@@ -374,6 +400,7 @@ impl<'de, 'm, V: Visitor<'de>> Visitor<'de> for Wrap<'m, V> {
         })
     }
 
+    #[inline]
     fn visit_newtype_struct<D: Deserializer<'de>>(self, de: D) -> Result<V::Value, D::Error> {
         self.inner.visit_newtype_struct(Strict {
             de,
@@ -381,6 +408,7 @@ impl<'de, 'm, V: Visitor<'de>> Visitor<'de> for Wrap<'m, V> {
         })
     }
 
+    #[inline]
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<V::Value, A::Error> {
         if let Some(name) = self.strukt {
             return Err(de::Error::custom(format_args!(
@@ -394,6 +422,7 @@ impl<'de, 'm, V: Visitor<'de>> Visitor<'de> for Wrap<'m, V> {
         })
     }
 
+    #[inline]
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<V::Value, A::Error> {
         self.inner.visit_map(Map {
             inner: map,
@@ -404,6 +433,7 @@ impl<'de, 'm, V: Visitor<'de>> Visitor<'de> for Wrap<'m, V> {
         })
     }
 
+    #[inline]
     fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<V::Value, A::Error> {
         self.inner.visit_enum(Enum {
             inner: data,
@@ -422,6 +452,7 @@ struct Seed<'m, S> {
 impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Seed<'_, S> {
     type Value = S::Value;
 
+    #[inline]
     fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<S::Value, D::Error> {
         self.inner.deserialize(Strict {
             de,
@@ -440,6 +471,7 @@ struct Seq<'m, A> {
 impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for Seq<'_, A> {
     type Error = A::Error;
 
+    #[inline]
     fn next_element_seed<T: DeserializeSeed<'de>>(
         &mut self,
         seed: T,
@@ -455,6 +487,7 @@ impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for Seq<'_, A> {
         })
     }
 
+    #[inline]
     fn size_hint(&self) -> Option<usize> {
         self.inner.size_hint()
     }
@@ -473,6 +506,7 @@ struct Map<'m, A> {
 impl<'de, A: MapAccess<'de>> MapAccess<'de> for Map<'_, A> {
     type Error = A::Error;
 
+    #[inline]
     fn next_key_seed<K: DeserializeSeed<'de>>(
         &mut self,
         seed: K,
@@ -493,6 +527,7 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Map<'_, A> {
         })
     }
 
+    #[inline]
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
         if !self.fields {
             // The key was read, so the hint counts the entries after this one.
@@ -506,6 +541,7 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Map<'_, A> {
         })
     }
 
+    #[inline]
     fn size_hint(&self) -> Option<usize> {
         self.inner.size_hint()
     }
@@ -522,6 +558,7 @@ impl<'de, 'm, A: EnumAccess<'de>> EnumAccess<'de> for Enum<'m, A> {
     type Error = A::Error;
     type Variant = Variant<'m, A::Variant>;
 
+    #[inline]
     fn variant_seed<S: DeserializeSeed<'de>>(
         self,
         seed: S,
@@ -549,10 +586,12 @@ struct Variant<'m, A> {
 impl<'de, A: VariantAccess<'de>> VariantAccess<'de> for Variant<'_, A> {
     type Error = A::Error;
 
+    #[inline]
     fn unit_variant(self) -> Result<(), A::Error> {
         self.inner.unit_variant()
     }
 
+    #[inline]
     fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, A::Error> {
         self.inner.newtype_variant_seed(Seed {
             inner: seed,
@@ -560,6 +599,7 @@ impl<'de, A: VariantAccess<'de>> VariantAccess<'de> for Variant<'_, A> {
         })
     }
 
+    #[inline]
     fn tuple_variant<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, A::Error> {
         let v = Wrap {
             inner: visitor,
@@ -570,6 +610,7 @@ impl<'de, A: VariantAccess<'de>> VariantAccess<'de> for Variant<'_, A> {
         self.inner.tuple_variant(len, v)
     }
 
+    #[inline]
     fn struct_variant<V: Visitor<'de>>(
         self,
         fields: &'static [&'static str],
