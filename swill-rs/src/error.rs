@@ -31,6 +31,8 @@ impl Code {
     pub const NOT_FOUND: Self = Self(404);
     /// 408: the call took longer than allowed.
     pub const TIMEOUT: Self = Self(408);
+    /// 413: the request data would take more memory to decode than its budget allows.
+    pub const PAYLOAD_TOO_LARGE: Self = Self(413);
     /// 422: the payload decoded but failed constraint validation.
     pub const VALIDATION_ERROR: Self = Self(422);
     /// 429: a limit was hit (for example too many concurrent calls on one connection).

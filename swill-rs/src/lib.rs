@@ -110,6 +110,7 @@ pub mod handler;
 pub mod hooks;
 pub mod introspect;
 mod metadata;
+mod payload;
 pub mod protocol;
 pub mod validate;
 
@@ -146,3 +147,4 @@ pub use app::{
     DEFAULT_MAX_PENDING_OUTPUT, DEFAULT_MAX_QUEUED_ITEMS, DEFAULT_MESSAGE_TIMEOUT,
     DEFAULT_PING_INTERVAL, DEFAULT_SHUTDOWN_TIMEOUT,
 };
+pub use payload::{DEFAULT_DECODE_BUDGET_RATIO, DEFAULT_MIN_DECODE_BUDGET, MAX_PAYLOAD_DEPTH};

@@ -81,8 +81,9 @@ async fn undecodable_frames_get_no_answer_and_open_calls_lose_nothing() {
             let _ = name;
         }
     }
-    assert!(unreadable >= 8, "vectors.json lost its unreadable frames");
-    for bad in ["c1", "93", "9301", "dc0000", "ff"] {
+    assert!(unreadable >= 7, "vectors.json lost its unreadable frames");
+    // (`93 01`, truncated after its seq, is answered: tests/payload_malformed.rs.)
+    for bad in ["c1", "93", "93cd00", "dc0000", "ff"] {
         send_hex(&mut ws, bad).await;
     }
     expect_silence(&mut ws, Duration::from_millis(100)).await;

@@ -26,6 +26,8 @@ export const Code = {
 	 * raises it when a call's `timeoutMs` elapses (and sends CANCEL).
 	 */
 	TIMEOUT: 408,
+	/** 413: the request data would take more memory to decode than the server's budget allows. */
+	PAYLOAD_TOO_LARGE: 413,
 	/** 422: the payload decoded but failed validation; `data` maps fields to their errors. */
 	VALIDATION_ERROR: 422,
 	/** 429: a limit was hit (too many concurrent calls, request stream backlog exceeded). */

@@ -95,13 +95,20 @@ fn serde_json_like_why() -> Metadata {
     Metadata::new().with("why", "fixture")
 }
 
-/// Streams `0, 1, 2, …`, one item every `interval_ms` milliseconds, until cancelled.
+/// Streams `0, 1, 2, …` until cancelled: `0` at once, then one item every `interval_ms`
+/// milliseconds (at least 1), as the reference app's ticker does.
 #[swill::handler]
 async fn ticker(req: Request<u64>) -> impl Stream<Item = Result<u64, Error>> {
-    let every = Duration::from_millis((*req.data()).max(1));
+    ticks(Duration::from_millis((*req.data()).max(1))).map(Ok)
+}
+
+/// `0` at once, then `1, 2, …`, each `every` after the previous one was taken.
+fn ticks(every: Duration) -> impl Stream<Item = u64> {
     futures::stream::unfold(0u64, move |i| async move {
-        tokio::time::sleep(every).await;
-        Some((Ok(i), i.saturating_add(1)))
+        if i > 0 {
+            tokio::time::sleep(every).await;
+        }
+        Some((i, i.saturating_add(1)))
     })
 }
 
@@ -180,4 +187,35 @@ fn short_tags(tags: &[String]) -> Result<(), validator::ValidationError> {
 #[swill::handler]
 async fn check_point(req: Request<Point>) -> Result<i64, Error> {
     Ok(req.data().x)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::pin;
+    use std::time::Duration;
+
+    use futures::{FutureExt, StreamExt};
+    use tokio::time::{advance, timeout, Instant};
+
+    #[tokio::test(start_paused = true)]
+    async fn ticker_yields_zero_at_once_then_one_item_per_interval() {
+        let every = Duration::from_millis(250);
+        let start = Instant::now();
+        let mut ticks = pin!(super::ticks(every));
+        // 0 is ready on the first poll, before any time passes.
+        assert_eq!(ticks.next().now_or_never(), Some(Some(0)));
+        for i in 1..=3u64 {
+            // Not a moment before the interval...
+            let early = every - Duration::from_millis(1);
+            assert!(
+                timeout(early, ticks.next()).await.is_err(),
+                "item {i} early"
+            );
+            assert!(ticks.next().now_or_never().is_none());
+            // ...and exactly at it.
+            advance(Duration::from_millis(1)).await;
+            assert_eq!(ticks.next().now_or_never(), Some(Some(i)));
+            assert_eq!(start.elapsed(), every * u32::try_from(i).unwrap());
+        }
+    }
 }

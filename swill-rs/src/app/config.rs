@@ -87,6 +87,8 @@ pub struct Config {
     pub(crate) allowed_origins: Vec<String>,
     pub(crate) allowed_networks: Vec<Cidr>,
     pub(crate) denied_networks: Vec<Cidr>,
+    pub(crate) decode_budget_ratio: usize,
+    pub(crate) min_decode_budget: usize,
     pub(crate) debug: bool,
 }
 
@@ -109,6 +111,8 @@ impl Default for Config {
             allowed_origins: Vec::new(),
             allowed_networks: Vec::new(),
             denied_networks: Vec::new(),
+            decode_budget_ratio: crate::payload::DEFAULT_DECODE_BUDGET_RATIO,
+            min_decode_budget: crate::payload::DEFAULT_MIN_DECODE_BUDGET,
             debug: false,
         }
     }
@@ -268,6 +272,23 @@ impl Config {
         self
     }
 
+    /// Decode budget per payload, as a multiple of its length (default
+    /// [`DEFAULT_DECODE_BUDGET_RATIO`](crate::DEFAULT_DECODE_BUDGET_RATIO)): a request whose
+    /// decoded value would take more memory than this (estimated) gets ERROR 413. At least 1.
+    #[must_use]
+    pub fn decode_budget_ratio(mut self, ratio: usize) -> Self {
+        self.decode_budget_ratio = ratio.max(1);
+        self
+    }
+
+    /// Smallest decode budget per payload, in bytes (default
+    /// [`DEFAULT_MIN_DECODE_BUDGET`](crate::DEFAULT_MIN_DECODE_BUDGET)).
+    #[must_use]
+    pub fn min_decode_budget(mut self, bytes: usize) -> Self {
+        self.min_decode_budget = bytes;
+        self
+    }
+
     /// Debug mode: 500 errors carry the panic or error text in `data`. Off by default; never
     /// turn it on for untrusted clients.
     #[must_use]
@@ -293,6 +314,24 @@ impl Config {
     /// Unsent output per connection. See [`Config::max_pending_output`](Self::max_pending_output).
     pub fn get_max_pending_output(&self) -> usize {
         self.max_pending_output
+    }
+
+    /// Decode budget ratio. See [`Config::decode_budget_ratio`](Self::decode_budget_ratio).
+    pub fn get_decode_budget_ratio(&self) -> usize {
+        self.decode_budget_ratio
+    }
+
+    /// Smallest decode budget. See [`Config::min_decode_budget`](Self::min_decode_budget).
+    pub fn get_min_decode_budget(&self) -> usize {
+        self.min_decode_budget
+    }
+
+    /// The payload decoding budget these settings describe.
+    pub(crate) fn budget(&self) -> crate::payload::Budget {
+        crate::payload::Budget {
+            ratio: self.decode_budget_ratio,
+            min: self.min_decode_budget,
+        }
     }
 
     /// Queued request items per streaming-request call. See [`Config::max_queued_items`](Self::max_queued_items).

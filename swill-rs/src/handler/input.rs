@@ -19,6 +19,7 @@ use serde::de::DeserializeOwned;
 
 use super::{Backlog, CallContext, Metadata};
 use crate::hooks::{run_all, CallHooks, HookError, HookResult, RawMessage, RequestFrame};
+use crate::payload::Budget;
 use crate::validate::ValidateFn;
 
 /// A streaming request: an async [`Stream`] of decoded, validated `T` that ends at the client's
@@ -147,6 +148,7 @@ pub(crate) struct InputPump<T> {
     raw_ended: bool,
     end_delivered: bool,
     max: usize,
+    budget: Budget,
     stage: Option<Stage<T>>,
 }
 
@@ -157,7 +159,7 @@ impl<T: DeserializeOwned + Send + 'static> InputPump<T> {
         first: Option<Bytes>,
         hooks: Arc<CallHooks>,
         validate: Option<ValidateFn<T>>,
-        max: usize,
+        (max, budget): (usize, Budget),
     ) -> (Self, Streaming<T>) {
         let handoff = Arc::new(Mutex::new(Handoff {
             item: None,
@@ -180,6 +182,7 @@ impl<T: DeserializeOwned + Send + 'static> InputPump<T> {
             raw_ended: false,
             end_delivered: false,
             max,
+            budget,
             stage: None,
         };
         (pump, streaming)
@@ -192,7 +195,7 @@ impl<T: DeserializeOwned + Send + 'static> InputPump<T> {
 
     /// Decodes and validates one raw item, then hands it over (after its hooks).
     fn process(&mut self, raw: Bytes) -> Result<(), HookError> {
-        let item: T = super::decode_payload(&raw)?;
+        let item: T = super::decode_payload(&raw, self.budget)?;
         if let Some(validate) = self.validate {
             validate(&item)?;
         }

@@ -145,6 +145,8 @@ pub(crate) struct Start {
     pub(crate) hooks: Arc<CallHooks>,
     /// Unread request items a streaming-request call may hold.
     pub(crate) max_queued_items: usize,
+    /// The decode budget of each request message.
+    pub(crate) budget: crate::payload::Budget,
 }
 
 /// A handler with its types erased: starts call bodies.
@@ -243,9 +245,13 @@ impl IntoHandler for HandlerDef {
     }
 }
 
-/// Decodes a payload into `T`; failures are 400 with the decoder's message (swill/1 §12.8).
-pub(crate) fn decode_payload<T: DeserializeOwned>(raw: &[u8]) -> Result<T, Error> {
-    rmp_serde::from_slice(raw).map_err(|e| Error::bad_request(format!("invalid request data: {e}")))
+/// Decodes a payload into `T`: structs only from maps, within the decode `budget`; see
+/// [`crate::payload::decode`] for the errors (400, or 413 past the budget).
+pub(crate) fn decode_payload<T: DeserializeOwned>(
+    raw: &[u8],
+    budget: crate::payload::Budget,
+) -> Result<T, Error> {
+    crate::payload::decode(raw, budget)
 }
 
 /// Encodes a result: structs as maps with field names (what msgspec and TypeScript expect),

@@ -18,6 +18,7 @@ use super::input::{InputPump, NoInput};
 use super::reply::{KindOf, ReplyKind, ReplyProbe, SingleReply};
 use super::{BlockingJob, BlockingOutput, CallBody, CallContext, ErasedHandler, HandlerDef, Start};
 use crate::hooks::{run_all, run_ctx, CallHooks, HookError, HookResult, RawMessage};
+use crate::payload::Budget;
 use crate::protocol::Shape;
 use crate::validate::ValidateFn;
 use crate::Error;
@@ -146,10 +147,11 @@ async fn prelude<D: serde::de::DeserializeOwned>(
     hooks: &CallHooks,
     payload: Option<Bytes>,
     validate: Option<ValidateFn<D>>,
+    budget: Budget,
 ) -> Result<D, HookError> {
     request_hooks(ctx, hooks).await?;
     let raw = payload.unwrap_or_else(|| Bytes::from_static(&[0xc0]));
-    let data: D = super::decode_payload(&raw)?;
+    let data: D = super::decode_payload(&raw, budget)?;
     if let Some(validate) = validate {
         validate(&data)?;
     }
@@ -186,6 +188,7 @@ where
             payload,
             hooks,
             max_queued_items,
+            budget,
         } = start;
         let f = self.f.clone();
         let validate = self.validate;
@@ -196,7 +199,7 @@ where
                 payload,
                 hooks.clone(),
                 validate,
-                max_queued_items,
+                (max_queued_items, budget),
             );
             let fut = async move {
                 request_hooks(&c, &h).await?;
@@ -207,7 +210,7 @@ where
             Box::pin(Body::new(source::<K, _>(fut), pump, ctx, hooks, K::STREAMS))
         } else {
             let fut = async move {
-                let data = prelude(&c, &h, payload, validate).await?;
+                let data = prelude(&c, &h, payload, validate, budget).await?;
                 let mut slot = Some(data);
                 let fut = f.call(&c, &mut slot as &mut dyn Any)?;
                 Ok(fut.await)
@@ -243,6 +246,7 @@ where
             ctx,
             payload,
             hooks,
+            budget,
             ..
         } = start;
         let first = Stage::<F, <F::Claim as Claim>::Data, K::Item>::Start(
@@ -256,7 +260,7 @@ where
             async move {
                 match stage {
                     Stage::Start(f, payload, validate) => {
-                        let data = match prelude(&c, &h, payload, validate).await {
+                        let data = match prelude(&c, &h, payload, validate, budget).await {
                             Ok(data) => data,
                             Err(e) => return Some((SrcItem::Item(Err(e)), Stage::Done)),
                         };

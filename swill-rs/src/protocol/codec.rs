@@ -3,7 +3,9 @@
 //!
 //! Decoding first reads the array header and the seq, so that every later problem can be
 //! reported with the seq (swill/1 §12.3), then checks that the message is exactly one complete
-//! MessagePack value. Encoding always writes integers in shortest form (swill/1 §3).
+//! MessagePack value. Once the seq is read, every problem carries it, malformed or truncated
+//! MessagePack after the seq included: the server answers ERROR 400 on that seq instead of
+//! leaving the caller waiting (issue #11; swill/1 §12.1 would drop such a frame silently). Encoding always writes integers in shortest form (swill/1 §3).
 
 pub use super::error::{DecodeError, DecodeErrorKind, MetadataSlot};
 use super::frame::{ErrorData, RequestEnvelope, RequestType, ResponseEnvelope, ResponseType, Seq};
@@ -249,13 +251,13 @@ fn envelope_start(msg: &[u8]) -> Result<(Reader<'_>, u32, Seq), DecodeError> {
         Head::Int(v) => Seq(i64::try_from(v).map_err(|_| unreadable(Kind::SeqOutOfRange))?),
         _ => return Err(unreadable(Kind::SeqNotInt)),
     };
-    // The message must be one complete value: a truncated or malformed message has no
-    // trustworthy seq (swill/1 §12.1); too deep a value is well-formed, so its seq is kept.
+    // The message must be one complete value. A truncated or malformed one still started
+    // with a complete array header and integer seq, so it is answered on that seq: the
+    // caller learns its call failed instead of waiting forever.
     match Reader::new(msg).value() {
         Ok(v) if v.len() == msg.len() => {}
         Ok(_) => return Err(DecodeError::at(seq, Kind::TrailingBytes)),
-        Err(Kind::TooDeep) => return Err(DecodeError::at(seq, Kind::TooDeep)),
-        Err(k) => return Err(unreadable(k)),
+        Err(k) => return Err(DecodeError::at(seq, k)),
     }
     Ok((r, len, seq))
 }
@@ -266,8 +268,9 @@ fn envelope_start(msg: &[u8]) -> Result<(Reader<'_>, u32, Seq), DecodeError> {
 ///
 /// # Errors
 ///
-/// A [`DecodeError`] whose `seq` is `Some` when the seq was readable (§12.3) and `None`
-/// otherwise (§12.1).
+/// A [`DecodeError`] whose `seq` is `Some` when the message starts with an array header and
+/// a complete integer seq (§12.3; also when the rest is truncated or malformed MessagePack)
+/// and `None` otherwise (§12.1).
 pub fn decode_request(msg: &[u8]) -> Result<RequestEnvelope<'_>, DecodeError> {
     let (mut r, len, seq) = envelope_start(msg)?;
     let at = |k| DecodeError::at(seq, k);

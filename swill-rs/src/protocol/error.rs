@@ -6,9 +6,11 @@ use super::frame::Seq;
 
 /// An envelope (or error map) that could not be decoded.
 ///
-/// `seq` tells the two cases of swill/1 §12 apart: `None` when no trustworthy seq could be read
-/// (§12.1: the server must not answer), `Some` when the frame is an array starting with an
-/// integer seq (§12.3: the server answers ERROR 400 on that seq with this error's text).
+/// `seq` tells the two cases of swill/1 §12 apart: `None` when no seq could be read (§12.1: the
+/// server must not answer), `Some` when the frame starts with an array header and a complete
+/// integer seq, whatever follows (§12.3: the server answers ERROR 400 on that seq with this
+/// error's text). Unlike §12.1, a frame that is truncated or malformed after its seq counts as
+/// having a seq, so its caller gets an answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{reason}")]
 pub struct DecodeError {

@@ -101,6 +101,7 @@ where
             payload,
             hooks: route.hooks.clone(),
             max_queued_items: self.app.config.max_queued_items,
+            budget: self.app.config.budget(),
         };
         let body = match catch_unwind(AssertUnwindSafe(|| route.def.handler.start(start))) {
             Ok(body) => body,

@@ -2,6 +2,7 @@
 
 mod pair;
 mod proptest;
+mod recover;
 mod server;
 mod vectors;
 

@@ -364,7 +364,7 @@ fn invalid_envelope_with_seq_gets_400_and_ends_an_open_call() {
 fn undecodable_frames_are_dropped_and_counted() {
     let mut c = ServerConn::new(Limits::default().max_invalid_frames(Some(2)));
     open(&mut c, 1, "unary");
-    for bad in [&b""[..], b"\x01", b"\x93\x01\xc0\xa1"] {
+    for bad in [&b""[..], b"\x01", b"\x93\xcd\x00"] {
         let r = c.handle_message(Bytes::from_static(bad), &router);
         if c.invalid_frames() <= 2 {
             assert_eq!(r, Ok(()));

@@ -146,6 +146,10 @@ fn check_valid_response(v: &Vector) {
     }
 }
 
+/// Invalid request vectors swill/1 says to drop for want of a usable seq, which we answer on
+/// their seq instead: the frame is truncated after a complete seq (issue #11 item 5).
+const ANSWERED_DESPITE_THE_SPEC: &[&str] = &["req.invalid.truncated"];
+
 fn check_invalid(v: &Vector) {
     let msg = hex(&v.hex);
     let m = &v.meaning;
@@ -155,7 +159,8 @@ fn check_invalid(v: &Vector) {
         let recommended = v.expected_handling.as_ref().expect("handling")["recommended"]
             .as_str()
             .expect("recommended");
-        let readable = recommended.contains("ERROR 400 on that seq");
+        let readable = recommended.contains("ERROR 400 on that seq")
+            || ANSWERED_DESPITE_THE_SPEC.contains(&v.name.as_str());
         assert!(
             readable || recommended.contains("no usable seq"),
             "{}",
