@@ -39,7 +39,7 @@ fn app(p: &Probe) -> Swill {
 
 /// Invalid request frames of `vectors.json` (name, hex).
 fn invalid_vectors() -> Vec<(String, Vec<u8>)> {
-    let raw = include_str!("../../../shared/protocol/vectors.json");
+    let raw = include_str!("../../docs/vectors.json");
     let all: serde_json::Value = serde_json::from_str(raw).unwrap();
     all.as_array()
         .unwrap()
