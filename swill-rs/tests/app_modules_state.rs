@@ -8,12 +8,6 @@ use swill::{
 };
 
 #[swill::handler]
-async fn add(req: Request<(i64, i64)>) -> Result<i64, Error> {
-    let (a, b) = req.into_data();
-    Ok(a + b)
-}
-
-#[swill::handler]
 async fn x() -> Result<&'static str, Error> {
     Ok("x")
 }
@@ -86,18 +80,11 @@ async fn ping() -> Result<&'static str, Error> {
     Ok("pong")
 }
 
-async fn call(ws: &mut RawWs, seq: i64, rpc: &str, data: V) -> Resp {
-    send_req(ws, seq, data, rpc, 0, None).await;
-    let r = recv_resp(ws).await;
-    assert_eq!(r.seq, seq);
-    r
-}
-
 #[tokio::test]
 async fn module_prefixes_handler_names() {
     let app = Swill::new().module(Module::new("math").handler(add).handler(mul));
     let server = spawn(app).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     assert_eq!(
         call(&mut ws, 1, "math.add", mpv(&(2, 3))).await.data,
         V::from(5)
@@ -124,7 +111,7 @@ async fn nested_modules_join_their_prefixes() {
             .module(Module::new("b").handler(x)),
     );
     let server = spawn(app).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     assert_eq!(call(&mut ws, 1, "a.b.x", V::Nil).await.data, V::from("x"));
     assert_eq!(call(&mut ws, 2, "a.x", V::Nil).await.data, V::from("x"));
     assert_eq!(call(&mut ws, 3, "b.x", V::Nil).await.error_code(), 404);
@@ -136,7 +123,7 @@ async fn nested_modules_join_their_prefixes() {
 #[tokio::test]
 async fn the_name_option_renames_a_handler() {
     let server = spawn(Swill::new().handler(renamed)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     let r = call(&mut ws, 1, "custom.name", V::Nil).await;
     assert_eq!(r.data, V::from("renamed"));
     assert_eq!(call(&mut ws, 2, "renamed", V::Nil).await.error_code(), 404);
@@ -152,11 +139,11 @@ async fn two_state_types_are_both_available() {
         .with_state(counter.clone())
         .handler(greet);
     let server = spawn(app).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     let r = call(&mut ws, 1, "greet", V::from("ann")).await;
     assert_eq!(r.data, V::from("hello ann #1"));
     // A second connection shares the same state.
-    let mut other = raw_ws(&server.url(), "swill/1").await;
+    let mut other = server.raw_ws().await;
     let r = call(&mut other, 1, "greet", V::from("bob")).await;
     assert_eq!(r.data, V::from("hello bob #2"));
     assert_eq!(counter.0.load(std::sync::atomic::Ordering::Relaxed), 2);
@@ -171,7 +158,7 @@ async fn missing_state_or_extension_is_a_500_for_that_call_only() {
         .handler(needs_missing_extension)
         .handler(ping);
     let server = spawn(app).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     for (seq, rpc) in [(1, "needs_missing_state"), (2, "needs_missing_extension")] {
         let r = call(&mut ws, seq, rpc, V::Nil).await;
         assert_eq!(r.error_code(), 500, "{rpc}");
@@ -186,9 +173,13 @@ async fn missing_state_or_extension_is_a_500_for_that_call_only() {
 #[tokio::test]
 async fn call_context_metadata_connection_and_response_extractors() {
     let server = spawn(Swill::new().module(Module::new("dbg").handler(inspect))).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     let md = mmap(&[("who", V::from("me"))]);
-    send_req(&mut ws, 9, V::Nil, "dbg.inspect", 0, Some(md)).await;
+    send_bytes(
+        &mut ws,
+        envelope(9, V::Nil, "dbg.inspect", MESSAGE, Some(md)),
+    )
+    .await;
     let r = recv_resp(&mut ws).await;
     assert_eq!(r.kind, MESSAGE, "{r:?}");
     assert_eq!(
@@ -211,7 +202,7 @@ async fn call_context_metadata_connection_and_response_extractors() {
 #[tokio::test]
 async fn a_handler_without_request_ignores_any_data() {
     let server = spawn(Swill::new().handler(ping)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     let data = [
         V::Nil,
         V::from(1),
@@ -230,7 +221,7 @@ async fn a_handler_without_request_ignores_any_data() {
 #[tokio::test]
 async fn a_blocking_handler_answers_like_an_async_one() {
     let server = spawn(Swill::new().handler(mul).handler(add)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     assert_eq!(
         call(&mut ws, 1, "mul", mpv(&(6, 7))).await.data,
         V::from(42)
@@ -254,7 +245,7 @@ async fn a_handler_registered_twice_answers_with_the_last_one() {
         Ok(2)
     }
     let server = spawn(Swill::new().handler(first).handler(second)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     assert_eq!(call(&mut ws, 1, "dup", V::Nil).await.data, V::from(2));
     drop(ws);
     let doc = http_get(server.addr, "/schema.json").await.json();

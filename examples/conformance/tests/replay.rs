@@ -98,10 +98,7 @@ struct Scenario {
 }
 
 fn scenarios() -> Vec<Scenario> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../docs/vectors.json"
-    );
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/vectors.json");
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {path}: {e}"));
     let vectors: serde_json::Value = serde_json::from_str(&text).unwrap();
     let mut out: Vec<Scenario> = Vec::new();

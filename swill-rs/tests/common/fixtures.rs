@@ -1,0 +1,35 @@
+//! Handlers that several test files share, and the check built on `add`.
+
+use rmpv::Value as V;
+use swill::{CallContext, Error, Request, State};
+
+use super::events::Log;
+use super::frames::{recv_resp, request, MESSAGE};
+use super::raw_ws::{send_bytes, RawWs};
+
+/// Adds two integers.
+#[swill::handler]
+pub(crate) async fn add(req: Request<(i64, i64)>) -> Result<i64, Error> {
+    let (a, b) = req.into_data();
+    Ok(a + b)
+}
+
+/// Never answers; logs `started <seq>` and, when its future is dropped, `dropped <seq>`.
+#[swill::handler]
+pub(crate) async fn hang(ctx: CallContext, State(log): State<Log>) -> Result<u64, Error> {
+    let _guard = log.start(ctx.seq());
+    std::future::pending::<()>().await;
+    Ok(0)
+}
+
+/// Runs `add` (`[20, 22]`) on `seq` and asserts that the very next frame is its reply,
+/// `[seq, 42, 0, nil, nil]`: the connection works, and nothing was sent before it.
+pub(crate) async fn assert_add_works(ws: &mut RawWs, seq: i64) {
+    send_bytes(ws, request(seq, &(20, 22), "add")).await;
+    let got = recv_resp(ws).await;
+    assert_eq!(
+        (got.seq, got.data, got.kind, got.leading, got.trailing),
+        (seq, V::from(42), MESSAGE, V::Nil, V::Nil),
+        "add on seq {seq}"
+    );
+}
