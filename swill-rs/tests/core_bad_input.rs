@@ -29,12 +29,7 @@ async fn sum(
 }
 
 fn app(log: &Log) -> Swill {
-    Swill::new()
-        .shutdown_timeout(Duration::from_millis(300))
-        .with_state(log.clone())
-        .handler(add)
-        .handler(hang)
-        .handler(sum)
+    core_app(log).handler(sum)
 }
 
 /// Invalid request frames of `vectors.json` (name, hex).

@@ -63,12 +63,8 @@ async fn drain(
 }
 
 fn app(log: &Log) -> Swill {
-    Swill::new()
-        .shutdown_timeout(Duration::from_millis(300))
-        .with_state(log.clone())
+    core_app(log)
         .with_state(Ticks::new())
-        .handler(add)
-        .handler(hang)
         .handler(tick)
         .handler(drain)
 }

@@ -11,7 +11,7 @@ use futures::{Stream, StreamExt};
 use rmpv::Value as V;
 use swill::client::{Client, ClientError};
 use swill::hooks::Outcome;
-use swill::{CallContext, Error, Request, State, Streaming, Swill};
+use swill::{CallContext, Error, Request, State, Swill};
 use tokio::sync::Semaphore;
 
 const INTERNAL: &str = "An internal server error occurred";
@@ -44,15 +44,6 @@ async fn crash_stream() -> impl Stream<Item = Result<u64, Error>> {
 #[swill::handler]
 fn crash_blocking() -> Result<(), Error> {
     panic!("blocking crash")
-}
-
-#[swill::handler]
-async fn tally(mut items: Streaming<i64>) -> Result<i64, Error> {
-    let mut total = 0;
-    while let Some(x) = items.next().await {
-        total += x;
-    }
-    Ok(total)
 }
 
 /// What `nap` blocks on. Blocking handlers run on threads of their own, so this is std's
@@ -121,29 +112,23 @@ fn app(log: &Log, permits: &Arc<Semaphore>) -> Swill {
         .handler(crash_stream)
         .handler(crash_blocking)
         .handler(nap)
-        .handler(tally)
+        .handler(sum)
 }
 
 /// `[seq, {"code": 500, "message": ..., "data": {"panic": panic}}, 3, nil, nil]`.
 fn debug_500(seq: i64, panic: &str) -> Vec<u8> {
-    use rmpv::Value as V;
-    let v = V::Array(vec![
-        V::from(seq),
-        V::Map(vec![
-            (V::from("code"), V::from(500)),
-            (V::from("message"), V::from(INTERNAL)),
-            (
-                V::from("data"),
-                V::Map(vec![(V::from("panic"), V::from(panic))]),
-            ),
-        ]),
-        V::from(3),
-        V::Nil,
-        V::Nil,
+    let error = mmap(&[
+        ("code", V::from(500)),
+        ("message", V::from(INTERNAL)),
+        ("data", mmap(&[("panic", V::from(panic))])),
     ]);
-    let mut out = Vec::new();
-    rmpv::encode::write_value(&mut out, &v).unwrap();
-    out
+    encode(&V::Array(vec![
+        V::from(seq),
+        error,
+        V::from(ERROR),
+        V::Nil,
+        V::Nil,
+    ]))
 }
 
 // ---- Graceful shutdown ---------------------------------------------------------------------
@@ -187,7 +172,7 @@ async fn graceful_shutdown_finishes_running_calls_refuses_new_ones_and_closes_wi
     // The listener is gone.
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
     // Streaming requests are refused the same way, also when opened by METADATA.
-    let opening = envelope(refused + 1, V::Nil, "tally", METADATA, Some(mmap(&[])));
+    let opening = envelope(refused + 1, V::Nil, "sum", METADATA, Some(mmap(&[])));
     send_bytes(&mut ws, opening).await;
     expect_error(&mut ws, refused + 1, 503, "server is shutting down").await;
 

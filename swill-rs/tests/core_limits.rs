@@ -43,12 +43,8 @@ async fn stall(
 }
 
 fn app(log: &Log) -> Swill {
-    Swill::new()
-        .shutdown_timeout(Duration::from_millis(300))
-        .with_state(log.clone())
+    core_app(log)
         .with_state(Arc::new(AtomicUsize::new(0)))
-        .handler(add)
-        .handler(hang)
         .handler(flood)
         .handler(stall)
 }

@@ -95,16 +95,6 @@ async fn upload(
     items.map(|c| Ok([(c.name, c.parts.iter().sum())].into_iter().collect()))
 }
 
-/// Sums a stream of integers.
-#[swill::handler]
-async fn sum(mut items: Streaming<i64>) -> Result<i64, Error> {
-    let mut total = 0;
-    while let Some(x) = items.next().await {
-        total += x;
-    }
-    Ok(total)
-}
-
 /// Always refuses.
 #[swill::handler]
 async fn deny(_req: Request<Option<String>>) -> Result<(), Error> {

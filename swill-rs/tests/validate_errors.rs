@@ -86,12 +86,12 @@ async fn unchecked(req: Request<Unchecked>) -> Result<String, Error> {
 #[swill::handler]
 async fn total(mut items: Streaming<Item>, State(log): State<Log>) -> Result<i64, Error> {
     let _guard = log.on_drop("dropped");
-    let mut sum = 0;
+    let mut qty = 0;
     while let Some(item) = items.next().await {
         log.push(format!("item {}", item.qty));
-        sum += item.qty;
+        qty += item.qty;
     }
-    Ok(sum)
+    Ok(qty)
 }
 
 #[swill::handler]

@@ -1,7 +1,10 @@
 //! Handlers that several test files share, and the check built on `add`.
 
+use std::time::Duration;
+
+use futures::StreamExt;
 use rmpv::Value as V;
-use swill::{CallContext, Error, Request, State};
+use swill::{CallContext, Error, Request, State, Streaming, Swill};
 
 use super::events::Log;
 use super::frames::{recv_resp, request, MESSAGE};
@@ -20,6 +23,27 @@ pub(crate) async fn hang(ctx: CallContext, State(log): State<Log>) -> Result<u64
     let _guard = log.start(ctx.seq());
     std::future::pending::<()>().await;
     Ok(0)
+}
+
+/// Sums a stream of integers.
+#[swill::handler]
+pub(crate) async fn sum(mut items: Streaming<i64>) -> Result<i64, Error> {
+    let mut total = 0;
+    while let Some(x) = items.next().await {
+        total += x;
+    }
+    Ok(total)
+}
+
+/// The app the core tests build on: `add` and `hang`, `log` in the state, and a 300 ms
+/// shutdown timeout, so that a test that stops a server with a call still running ends
+/// soon.
+pub(crate) fn core_app(log: &Log) -> Swill {
+    Swill::new()
+        .shutdown_timeout(Duration::from_millis(300))
+        .with_state(log.clone())
+        .handler(add)
+        .handler(hang)
 }
 
 /// Runs `add` (`[20, 22]`) on `seq` and asserts that the very next frame is its reply,
