@@ -109,16 +109,19 @@ async fn call_beyond_max_concurrent_calls_gets_429() {
     server.stop().await;
 }
 
-/// Lets every task of the test's runtime run until all of them wait, then returns.
+/// Returns once every task of the test's runtime (the server's included) waits.
 ///
-/// Under paused time (`start_paused`, the server in the same runtime) the clock moves only
-/// when no task can run, so a sleep returns exactly when the runtime is idle: here, when
-/// the server is blocked on a socket the client does not read. The duration is arbitrary.
+/// With time paused, tokio moves the clock only when no task can run, so the sleep below
+/// returns exactly when the runtime is idle; its length does not matter. Time runs again
+/// afterwards: under paused time, a socket read whose data the kernel has not handed over
+/// yet would let the clock jump to the next timeout and fail the test spuriously.
 async fn until_idle() {
+    tokio::time::pause();
     tokio::time::sleep(Duration::from_millis(1)).await;
+    tokio::time::resume();
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn client_that_stops_reading_backpressures_the_handler() {
     let log = Log::new();
     let produced = Arc::new(AtomicUsize::new(0));
@@ -128,8 +131,19 @@ async fn client_that_stops_reading_backpressures_the_handler() {
     let server = spawn(app).await;
     let mut ws = server.raw_ws().await;
     send_bytes(&mut ws, request(1, &(), "flood")).await;
-    // Not reading: the server may fill the socket buffers and its own 64 KiB, no more.
-    // Without backpressure the handler would run until it had produced everything.
+    // Item i of the flood: `[1, [i, pad], 0, nil, nil]`.
+    let expect_item = |bytes: Vec<u8>, i: u64| {
+        let frame = value(&bytes);
+        let f = frame.as_array().unwrap();
+        assert_eq!(f[0].as_i64(), Some(1));
+        assert_eq!(f[2].as_i64(), Some(0), "item {i}: {:?}", f[2]);
+        let item = f[1].as_array().unwrap();
+        assert_eq!(item[0].as_u64(), Some(i));
+        assert_eq!(item[1].as_str().map(str::len), Some(FLOOD_PAD));
+    };
+    expect_item(recv(&mut ws).await, 0);
+    // Then not reading: the server may fill the socket buffers and its own 64 KiB, no more,
+    // and then wait. Without backpressure it would be idle only once it had produced all.
     until_idle().await;
     let stalled = produced.load(Ordering::SeqCst);
     let total = FLOOD_ITEMS as usize;
@@ -138,14 +152,8 @@ async fn client_that_stops_reading_backpressures_the_handler() {
         "the handler produced {stalled} of {total} items for a client that reads nothing"
     );
     // Resume: everything arrives, in order, then END_OF_STREAM.
-    for i in 0..FLOOD_ITEMS {
-        let frame = value(&recv(&mut ws).await);
-        let f = frame.as_array().unwrap();
-        assert_eq!(f[0].as_i64(), Some(1));
-        assert_eq!(f[2].as_i64(), Some(0), "item {i}: {:?}", f[2]);
-        let item = f[1].as_array().unwrap();
-        assert_eq!(item[0].as_u64(), Some(i));
-        assert_eq!(item[1].as_str().map(str::len), Some(FLOOD_PAD));
+    for i in 1..FLOOD_ITEMS {
+        expect_item(recv(&mut ws).await, i);
     }
     expect_frame(&mut ws, "95 01 c0 01 c0 c0").await;
     assert_eq!(produced.load(Ordering::SeqCst), total);
@@ -264,19 +272,21 @@ async fn silent_tcp_client_is_dropped_after_the_handshake_timeout() {
     server.stop().await;
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn client_that_sends_but_never_reads_cannot_grow_the_error_queue() {
     // Unknown-rpc frames are answered by the engine itself (ERROR 404, ~60 bytes for a
     // 10-byte request), without any handler that backpressure could pause. The server must
     // stop reading once its output is backed up, so the client's writes stall. Time is
-    // paused: the timeouts below fire only once the whole runtime waits, so "stalled" and
-    // "drained" mean that every task is blocked, not that some fixed delay passed.
+    // paused while the client writes (see `until_idle`): a batch's timeout fires only once
+    // every task waits, so "stalled" means the server stopped reading, not that a fixed
+    // delay passed.
     let log = Log::new();
     let server = spawn(app(&log).max_pending_output(64 * 1024)).await;
     let mut ws = server.raw_ws().await;
     let frame = spec_hex(r#"93 01 c0 a4 "nope""#);
     let mut sent = 0usize;
     let mut stalled = false;
+    tokio::time::pause();
     // Unbounded, 24 MiB of requests would queue ~150 MB of answers on the server.
     while sent * frame.len() < 24 << 20 {
         let batch = async {
@@ -296,12 +306,14 @@ async fn client_that_sends_but_never_reads_cannot_grow_the_error_queue() {
         }
         sent += 1000;
     }
+    tokio::time::resume();
     assert!(
         stalled,
         "the server kept reading {} MiB of requests from a client that reads nothing",
         (sent * frame.len()) >> 20
     );
-    // Reading again (which also flushes what the client still buffers) drains every answer.
+    // Reading again (which also flushes what the client still buffers) drains every answer;
+    // 500 ms of silence ends it, a window for absence like `expect_silence`.
     let mut answers = 0usize;
     for _ in 0..10_000_000 {
         match tokio::time::timeout(Duration::from_millis(500), ws.next()).await {
