@@ -10,12 +10,6 @@ use swill::{
 };
 
 #[swill::handler]
-async fn add(req: Request<(i64, i64)>) -> Result<i64, Error> {
-    let (a, b) = req.into_data();
-    Ok(a + b)
-}
-
-#[swill::handler]
 async fn x() -> Result<&'static str, Error> {
     Ok("x")
 }
@@ -88,18 +82,11 @@ async fn ping() -> Result<&'static str, Error> {
     Ok("pong")
 }
 
-async fn call(ws: &mut RawWs, seq: i64, rpc: &str, data: V) -> Resp {
-    send_req(ws, seq, data, rpc, 0, None).await;
-    let r = recv_resp(ws).await;
-    assert_eq!(r.seq, seq);
-    r
-}
-
 #[tokio::test]
 async fn module_prefixes_handler_names() {
     let app = Swill::new().module(Module::new("math").handler(add).handler(mul));
     let server = spawn(app).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     assert_eq!(
         call(&mut ws, 1, "math.add", mpv(&(2, 3))).await.data,
         V::from(5)
@@ -126,7 +113,7 @@ async fn nested_modules_join_their_prefixes() {
             .module(Module::new("b").handler(x)),
     );
     let server = spawn(app).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     assert_eq!(call(&mut ws, 1, "a.b.x", V::Nil).await.data, V::from("x"));
     assert_eq!(call(&mut ws, 2, "a.x", V::Nil).await.data, V::from("x"));
     assert_eq!(call(&mut ws, 3, "b.x", V::Nil).await.error_code(), 404);
@@ -138,7 +125,7 @@ async fn nested_modules_join_their_prefixes() {
 #[tokio::test]
 async fn the_name_option_renames_a_handler() {
     let server = spawn(Swill::new().handler(renamed)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     let r = call(&mut ws, 1, "custom.name", V::Nil).await;
     assert_eq!(r.data, V::from("renamed"));
     assert_eq!(call(&mut ws, 2, "renamed", V::Nil).await.error_code(), 404);
@@ -154,11 +141,11 @@ async fn two_state_types_are_both_available() {
         .with_state(counter.clone())
         .handler(greet);
     let server = spawn(app).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     let r = call(&mut ws, 1, "greet", V::from("ann")).await;
     assert_eq!(r.data, V::from("hello ann #1"));
     // A second connection shares the same state.
-    let mut other = raw_ws(&server.url(), "swill/1").await;
+    let mut other = server.raw_ws().await;
     let r = call(&mut other, 1, "greet", V::from("bob")).await;
     assert_eq!(r.data, V::from("hello bob #2"));
     assert_eq!(counter.0.load(std::sync::atomic::Ordering::Relaxed), 2);
@@ -187,7 +174,7 @@ async fn missing_state_is_an_error_when_the_app_is_built() {
 async fn a_missing_extension_is_a_500_for_that_call_only() {
     let app = Swill::new().handler(needs_missing_extension).handler(ping);
     let server = spawn(app).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     let r = call(&mut ws, 2, "needs_missing_extension", V::Nil).await;
     assert_eq!(r.error_code(), 500);
     assert_eq!(r.error_message(), "An internal server error occurred");
@@ -200,9 +187,13 @@ async fn a_missing_extension_is_a_500_for_that_call_only() {
 #[tokio::test]
 async fn call_context_metadata_connection_and_response_extractors() {
     let server = spawn(Swill::new().module(Module::new("dbg").handler(inspect))).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     let md = mmap(&[("who", V::from("me"))]);
-    send_req(&mut ws, 9, V::Nil, "dbg.inspect", 0, Some(md)).await;
+    send_bytes(
+        &mut ws,
+        envelope(9, V::Nil, "dbg.inspect", MESSAGE, Some(md)),
+    )
+    .await;
     let r = recv_resp(&mut ws).await;
     assert_eq!(r.kind, MESSAGE, "{r:?}");
     assert_eq!(
@@ -225,7 +216,7 @@ async fn call_context_metadata_connection_and_response_extractors() {
 #[tokio::test]
 async fn a_handler_without_request_ignores_any_data() {
     let server = spawn(Swill::new().handler(ping)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     let data = [
         V::Nil,
         V::from(1),
@@ -244,7 +235,7 @@ async fn a_handler_without_request_ignores_any_data() {
 #[tokio::test]
 async fn a_blocking_handler_answers_like_an_async_one() {
     let server = spawn(Swill::new().handler(mul).handler(add)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     assert_eq!(
         call(&mut ws, 1, "mul", mpv(&(6, 7))).await.data,
         V::from(42)

@@ -10,17 +10,17 @@ use futures::{SinkExt, StreamExt};
 use swill::protocol::{
     decode_request, METADATA_OPENS_SINGLE_MESSAGE, NOT_FOUND_MESSAGE, SECOND_METADATA_MESSAGE,
 };
-use swill::{CallContext, Config, Error, State, Streaming, Swill};
+use swill::{CallContext, Error, State, Streaming, Swill};
 use tokio_tungstenite::tungstenite::Message;
 
 /// Sums its request stream; reports start and drop.
 #[swill::handler]
 async fn sum(
     ctx: CallContext,
-    State(p): State<Probe>,
+    State(log): State<Log>,
     mut items: Streaming<i64>,
 ) -> Result<i64, Error> {
-    let _guard = p.start(ctx.seq());
+    let _guard = log.start(ctx.seq());
     let mut total = 0;
     while let Some(x) = items.next().await {
         total += x;
@@ -28,22 +28,8 @@ async fn sum(
     Ok(total)
 }
 
-/// The test config: a short shutdown grace.
-fn base() -> Config {
-    Config::default().shutdown_timeout(Duration::from_millis(300))
-}
-
-fn app(p: &Probe) -> Swill {
-    app_with(p, base())
-}
-
-fn app_with(p: &Probe, config: Config) -> Swill {
-    Swill::new()
-        .config(config)
-        .with_state(p.clone())
-        .handler(add)
-        .handler(hang)
-        .handler(sum)
+fn app(log: &Log) -> Swill {
+    core_app(log).handler(sum)
 }
 
 /// Invalid request frames of `vectors.json` (name, hex).
@@ -65,12 +51,12 @@ fn invalid_vectors() -> Vec<(String, Vec<u8>)> {
 
 #[tokio::test]
 async fn undecodable_frames_get_no_answer_and_open_calls_lose_nothing() {
-    let (p, mut ev) = probe();
-    let server = spawn(app(&p)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
-    let mut other = raw_ws(&server.url(), "swill/1").await;
+    let log = Log::new();
+    let server = spawn(app(&log)).await;
+    let mut ws = server.raw_ws().await;
+    let mut other = server.raw_ws().await;
     send_bytes(&mut ws, request(1, &10, "sum")).await;
-    ev.expect("started", 1).await;
+    log.expect("started 1").await;
 
     let mut unreadable = 0;
     for (name, bytes) in invalid_vectors() {
@@ -90,7 +76,7 @@ async fn undecodable_frames_get_no_answer_and_open_calls_lose_nothing() {
 
     // The open call saw none of it.
     send_bytes(&mut ws, request(1, &5, "sum")).await;
-    send_bytes(&mut ws, control(1, "sum", 1)).await;
+    send_bytes(&mut ws, control(1, "sum", END_OF_STREAM)).await;
     expect_frame(&mut ws, "95 01 0f 00 c0 c0").await;
     assert_add_works(&mut ws, 2).await;
     assert_add_works(&mut other, 1).await;
@@ -99,10 +85,10 @@ async fn undecodable_frames_get_no_answer_and_open_calls_lose_nothing() {
 
 #[tokio::test]
 async fn invalid_envelopes_with_a_seq_get_error_400_naming_the_problem() {
-    let (p, _ev) = probe();
-    let server = spawn(app(&p)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
-    let mut other = raw_ws(&server.url(), "swill/1").await;
+    let log = Log::new();
+    let server = spawn(app(&log)).await;
+    let mut ws = server.raw_ws().await;
+    let mut other = server.raw_ws().await;
     let mut answered = 0;
     for (name, bytes) in invalid_vectors() {
         let err = decode_request(&bytes).unwrap_err();
@@ -139,31 +125,31 @@ async fn invalid_envelopes_with_a_seq_get_error_400_naming_the_problem() {
 
 #[tokio::test]
 async fn invalid_envelope_on_an_open_seq_ends_that_call() {
-    let (p, mut ev) = probe();
-    let server = spawn(app(&p)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let log = Log::new();
+    let server = spawn(app(&log)).await;
+    let mut ws = server.raw_ws().await;
     send_bytes(&mut ws, request(9, &(), "hang")).await;
     send_bytes(&mut ws, request(10, &(), "hang")).await;
-    ev.expect_all(vec![("started", 9), ("started", 10)]).await;
+    log.expect_all(&["started 9", "started 10"]).await;
     send_spec(&mut ws, r#"94 09 c0 a4 "hang" 04"#).await;
     expect_error(&mut ws, 9, 400, "unknown request type 4").await;
-    ev.expect("dropped", 9).await;
+    log.expect("dropped 9").await;
     expect_silence(&mut ws, Duration::from_millis(200)).await;
     // Call 10 was not touched.
-    ev.expect_none(Duration::from_millis(50)).await;
-    send_bytes(&mut ws, control(10, "hang", 3)).await;
-    ev.expect("dropped", 10).await;
+    log.expect_none(Duration::from_millis(50)).await;
+    send_bytes(&mut ws, control(10, "hang", CANCEL)).await;
+    log.expect("dropped 10").await;
     assert_add_works(&mut ws, 11).await;
     server.stop().await;
 }
 
 #[tokio::test]
 async fn text_frames_are_ignored() {
-    let (p, mut ev) = probe();
-    let server = spawn(app(&p)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let log = Log::new();
+    let server = spawn(app(&log)).await;
+    let mut ws = server.raw_ws().await;
     send_bytes(&mut ws, request(1, &1, "sum")).await;
-    ev.expect("started", 1).await;
+    log.expect("started 1").await;
     ws.send(Message::Text("[1, [1, 2], \"add\"]".into()))
         .with_timeout()
         .await
@@ -174,7 +160,7 @@ async fn text_frames_are_ignored() {
         .unwrap();
     expect_silence(&mut ws, Duration::from_millis(200)).await;
     send_bytes(&mut ws, request(1, &2, "sum")).await;
-    send_bytes(&mut ws, control(1, "sum", 1)).await;
+    send_bytes(&mut ws, control(1, "sum", END_OF_STREAM)).await;
     expect_frame(&mut ws, "95 01 03 00 c0 c0").await;
     assert_add_works(&mut ws, 2).await;
     server.stop().await;
@@ -182,9 +168,9 @@ async fn text_frames_are_ignored() {
 
 #[tokio::test]
 async fn unknown_rpc_gets_404() {
-    let (p, _ev) = probe();
-    let server = spawn(app(&p)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let log = Log::new();
+    let server = spawn(app(&log)).await;
+    let mut ws = server.raw_ws().await;
     send_spec(&mut ws, r#"93 01 c0 a4 "nope""#).await;
     expect_frame(
         &mut ws,
@@ -201,10 +187,10 @@ async fn unknown_rpc_gets_404() {
 
 #[tokio::test]
 async fn payload_that_does_not_decode_gets_400_with_the_decoder_message() {
-    let (p, _ev) = probe();
-    let server = spawn(app(&p)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
-    let mut other = raw_ws(&server.url(), "swill/1").await;
+    let log = Log::new();
+    let server = spawn(app(&log)).await;
+    let mut ws = server.raw_ws().await;
+    let mut other = server.raw_ws().await;
     let decoder = rmp_serde::from_slice::<(i64, i64)>(&mp(&"x")).unwrap_err();
     send_bytes(&mut ws, request(1, &"x", "add")).await;
     expect_error(&mut ws, 1, 400, &format!("invalid request data: {decoder}")).await;
@@ -219,32 +205,32 @@ async fn payload_that_does_not_decode_gets_400_with_the_decoder_message() {
 
 #[tokio::test]
 async fn stream_item_that_does_not_decode_fails_the_call_and_drops_the_handler() {
-    let (p, mut ev) = probe();
-    let server = spawn(app(&p)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let log = Log::new();
+    let server = spawn(app(&log)).await;
+    let mut ws = server.raw_ws().await;
     send_bytes(&mut ws, request(1, &1, "sum")).await;
-    ev.expect("started", 1).await;
+    log.expect("started 1").await;
     let decoder = rmp_serde::from_slice::<i64>(&mp(&"two")).unwrap_err();
     send_bytes(&mut ws, request(1, &"two", "sum")).await;
     expect_error(&mut ws, 1, 400, &format!("invalid request data: {decoder}")).await;
-    ev.expect("dropped", 1).await;
+    log.expect("dropped 1").await;
     // The client's late frames for the failed call get nothing, and reopen nothing.
     send_bytes(&mut ws, request(1, &3, "sum")).await;
-    send_bytes(&mut ws, control(1, "sum", 1)).await;
+    send_bytes(&mut ws, control(1, "sum", END_OF_STREAM)).await;
     expect_silence(&mut ws, Duration::from_millis(200)).await;
-    ev.expect_none(Duration::from_millis(10)).await;
+    log.expect_none(Duration::from_millis(10)).await;
     assert_add_works(&mut ws, 2).await;
     server.stop().await;
 }
 
 #[tokio::test]
 async fn duplicate_seq_while_open_is_dropped() {
-    let (p, mut ev) = probe();
-    let server = spawn(app(&p)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
-    let mut other = raw_ws(&server.url(), "swill/1").await;
+    let log = Log::new();
+    let server = spawn(app(&log)).await;
+    let mut ws = server.raw_ws().await;
+    let mut other = server.raw_ws().await;
     send_bytes(&mut ws, request(3, &1, "sum")).await;
-    ev.expect("started", 3).await;
+    log.expect("started 3").await;
     // Another rpc on the open seq: no second call, no answer, nothing fed into sum.
     send_bytes(&mut ws, request(3, &(100, 100), "add")).await;
     send_spec(&mut ws, r#"95 03 c0 a3 "add" 02 80"#).await;
@@ -255,35 +241,35 @@ async fn duplicate_seq_while_open_is_dropped() {
 
     // A single-request call's second MESSAGE and an END_OF_STREAM are ignored.
     send_bytes(&mut ws, request(4, &(), "hang")).await;
-    ev.expect("started", 4).await;
+    log.expect("started 4").await;
     send_bytes(&mut ws, request(4, &(), "hang")).await;
-    send_bytes(&mut ws, control(4, "hang", 1)).await;
+    send_bytes(&mut ws, control(4, "hang", END_OF_STREAM)).await;
     expect_silence(&mut ws, Duration::from_millis(200)).await;
-    ev.expect_none(Duration::from_millis(10)).await;
+    log.expect_none(Duration::from_millis(10)).await;
 
     send_bytes(&mut ws, request(3, &2, "sum")).await;
-    send_bytes(&mut ws, control(3, "sum", 1)).await;
+    send_bytes(&mut ws, control(3, "sum", END_OF_STREAM)).await;
     expect_frame(&mut ws, "95 03 03 00 c0 c0").await;
-    ev.expect("dropped", 3).await;
-    send_bytes(&mut ws, control(4, "hang", 3)).await;
-    ev.expect("dropped", 4).await;
+    log.expect("dropped 3").await;
+    send_bytes(&mut ws, control(4, "hang", CANCEL)).await;
+    log.expect("dropped 4").await;
     assert_add_works(&mut ws, 5).await;
     server.stop().await;
 }
 
 #[tokio::test]
 async fn end_and_cancel_for_unknown_seqs_are_ignored() {
-    let (p, _ev) = probe();
-    let server = spawn(app(&p)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
-    send_bytes(&mut ws, control(77, "sum", 1)).await;
-    send_bytes(&mut ws, control(78, "add", 3)).await;
-    send_bytes(&mut ws, control(79, "nope", 3)).await;
+    let log = Log::new();
+    let server = spawn(app(&log)).await;
+    let mut ws = server.raw_ws().await;
+    send_bytes(&mut ws, control(77, "sum", END_OF_STREAM)).await;
+    send_bytes(&mut ws, control(78, "add", CANCEL)).await;
+    send_bytes(&mut ws, control(79, "nope", CANCEL)).await;
     expect_silence(&mut ws, Duration::from_millis(200)).await;
     // After a call finished, its seq is unknown again.
     assert_add_works(&mut ws, 1).await;
-    send_bytes(&mut ws, control(1, "add", 3)).await;
-    send_bytes(&mut ws, control(1, "add", 1)).await;
+    send_bytes(&mut ws, control(1, "add", CANCEL)).await;
+    send_bytes(&mut ws, control(1, "add", END_OF_STREAM)).await;
     expect_silence(&mut ws, Duration::from_millis(200)).await;
     assert_add_works(&mut ws, 2).await;
     server.stop().await;
@@ -291,18 +277,18 @@ async fn end_and_cancel_for_unknown_seqs_are_ignored() {
 
 #[tokio::test]
 async fn misplaced_metadata_frames_get_the_spec_errors() {
-    let (p, mut ev) = probe();
-    let server = spawn(app(&p)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let log = Log::new();
+    let server = spawn(app(&log)).await;
+    let mut ws = server.raw_ws().await;
     // Opening a single-request call with METADATA: the original's 500 (swill/1 §7.2, §10).
     send_spec(&mut ws, r#"95 01 c0 a3 "add" 02 80"#).await;
     expect_error(&mut ws, 1, 500, METADATA_OPENS_SINGLE_MESSAGE).await;
     // A second METADATA frame on a streaming request: 400 (§12.6).
     send_spec(&mut ws, r#"95 02 c0 a3 "sum" 02 80"#).await;
-    ev.expect("started", 2).await;
+    log.expect("started 2").await;
     send_spec(&mut ws, r#"95 02 c0 a3 "sum" 02 80"#).await;
     expect_error(&mut ws, 2, 400, SECOND_METADATA_MESSAGE).await;
-    ev.expect("dropped", 2).await;
+    log.expect("dropped 2").await;
     expect_silence(&mut ws, Duration::from_millis(200)).await;
     assert_add_works(&mut ws, 3).await;
     server.stop().await;
@@ -310,10 +296,10 @@ async fn misplaced_metadata_frames_get_the_spec_errors() {
 
 #[tokio::test]
 async fn too_many_undecodable_frames_close_with_1007_when_configured() {
-    let (p, _ev) = probe();
-    let server = spawn(app_with(&p, base().max_invalid_frames(Some(2)))).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
-    let mut other = raw_ws(&server.url(), "swill/1").await;
+    let log = Log::new();
+    let server = spawn(app(&log).tune(|c| c.max_invalid_frames(Some(2)))).await;
+    let mut ws = server.raw_ws().await;
+    let mut other = server.raw_ws().await;
     send_hex(&mut ws, "c1").await;
     send_hex(&mut ws, "c1").await;
     // Frames with a readable seq do not count.
@@ -321,7 +307,7 @@ async fn too_many_undecodable_frames_close_with_1007_when_configured() {
     expect_error(&mut ws, 1, 400, "unknown request type 4").await;
     assert_add_works(&mut ws, 2).await;
     send_hex(&mut ws, "c1").await;
-    assert_eq!(read_close_code(&mut ws).await, Some(1007));
+    assert_eq!(expect_close(&mut ws).await.0, 1007);
     assert_add_works(&mut other, 1).await;
     server.stop().await;
 }

@@ -17,7 +17,7 @@ async fn upgrade_without_subprotocol_gets_406() {
     for offered in [None, Some("chat"), Some("swill/2, swill"), Some("SWILL/1")] {
         let (res, _) = raw_http(server.addr, &upgrade_request("/ws", offered)).await;
         assert_eq!(res.status, 406, "offered {offered:?}");
-        assert_eq!(res.body, "No suitable subprotocol");
+        assert_eq!(res.text(), "No suitable subprotocol");
         assert!(res.header("sec-websocket-protocol").is_none());
     }
     server.stop().await;
@@ -72,7 +72,7 @@ async fn upgrade_on_another_path_gets_404_before_the_subprotocol_check() {
         for offered in [Some("swill/1"), None] {
             let (res, _) = raw_http(server.addr, &upgrade_request(path, offered)).await;
             assert_eq!(res.status, 404, "{path} offering {offered:?}");
-            assert_eq!(res.body, "404 Not Found");
+            assert_eq!(res.text(), "404 Not Found");
         }
     }
     // The query string is not part of the path.
@@ -89,10 +89,9 @@ async fn upgrade_on_another_path_gets_404_before_the_subprotocol_check() {
 async fn plain_http_gets_404_text() {
     let server = spawn(app()).await;
     for path in ["/ws", "/nope"] {
-        let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-        let (res, _) = raw_http(server.addr, &req).await;
+        let res = http_get(server.addr, path).await;
         assert_eq!(res.status, 404, "{path}");
-        assert_eq!(res.body, "404 Not Found");
+        assert_eq!(res.text(), "404 Not Found");
         assert!(
             res.header("content-type")
                 .is_some_and(|t| t.starts_with("text/plain")),

@@ -3,14 +3,15 @@
 //! only in debug mode), and blocking handlers running off the async workers.
 mod common;
 
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
 use futures::{Stream, StreamExt};
+use rmpv::Value as V;
 use swill::client::{Client, ClientError};
 use swill::hooks::Outcome;
-use swill::{CallContext, Config, Error, Hooks, Request, State, Streaming, Swill};
+use swill::{CallContext, Error, Hooks, Request, State, Swill};
 use tokio::sync::Semaphore;
 
 const INTERNAL: &str = "An internal server error occurred";
@@ -19,10 +20,10 @@ const INTERNAL: &str = "An internal server error occurred";
 #[swill::handler]
 async fn gate(
     ctx: CallContext,
-    State(p): State<Probe>,
+    State(log): State<Log>,
     State(permits): State<Arc<Semaphore>>,
 ) -> Result<i64, Error> {
-    let _guard = p.start(ctx.seq());
+    let _guard = log.start(ctx.seq());
     permits.acquire().await.unwrap().forget();
     Ok(ctx.seq())
 }
@@ -45,26 +46,65 @@ fn crash_blocking() -> Result<(), Error> {
     panic!("blocking crash")
 }
 
-#[swill::handler]
-async fn tally(mut items: Streaming<i64>) -> Result<i64, Error> {
-    let mut total = 0;
-    while let Some(x) = items.next().await {
-        total += x;
-    }
-    Ok(total)
+/// What `nap` blocks on. Blocking handlers run on threads of their own, so this is std's
+/// `Mutex` and `Condvar`, and a nap gives up (panics, failing its call) after [`TIMEOUT`].
+#[derive(Debug)]
+struct Naps {
+    /// A nap wakes once this many are asleep at the same time...
+    quorum: usize,
+    /// ...or once the test opens the gate. `(asleep so far, open)`.
+    state: Mutex<(usize, bool)>,
+    changed: Condvar,
 }
 
-/// Blocks its thread for 300 ms.
+impl Naps {
+    /// Naps that wake only when the test calls [`Naps::open`].
+    fn until_opened() -> Arc<Self> {
+        Self::together(usize::MAX)
+    }
+
+    /// Naps that wake once `quorum` of them are asleep at once.
+    fn together(quorum: usize) -> Arc<Self> {
+        Arc::new(Self {
+            quorum,
+            state: Mutex::new((0, false)),
+            changed: Condvar::new(),
+        })
+    }
+
+    fn open(&self) {
+        self.state.lock().unwrap().1 = true;
+        self.changed.notify_all();
+    }
+
+    /// Blocks the calling thread until the gate opens or the quorum is asleep.
+    fn sleep(&self) {
+        let mut state = self.state.lock().unwrap();
+        state.0 += 1;
+        self.changed.notify_all();
+        let (state, waited) = self
+            .changed
+            .wait_timeout_while(state, TIMEOUT, |(asleep, open)| {
+                !*open && *asleep < self.quorum
+            })
+            .unwrap();
+        assert!(!waited.timed_out(), "a nap was never woken: {state:?}");
+    }
+}
+
+/// Blocks its thread on [`Naps`] (logging `asleep <n>` first), then answers `n`.
 #[swill::handler]
-fn nap(req: Request<u64>) -> u64 {
-    std::thread::sleep(Duration::from_millis(300));
+fn nap(req: Request<u64>, State(log): State<Log>, State(naps): State<Arc<Naps>>) -> u64 {
+    log.push(format!("asleep {}", req.data()));
+    naps.sleep();
     *req.data()
 }
 
-fn app(p: &Probe, permits: &Arc<Semaphore>) -> Swill {
+fn app(log: &Log, permits: &Arc<Semaphore>) -> Swill {
     Swill::new()
-        .with_state(p.clone())
+        .with_state(log.clone())
         .with_state(permits.clone())
+        .with_state(Naps::until_opened())
         .handler(add)
         .handler(gate)
         .handler(hang)
@@ -72,109 +112,108 @@ fn app(p: &Probe, permits: &Arc<Semaphore>) -> Swill {
         .handler(crash_stream)
         .handler(crash_blocking)
         .handler(nap)
-        .handler(tally)
+        .handler(sum)
 }
 
 /// `[seq, {"code": 500, "message": ..., "data": {"panic": panic}}, 3, nil, nil]`.
 fn debug_500(seq: i64, panic: &str) -> Vec<u8> {
-    use rmpv::Value as V;
-    let v = V::Array(vec![
-        V::from(seq),
-        V::Map(vec![
-            (V::from("code"), V::from(500)),
-            (V::from("message"), V::from(INTERNAL)),
-            (
-                V::from("data"),
-                V::Map(vec![(V::from("panic"), V::from(panic))]),
-            ),
-        ]),
-        V::from(3),
-        V::Nil,
-        V::Nil,
+    let error = mmap(&[
+        ("code", V::from(500)),
+        ("message", V::from(INTERNAL)),
+        ("data", mmap(&[("panic", V::from(panic))])),
     ]);
-    let mut out = Vec::new();
-    rmpv::encode::write_value(&mut out, &v).unwrap();
-    out
+    encode(&V::Array(vec![
+        V::from(seq),
+        error,
+        V::from(ERROR),
+        V::Nil,
+        V::Nil,
+    ]))
 }
 
 // ---- Graceful shutdown ---------------------------------------------------------------------
 
+/// Calls `add` on seq `from`, `from + 1`, ... until one is refused with 503, and returns
+/// that seq; every call before it must be answered. Nothing the test can see tells when the
+/// shutdown reaches the connection, so this probes; each probe is a round trip over the
+/// socket, so no delay is needed between them.
+async fn first_refused(ws: &mut RawWs, from: i64) -> i64 {
+    for seq in from..from + 10_000 {
+        send_bytes(ws, request(seq, &(1, 2), "add")).await;
+        let got = recv(ws).await;
+        if got == error_frame(seq, 503, "server is shutting down") {
+            return seq;
+        }
+        let answer = V::Array(vec![
+            V::from(seq),
+            V::from(3),
+            V::from(MESSAGE),
+            V::Nil,
+            V::Nil,
+        ]);
+        assert_eq!(to_hex(&got), to_hex(&encode(&answer)), "{:?}", value(&got));
+    }
+    panic!("no call was refused with 503 during shutdown");
+}
+
 #[tokio::test]
 async fn graceful_shutdown_finishes_running_calls_refuses_new_ones_and_closes_with_1001() {
-    let (p, mut ev) = probe();
+    let log = Log::new();
     let permits = Arc::new(Semaphore::new(0));
     let server =
-        spawn(app(&p, &permits).config(Config::default().shutdown_timeout(Duration::from_secs(5))))
-            .await;
+        spawn(app(&log, &permits).tune(|c| c.shutdown_timeout(Duration::from_secs(5)))).await;
     let addr = server.addr;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     send_bytes(&mut ws, request(1, &(), "gate")).await;
-    ev.expect("started", 1).await;
+    log.expect("started 1").await;
 
     let stopping = tokio::spawn(server.stop());
     // New calls get 503 as soon as the connection has seen the shutdown.
-    let mut refused = None;
-    for seq in 2..200 {
-        send_bytes(&mut ws, request(seq, &(1, 2), "add")).await;
-        let got = recv(&mut ws).await;
-        if got == error_frame(seq, 503, "server is shutting down") {
-            refused = Some(seq);
-            break;
-        }
-        assert_eq!(
-            to_hex(&got),
-            to_hex(&spec_hex(&format!("95 {seq:02x} 03 00 c0 c0")))
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let refused = refused.expect("no call was refused with 503 during shutdown");
+    let refused = first_refused(&mut ws, 2).await;
     // The listener is gone.
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
     // Streaming requests are refused the same way, also when opened by METADATA.
-    send_spec(
-        &mut ws,
-        &format!(r#"95 {:02x} c0 a5 "tally" 02 80"#, refused + 1),
-    )
-    .await;
+    let opening = envelope(refused + 1, V::Nil, "sum", METADATA, Some(mmap(&[])));
+    send_bytes(&mut ws, opening).await;
     expect_error(&mut ws, refused + 1, 503, "server is shutting down").await;
 
     // The running call finishes and its reply arrives, then the close.
-    ev.expect_none(Duration::from_millis(100)).await;
+    log.expect_none(Duration::from_millis(100)).await;
     permits.add_permits(1);
     expect_frame(&mut ws, "95 01 01 00 c0 c0").await;
-    ev.expect("dropped", 1).await;
-    assert_eq!(read_close_code(&mut ws).await, Some(1001));
+    log.expect("dropped 1").await;
+    assert_eq!(expect_close(&mut ws).await.0, 1001);
     stopping.with_timeout().await.unwrap();
 }
 
 #[tokio::test]
 async fn graceful_shutdown_gives_up_on_calls_after_the_shutdown_timeout() {
-    let (p, mut ev) = probe();
+    let log = Log::new();
     let permits = Arc::new(Semaphore::new(0));
-    let outcome_probe = p.clone();
-    let app = app(&p, &permits)
-        .config(Config::default().shutdown_timeout(Duration::from_millis(300)))
+    let hook_log = log.clone();
+    let app = app(&log, &permits)
+        .tune(|c| c.shutdown_timeout(Duration::from_millis(300)))
         .hooks(
             Hooks::new().after_request(move |ctx: CallContext, outcome: Outcome| {
-                let p = outcome_probe.clone();
+                let log = hook_log.clone();
                 async move {
                     if outcome == Outcome::Shutdown {
-                        p.send("after_request:shutdown", ctx.seq());
+                        log.push(format!("after_request:shutdown {}", ctx.seq()));
                     }
                 }
             }),
         );
     let server = spawn(app).await;
     let addr = server.addr;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     send_bytes(&mut ws, request(1, &(), "hang")).await;
-    ev.expect("started", 1).await;
+    log.expect("started 1").await;
     let started = Instant::now();
     let stopping = tokio::spawn(server.stop());
-    assert_eq!(read_close_code(&mut ws).await, Some(1001));
+    assert_eq!(expect_close(&mut ws).await.0, 1001);
     let waited = started.elapsed();
-    ev.expect("dropped", 1).await;
-    ev.expect("after_request:shutdown", 1).await;
+    log.expect("dropped 1").await;
+    log.expect("after_request:shutdown 1").await;
     stopping.with_timeout().await.unwrap();
     assert!(
         waited >= Duration::from_millis(250),
@@ -190,44 +229,38 @@ async fn graceful_shutdown_gives_up_on_calls_after_the_shutdown_timeout() {
 
 #[tokio::test]
 async fn idle_connections_close_at_once_on_shutdown() {
-    let (p, _ev) = probe();
+    let log = Log::new();
     let permits = Arc::new(Semaphore::new(0));
-    let server = spawn(app(&p, &permits)).await;
-    let mut a = raw_ws(&server.url(), "swill/1").await;
-    let mut b = raw_ws(&server.url(), "swill/1").await;
+    let server = spawn(app(&log, &permits)).await;
+    let mut a = server.raw_ws().await;
+    let mut b = server.raw_ws().await;
     assert_add_works(&mut a, 1).await;
     let started = Instant::now();
     let stopping = tokio::spawn(server.stop());
-    assert_eq!(read_close_code(&mut a).await, Some(1001));
-    assert_eq!(read_close_code(&mut b).await, Some(1001));
+    assert_eq!(expect_close(&mut a).await.0, 1001);
+    assert_eq!(expect_close(&mut b).await.0, 1001);
     stopping.with_timeout().await.unwrap();
     assert!(started.elapsed() < Duration::from_secs(2));
 }
 
 #[tokio::test]
 async fn client_calls_end_with_closed_when_the_server_goes_away() {
-    let (p, mut ev) = probe();
+    let log = Log::new();
     let permits = Arc::new(Semaphore::new(0));
-    let server = spawn(
-        app(&p, &permits).config(Config::default().shutdown_timeout(Duration::from_millis(200))),
-    )
-    .await;
+    let server =
+        spawn(app(&log, &permits).tune(|c| c.shutdown_timeout(Duration::from_millis(200)))).await;
     let client = Client::connect(server.url()).with_timeout().await.unwrap();
     let pending = tokio::spawn({
         let client = client.clone();
         async move { client.call::<u64>("hang", &()).await }
     });
-    ev.expect("started", 1).await;
+    log.expect("started 1").await;
     server.stop().await;
-    ev.expect("dropped", 1).await;
+    log.expect("dropped 1").await;
     let err = pending.with_timeout().await.unwrap().unwrap_err();
     assert!(matches!(err, ClientError::Closed), "{err:?}");
-    for _ in 0..200 {
-        if client.is_closed() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    // The client's driver drops the reply channels and its command queue as it ends, in one
+    // poll: the call above saw Closed, so the client is closed already.
     assert!(client.is_closed());
     let err = client
         .call::<i64>("add", &(1, 2))
@@ -239,33 +272,23 @@ async fn client_calls_end_with_closed_when_the_server_goes_away() {
 
 #[tokio::test]
 async fn shutdown_handle_of_a_mounted_service_drains_its_connections() {
-    let (p, mut ev) = probe();
+    let log = Log::new();
     let permits = Arc::new(Semaphore::new(0));
-    let (server, handle) = spawn_tracked(
-        app(&p, &permits).config(Config::default().shutdown_timeout(Duration::from_secs(5))),
-    )
-    .await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let (server, handle) =
+        spawn_tracked(app(&log, &permits).tune(|c| c.shutdown_timeout(Duration::from_secs(5))))
+            .await;
+    let mut ws = server.raw_ws().await;
     send_bytes(&mut ws, request(1, &(), "gate")).await;
-    ev.expect("started", 1).await;
-    wait_live(&handle, 1).await;
+    log.expect("started 1").await;
+    assert_eq!(handle.live_connections(), 1);
     let shutting = tokio::spawn({
         let handle = handle.clone();
         async move { handle.shutdown().await }
     });
-    let mut refused = false;
-    for seq in 2..200 {
-        send_bytes(&mut ws, request(seq, &(1, 2), "add")).await;
-        if recv(&mut ws).await == error_frame(seq, 503, "server is shutting down") {
-            refused = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(refused, "no 503 during shutdown");
+    first_refused(&mut ws, 2).await;
     permits.add_permits(1);
     expect_frame(&mut ws, "95 01 01 00 c0 c0").await;
-    assert_eq!(read_close_code(&mut ws).await, Some(1001));
+    assert_eq!(expect_close(&mut ws).await.0, 1001);
     shutting.with_timeout().await.unwrap();
     assert_eq!(handle.live_connections(), 0);
     server.stop().await;
@@ -275,13 +298,13 @@ async fn shutdown_handle_of_a_mounted_service_drains_its_connections() {
 
 #[tokio::test]
 async fn panicking_handler_fails_only_its_own_call() {
-    let (p, mut ev) = probe();
+    let log = Log::new();
     let permits = Arc::new(Semaphore::new(0));
-    let server = spawn(app(&p, &permits)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
-    let mut other = raw_ws(&server.url(), "swill/1").await;
+    let server = spawn(app(&log, &permits)).await;
+    let mut ws = server.raw_ws().await;
+    let mut other = server.raw_ws().await;
     send_bytes(&mut ws, request(1, &(), "gate")).await;
-    ev.expect("started", 1).await;
+    log.expect("started 1").await;
 
     send_spec(&mut ws, r#"93 02 c0 a5 "crash""#).await;
     expect_frame(
@@ -306,10 +329,10 @@ async fn panicking_handler_fails_only_its_own_call() {
 
 #[tokio::test]
 async fn debug_mode_puts_the_panic_message_in_data() {
-    let (p, _ev) = probe();
+    let log = Log::new();
     let permits = Arc::new(Semaphore::new(0));
-    let server = spawn(app(&p, &permits).config(Config::default().debug(true))).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let server = spawn(app(&log, &permits).tune(|c| c.debug(true))).await;
+    let mut ws = server.raw_ws().await;
     send_bytes(&mut ws, request(1, &(), "crash")).await;
     let got = recv(&mut ws).await;
     assert_eq!(
@@ -333,10 +356,10 @@ async fn debug_mode_puts_the_panic_message_in_data() {
 
 #[tokio::test]
 async fn debug_mode_puts_a_blocking_panic_message_in_data() {
-    let (p, _ev) = probe();
+    let log = Log::new();
     let permits = Arc::new(Semaphore::new(0));
-    let server = spawn(app(&p, &permits).config(Config::default().debug(true))).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let server = spawn(app(&log, &permits).tune(|c| c.debug(true))).await;
+    let mut ws = server.raw_ws().await;
     send_bytes(&mut ws, request(1, &(), "crash_blocking")).await;
     let got = recv(&mut ws).await;
     assert_eq!(
@@ -350,10 +373,10 @@ async fn debug_mode_puts_a_blocking_panic_message_in_data() {
 
 #[tokio::test]
 async fn panic_message_stays_private_by_default() {
-    let (p, _ev) = probe();
+    let log = Log::new();
     let permits = Arc::new(Semaphore::new(0));
-    let server = spawn(app(&p, &permits)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let server = spawn(app(&log, &permits)).await;
+    let mut ws = server.raw_ws().await;
     for (seq, rpc) in [(1, "crash"), (2, "crash_blocking")] {
         send_bytes(&mut ws, request(seq, &(), rpc)).await;
         let got = recv(&mut ws).await;
@@ -367,45 +390,40 @@ async fn panic_message_stays_private_by_default() {
 
 #[tokio::test]
 async fn blocking_handler_does_not_block_other_calls() {
-    let (p, _ev) = probe();
+    let log = Log::new();
     let permits = Arc::new(Semaphore::new(0));
-    let server = spawn(app(&p, &permits)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
-    let sent = Instant::now();
+    let naps = Naps::until_opened();
+    let server = spawn(app(&log, &permits).with_state(naps.clone())).await;
+    let mut ws = server.raw_ws().await;
     send_bytes(&mut ws, request(1, &7u64, "nap")).await;
+    log.expect("asleep 7").await;
+    // While nap blocks its thread, another call is answered.
     send_bytes(&mut ws, request(2, &(20, 22), "add")).await;
     expect_frame(&mut ws, "95 02 2a 00 c0 c0").await;
-    assert!(
-        sent.elapsed() < Duration::from_millis(250),
-        "add waited for the blocking call: {:?}",
-        sent.elapsed()
-    );
+    // nap answers only once the test wakes it.
+    naps.open();
     expect_frame(&mut ws, "95 01 07 00 c0 c0").await;
-    assert!(sent.elapsed() >= Duration::from_millis(300));
     server.stop().await;
 }
 
 #[tokio::test]
 async fn blocking_handlers_run_in_parallel() {
-    let (p, _ev) = probe();
+    let log = Log::new();
     let permits = Arc::new(Semaphore::new(0));
-    let server = spawn(app(&p, &permits)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
-    let sent = Instant::now();
+    // Each nap wakes only when all four are asleep at once: they answer only if they run
+    // in parallel.
+    let server = spawn(app(&log, &permits).with_state(Naps::together(4))).await;
+    let mut ws = server.raw_ws().await;
     for seq in 1..=4 {
         send_bytes(&mut ws, request(seq, &(seq as u64), "nap")).await;
     }
     let mut seen = Vec::new();
     for _ in 0..4 {
-        let v = value(&recv(&mut ws).await);
-        seen.push(v.as_array().unwrap()[0].as_i64().unwrap());
+        let r = recv_resp(&mut ws).await;
+        assert_eq!((r.kind, &r.data), (MESSAGE, &V::from(r.seq)), "{r:?}");
+        seen.push(r.seq);
     }
     seen.sort_unstable();
     assert_eq!(seen, [1, 2, 3, 4]);
-    assert!(
-        sent.elapsed() < Duration::from_millis(1000),
-        "4 blocking calls of 300 ms took {:?}",
-        sent.elapsed()
-    );
     server.stop().await;
 }

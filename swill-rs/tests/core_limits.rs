@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use futures::{SinkExt, Stream, StreamExt};
 use swill::protocol::TOO_MANY_CALLS_MESSAGE;
-use swill::{CallContext, Config, Error, State, Streaming, Swill};
+use swill::{CallContext, Error, State, Streaming, Swill};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -34,30 +34,17 @@ async fn flood(
 #[swill::handler]
 async fn stall(
     ctx: CallContext,
-    State(p): State<Probe>,
+    State(log): State<Log>,
     _items: Streaming<i64>,
 ) -> Result<i64, Error> {
-    let _guard = p.start(ctx.seq());
+    let _guard = log.start(ctx.seq());
     std::future::pending::<()>().await;
     Ok(0)
 }
 
-/// The test config: a short shutdown grace.
-fn base() -> Config {
-    Config::default().shutdown_timeout(Duration::from_millis(300))
-}
-
-fn app(p: &Probe) -> Swill {
-    app_with(p, base())
-}
-
-fn app_with(p: &Probe, config: Config) -> Swill {
-    Swill::new()
-        .config(config)
-        .with_state(p.clone())
+fn app(log: &Log) -> Swill {
+    core_app(log)
         .with_state(Arc::new(AtomicUsize::new(0)))
-        .handler(add)
-        .handler(hang)
         .handler(flood)
         .handler(stall)
 }
@@ -80,30 +67,30 @@ fn defaults_are_sane() {
 
 #[tokio::test]
 async fn oversized_frame_closes_with_1009() {
-    let (p, _ev) = probe();
-    let server = spawn(app_with(&p, base().max_message_size(1024))).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
-    let mut other = raw_ws(&server.url(), "swill/1").await;
+    let log = Log::new();
+    let server = spawn(app(&log).tune(|c| c.max_message_size(1024))).await;
+    let mut ws = server.raw_ws().await;
+    let mut other = server.raw_ws().await;
     // Just under the limit is fine.
     send_bytes(&mut ws, request(1, &"y".repeat(900), "nope")).await;
     let err = value(&recv(&mut ws).await);
     assert_eq!(err.as_array().unwrap()[2].as_i64(), Some(3));
     assert_add_works(&mut ws, 2).await;
     send_bytes(&mut ws, request(3, &"y".repeat(2048), "add")).await;
-    assert_eq!(read_close_code(&mut ws).await, Some(1009));
+    assert_eq!(expect_close(&mut ws).await.0, 1009);
     assert_add_works(&mut other, 1).await;
     server.stop().await;
 }
 
 #[tokio::test]
 async fn call_beyond_max_concurrent_calls_gets_429() {
-    let (p, mut ev) = probe();
-    let server = spawn(app_with(&p, base().max_concurrent_calls(2))).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
-    let mut other = raw_ws(&server.url(), "swill/1").await;
+    let log = Log::new();
+    let server = spawn(app(&log).tune(|c| c.max_concurrent_calls(2))).await;
+    let mut ws = server.raw_ws().await;
+    let mut other = server.raw_ws().await;
     send_bytes(&mut ws, request(1, &(), "hang")).await;
     send_bytes(&mut ws, request(2, &(), "hang")).await;
-    ev.expect_all(vec![("started", 1), ("started", 2)]).await;
+    log.expect_all(&["started 1", "started 2"]).await;
     send_bytes(&mut ws, request(3, &(1, 2), "add")).await;
     expect_frame(
         &mut ws,
@@ -112,60 +99,61 @@ async fn call_beyond_max_concurrent_calls_gets_429() {
     .await;
     send_bytes(&mut ws, request(4, &(), "hang")).await;
     expect_error(&mut ws, 4, 429, TOO_MANY_CALLS_MESSAGE).await;
-    ev.expect_none(Duration::from_millis(50)).await;
+    log.expect_none(Duration::from_millis(50)).await;
     // The limit is per connection.
     assert_add_works(&mut other, 1).await;
     // A finished call frees its slot.
-    send_bytes(&mut ws, control(1, "hang", 3)).await;
-    ev.expect("dropped", 1).await;
+    send_bytes(&mut ws, control(1, "hang", CANCEL)).await;
+    log.expect("dropped 1").await;
     assert_add_works(&mut ws, 5).await;
     server.stop().await;
 }
 
-/// Waits (bounded) until `counter` stops moving for 300 ms and returns its value.
-async fn settled(counter: &AtomicUsize) -> usize {
-    let mut last = usize::MAX;
-    let mut still = 0;
-    for _ in 0..400 {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let now = counter.load(Ordering::SeqCst);
-        if now == last && now > 0 {
-            still += 1;
-            if still == 6 {
-                return now;
-            }
-        } else {
-            still = 0;
-        }
-        last = now;
-    }
-    panic!("the producer never settled (at {last})");
+/// Returns once every task of the test's runtime (the server's included) waits.
+///
+/// With time paused, tokio moves the clock only when no task can run, so the sleep below
+/// returns exactly when the runtime is idle; its length does not matter. Time runs again
+/// afterwards: under paused time, a socket read whose data the kernel has not handed over
+/// yet would let the clock jump to the next timeout and fail the test spuriously.
+async fn until_idle() {
+    tokio::time::pause();
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    tokio::time::resume();
 }
 
 #[tokio::test]
 async fn client_that_stops_reading_backpressures_the_handler() {
-    let (p, _ev) = probe();
+    let log = Log::new();
     let produced = Arc::new(AtomicUsize::new(0));
-    let app = app_with(&p, base().max_pending_output(64 * 1024)).with_state(produced.clone());
+    let app = app(&log)
+        .with_state(produced.clone())
+        .tune(|c| c.max_pending_output(64 * 1024));
     let server = spawn(app).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     send_bytes(&mut ws, request(1, &(), "flood")).await;
-    // Not reading: the server may fill the socket buffers and its own 64 KiB, no more.
-    let stalled = settled(&produced).await;
-    let total = FLOOD_ITEMS as usize;
-    assert!(
-        stalled < total / 3,
-        "the handler produced {stalled} of {total} items for a client that reads nothing"
-    );
-    // Resume: everything arrives, in order, then END_OF_STREAM.
-    for i in 0..FLOOD_ITEMS {
-        let frame = value(&recv(&mut ws).await);
+    // Item i of the flood: `[1, [i, pad], 0, nil, nil]`.
+    let expect_item = |bytes: Vec<u8>, i: u64| {
+        let frame = value(&bytes);
         let f = frame.as_array().unwrap();
         assert_eq!(f[0].as_i64(), Some(1));
         assert_eq!(f[2].as_i64(), Some(0), "item {i}: {:?}", f[2]);
         let item = f[1].as_array().unwrap();
         assert_eq!(item[0].as_u64(), Some(i));
         assert_eq!(item[1].as_str().map(str::len), Some(FLOOD_PAD));
+    };
+    expect_item(recv(&mut ws).await, 0);
+    // Then not reading: the server may fill the socket buffers and its own 64 KiB, no more,
+    // and then wait. Without backpressure it would be idle only once it had produced all.
+    until_idle().await;
+    let stalled = produced.load(Ordering::SeqCst);
+    let total = FLOOD_ITEMS as usize;
+    assert!(
+        stalled < total / 3,
+        "the handler produced {stalled} of {total} items for a client that reads nothing"
+    );
+    // Resume: everything arrives, in order, then END_OF_STREAM.
+    for i in 1..FLOOD_ITEMS {
+        expect_item(recv(&mut ws).await, i);
     }
     expect_frame(&mut ws, "95 01 c0 01 c0 c0").await;
     assert_eq!(produced.load(Ordering::SeqCst), total);
@@ -175,28 +163,25 @@ async fn client_that_stops_reading_backpressures_the_handler() {
 
 #[tokio::test]
 async fn client_answering_pings_stays_connected_past_the_idle_timeout() {
-    let (p, _ev) = probe();
-    let app = app_with(
-        &p,
-        base()
-            .idle_timeout(Some(Duration::from_millis(300)))
-            .ping_interval(Some(Duration::from_millis(100))),
-    );
+    let log = Log::new();
+    let app = app(&log)
+        .tune(|c| c.idle_timeout(Some(Duration::from_millis(300))))
+        .tune(|c| c.ping_interval(Some(Duration::from_millis(100))));
     let server = spawn(app).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
-    let until = Instant::now() + Duration::from_millis(1200);
+    let mut ws = server.raw_ws().await;
+    // Twelve ping intervals are four idle timeouts: every ping was answered (tungstenite
+    // answers while the test reads), and nothing but pings came meanwhile.
+    let started = Instant::now();
     let mut pings = 0;
-    for _ in 0..1000 {
-        let left = until.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, ws.next()).await {
-            Err(_) => break,
-            Ok(Some(Ok(Message::Ping(_)))) => pings += 1,
-            Ok(other) => panic!("expected only pings while idle, got {other:?}"),
+    while pings < 12 {
+        match ws.next().with_timeout().await {
+            Some(Ok(Message::Ping(_))) => pings += 1,
+            other => panic!("expected only pings while idle, got {other:?}"),
         }
     }
     assert!(
-        pings >= 3,
-        "only {pings} pings in 1.2 s at a 100 ms interval"
+        started.elapsed() >= Duration::from_millis(300),
+        "twelve pings at a 100 ms interval came within the idle timeout"
     );
     assert_add_works(&mut ws, 1).await;
     server.stop().await;
@@ -230,19 +215,15 @@ async fn read_raw_frames(tcp: &mut tokio::net::TcpStream) -> (usize, Option<u16>
 
 #[tokio::test]
 async fn client_that_never_answers_pings_is_closed_after_the_idle_timeout() {
-    let (p, _ev) = probe();
-    let app = app_with(
-        &p,
-        base()
-            .idle_timeout(Some(Duration::from_millis(300)))
-            .ping_interval(Some(Duration::from_millis(100))),
-    );
+    let log = Log::new();
+    let app = app(&log)
+        .tune(|c| c.idle_timeout(Some(Duration::from_millis(300))))
+        .tune(|c| c.ping_interval(Some(Duration::from_millis(100))));
     let server = spawn(app).await;
     let started = Instant::now();
     let (res, mut tcp) = raw_http(server.addr, &upgrade_request("/ws", Some("swill/1"))).await;
     assert_eq!(res.status, 101);
-    // Neither read nor write for a while: no pongs go back.
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Reading the raw socket answers nothing: no pong goes back.
     let (pings, close) = read_raw_frames(&mut tcp).await;
     assert!(pings >= 1, "the server never pinged");
     assert_eq!(close, Some(1001));
@@ -255,12 +236,8 @@ async fn client_that_never_answers_pings_is_closed_after_the_idle_timeout() {
 
 #[tokio::test]
 async fn half_sent_handshake_is_dropped_after_the_handshake_timeout() {
-    let (p, _ev) = probe();
-    let server = spawn(app_with(
-        &p,
-        base().handshake_timeout(Duration::from_millis(300)),
-    ))
-    .await;
+    let log = Log::new();
+    let server = spawn(app(&log).tune(|c| c.handshake_timeout(Duration::from_millis(300)))).await;
     let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
     let started = Instant::now();
     tcp.write_all(b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: web")
@@ -284,12 +261,8 @@ async fn half_sent_handshake_is_dropped_after_the_handshake_timeout() {
 
 #[tokio::test]
 async fn silent_tcp_client_is_dropped_after_the_handshake_timeout() {
-    let (p, _ev) = probe();
-    let server = spawn(app_with(
-        &p,
-        base().handshake_timeout(Duration::from_millis(300)),
-    ))
-    .await;
+    let log = Log::new();
+    let server = spawn(app(&log).tune(|c| c.handshake_timeout(Duration::from_millis(300)))).await;
     let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
     let started = Instant::now();
     let mut rest = Vec::new();
@@ -303,13 +276,17 @@ async fn silent_tcp_client_is_dropped_after_the_handshake_timeout() {
 async fn client_that_sends_but_never_reads_cannot_grow_the_error_queue() {
     // Unknown-rpc frames are answered by the engine itself (ERROR 404, ~60 bytes for a
     // 10-byte request), without any handler that backpressure could pause. The server must
-    // stop reading once its output is backed up, so the client's writes stall.
-    let (p, _ev) = probe();
-    let server = spawn(app_with(&p, base().max_pending_output(64 * 1024))).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    // stop reading once its output is backed up, so the client's writes stall. Time is
+    // paused while the client writes (see `until_idle`): a batch's timeout fires only once
+    // every task waits, so "stalled" means the server stopped reading, not that a fixed
+    // delay passed.
+    let log = Log::new();
+    let server = spawn(app(&log).tune(|c| c.max_pending_output(64 * 1024))).await;
+    let mut ws = server.raw_ws().await;
     let frame = spec_hex(r#"93 01 c0 a4 "nope""#);
     let mut sent = 0usize;
     let mut stalled = false;
+    tokio::time::pause();
     // Unbounded, 24 MiB of requests would queue ~150 MB of answers on the server.
     while sent * frame.len() < 24 << 20 {
         let batch = async {
@@ -329,12 +306,14 @@ async fn client_that_sends_but_never_reads_cannot_grow_the_error_queue() {
         }
         sent += 1000;
     }
+    tokio::time::resume();
     assert!(
         stalled,
         "the server kept reading {} MiB of requests from a client that reads nothing",
         (sent * frame.len()) >> 20
     );
-    // Reading again (which also flushes what the client still buffers) drains every answer.
+    // Reading again (which also flushes what the client still buffers) drains every answer;
+    // 500 ms of silence ends it, a window for absence like `expect_silence`.
     let mut answers = 0usize;
     for _ in 0..10_000_000 {
         match tokio::time::timeout(Duration::from_millis(500), ws.next()).await {
@@ -365,11 +344,11 @@ async fn client_that_sends_but_never_reads_cannot_grow_the_error_queue() {
 
 #[tokio::test]
 async fn full_request_queue_fails_its_call_alone_without_blocking_others() {
-    let (p, mut ev) = probe();
-    let server = spawn(app_with(&p, base().max_queued_items(4))).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let log = Log::new();
+    let server = spawn(app(&log).tune(|c| c.max_queued_items(4))).await;
+    let mut ws = server.raw_ws().await;
     send_bytes(&mut ws, request(1, &0, "stall")).await;
-    ev.expect("started", 1).await;
+    log.expect("started 1").await;
     for i in 1..=20 {
         send_bytes(&mut ws, request(1, &i, "stall")).await;
     }
@@ -383,10 +362,10 @@ async fn full_request_queue_fails_its_call_alone_without_blocking_others() {
     );
     let code = arr[1].as_map().unwrap()[0].1.as_i64();
     assert_eq!(code, Some(429), "{err}");
-    ev.expect("dropped", 1).await;
+    log.expect("dropped 1").await;
     // The rest of its request is dropped silently; other calls were never held up.
     assert_add_works(&mut ws, 2).await;
-    send_bytes(&mut ws, control(1, "stall", 3)).await;
+    send_bytes(&mut ws, control(1, "stall", CANCEL)).await;
     expect_silence(&mut ws, Duration::from_millis(200)).await;
     assert_add_works(&mut ws, 3).await;
     server.stop().await;
@@ -394,9 +373,9 @@ async fn full_request_queue_fails_its_call_alone_without_blocking_others() {
 
 #[tokio::test]
 async fn server_answers_client_pings() {
-    let (p, _ev) = probe();
-    let server = spawn(app(&p)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let log = Log::new();
+    let server = spawn(app(&log)).await;
+    let mut ws = server.raw_ws().await;
     ws.send(Message::Ping(b"are you there".to_vec().into()))
         .with_timeout()
         .await

@@ -70,7 +70,7 @@ fn app() -> Swill {
 #[tokio::test]
 async fn byte_vectors_travel_as_bin_both_ways() {
     let server = spawn(app()).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     // [1, bin(01 02 03), "reverse"] -> [1, bin(03 02 01), 0, nil, nil]
     send_hex(&mut ws, "9301c403010203a772657665727365").await;
     assert_eq!(to_hex(&recv(&mut ws).await), "9501c40303020100c0c0");
@@ -86,7 +86,7 @@ async fn byte_vectors_travel_as_bin_both_ways() {
 #[tokio::test]
 async fn structs_are_maps_with_field_names_and_64_bit_integers_stay_intact() {
     let server = spawn(app()).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     let input = rmpv::Value::Map(vec![
         ("name".into(), "x".into()),
         ("big".into(), rmpv::Value::from(u64::MAX)),
@@ -141,7 +141,7 @@ async fn the_rust_client_sends_and_receives_bytes_as_bin() {
 #[tokio::test]
 async fn a_result_that_cannot_be_encoded_fails_its_call_with_500_only() {
     let server = spawn(app()).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     // [1, false, "unencodable"] and [2, true, "unencodable"]: encoding fails, then panics.
     for (seq, flag) in [(1u8, "c2"), (2, "c3")] {
         send_hex(

@@ -3,14 +3,16 @@
 //! calls on one connection matched by seq.
 mod common;
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
 use futures::{Stream, StreamExt};
 use swill::client::Client;
 use swill::{Error, Metadata, Request, Response, State, Streaming, Swill};
+use tokio::sync::watch;
 
 #[swill::handler]
 async fn echo_metadata(md: Metadata, res: Response) -> Result<Metadata, Error> {
@@ -96,19 +98,37 @@ async fn fail_midway(res: Response) -> impl Stream<Item = Result<u64, Error>> {
     futures::stream::iter([Ok(7), Err(Error::new(409, "midway"))])
 }
 
-/// Sleeps `(100 - n) * 2` ms, records its completion, returns `n`.
+/// Which `held` calls the test has let go.
+#[derive(Clone, Debug)]
+struct Releases(Arc<watch::Sender<BTreeSet<u64>>>);
+
+impl Releases {
+    fn new() -> Self {
+        Self(Arc::new(watch::channel(BTreeSet::new()).0))
+    }
+
+    fn release(&self, n: u64) {
+        self.0.send_modify(|set| {
+            set.insert(n);
+        });
+    }
+}
+
+/// Logs `started <n>`, waits until the test releases `n`, logs `done <n>`, answers `n`.
 #[swill::handler]
-async fn sleepy(req: Request<u64>, State(done): State<Arc<Mutex<Vec<u64>>>>) -> u64 {
+async fn held(req: Request<u64>, State(log): State<Log>, State(r): State<Releases>) -> u64 {
     let n = *req.data();
-    tokio::time::sleep(Duration::from_millis(100u64.saturating_sub(n) * 2)).await;
-    done.lock().unwrap().push(n);
+    log.push(format!("started {n}"));
+    let _ = r.0.subscribe().wait_for(|set| set.contains(&n)).await;
+    log.push(format!("done {n}"));
     n
 }
 
 fn app() -> Swill {
     Swill::new()
         .with_state(Arc::new(AtomicUsize::new(0)))
-        .with_state(Arc::new(Mutex::new(Vec::<u64>::new())))
+        .with_state(Log::new())
+        .with_state(Releases::new())
         .handler(add)
         .handler(echo_metadata)
         .handler(count)
@@ -120,7 +140,7 @@ fn app() -> Swill {
         .handler(deny)
         .handler(fail)
         .handler(fail_midway)
-        .handler(sleepy)
+        .handler(held)
         .handler(echo_text)
 }
 
@@ -129,7 +149,7 @@ fn app() -> Swill {
 #[tokio::test]
 async fn single_reply_carries_leading_and_trailing_metadata() {
     let server = spawn(app()).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     send_spec(
         &mut ws,
         r#"95 02 c0 ad "echo_metadata" 00 81 a4 "auth" a5 "token""#,
@@ -150,7 +170,7 @@ async fn single_reply_carries_leading_and_trailing_metadata() {
 #[tokio::test]
 async fn eager_metadata_frame_then_items_then_end_with_trailing() {
     let server = spawn(app()).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     send_spec(&mut ws, r#"93 03 03 a5 "count""#).await;
     expect_frame(&mut ws, r#"95 03 c0 02 81 a5 "count" 03 c0"#).await;
     expect_frame(&mut ws, "95 03 00 00 c0 c0").await;
@@ -164,7 +184,7 @@ async fn eager_metadata_frame_then_items_then_end_with_trailing() {
 #[tokio::test]
 async fn leading_metadata_rides_on_the_first_stream_item_only() {
     let server = spawn(app()).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     send_spec(&mut ws, r#"93 04 02 aa "count_lead""#).await;
     expect_frame(&mut ws, r#"95 04 00 00 81 a4 "lead" 01 c0"#).await;
     expect_frame(&mut ws, "95 04 01 00 c0 c0").await;
@@ -176,7 +196,7 @@ async fn leading_metadata_rides_on_the_first_stream_item_only() {
 #[tokio::test]
 async fn empty_stream_end_carries_leading_and_trailing() {
     let server = spawn(app()).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     send_spec(&mut ws, r#"93 05 c0 ac "empty_stream""#).await;
     expect_frame(&mut ws, r#"95 05 c0 01 81 a4 "lead" 01 81 a5 "trail" 02"#).await;
     expect_silence(&mut ws, Duration::from_millis(100)).await;
@@ -186,7 +206,7 @@ async fn empty_stream_end_carries_leading_and_trailing() {
 #[tokio::test]
 async fn error_frames_carry_no_metadata() {
     let server = spawn(app()).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     // deny set leading and trailing metadata before failing: both slots stay nil.
     send_spec(&mut ws, r#"93 0a c0 a4 "deny""#).await;
     expect_frame(
@@ -216,7 +236,7 @@ async fn error_frames_carry_no_metadata() {
 #[tokio::test]
 async fn streaming_request_opened_by_message() {
     let server = spawn(app()).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     send_spec(&mut ws, r#"93 06 01 a3 "sum""#).await;
     send_spec(&mut ws, r#"93 06 02 a3 "sum""#).await;
     expect_silence(&mut ws, Duration::from_millis(100)).await;
@@ -229,7 +249,7 @@ async fn streaming_request_opened_by_message() {
 #[tokio::test]
 async fn streaming_request_opened_by_metadata_keeps_that_metadata() {
     let server = spawn(app()).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     send_spec(&mut ws, r#"95 07 c0 a3 "sum" 02 81 a1 "k" a1 "v""#).await;
     // Metadata on a later MESSAGE is ignored (§7.2).
     send_spec(&mut ws, r#"95 07 05 a3 "sum" 00 81 a1 "x" a1 "y""#).await;
@@ -243,7 +263,7 @@ async fn streaming_request_opened_by_metadata_keeps_that_metadata() {
 #[tokio::test]
 async fn bidi_calls_interleave_on_one_connection() {
     let server = spawn(app()).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     send_spec(&mut ws, r#"93 08 01 a6 "double""#).await;
     expect_frame(&mut ws, "95 08 02 00 c0 c0").await;
     send_spec(&mut ws, r#"95 09 c0 a6 "double" 02 80"#).await;
@@ -266,7 +286,7 @@ async fn bidi_calls_interleave_on_one_connection() {
 async fn early_answer_half_closes_the_call_and_late_items_do_not_reopen_it() {
     let runs = Arc::new(AtomicUsize::new(0));
     let server = spawn(app().with_state(runs.clone())).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     send_spec(&mut ws, r#"93 0b 01 a9 "first_two""#).await;
     send_spec(&mut ws, r#"93 0b 02 a9 "first_two""#).await;
     expect_frame(&mut ws, "95 0b 03 00 c0 c0").await;
@@ -285,7 +305,7 @@ async fn early_answer_half_closes_the_call_and_late_items_do_not_reopen_it() {
 #[tokio::test]
 async fn zero_and_negative_seqs_are_answered_and_echoed() {
     let server = spawn(app()).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     send_spec(&mut ws, r#"93 00 92 01 02 a3 "add""#).await;
     expect_frame(&mut ws, "95 00 03 00 c0 c0").await;
     send_spec(&mut ws, r#"93 ff 92 01 02 a3 "add""#).await;
@@ -298,7 +318,7 @@ async fn zero_and_negative_seqs_are_answered_and_echoed() {
 #[tokio::test]
 async fn seq_is_echoed_in_shortest_form() {
     let server = spawn(app()).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     // seq 300 as uint16, then seq 5 written non-minimally as uint32.
     send_spec(&mut ws, r#"93 cd 01 2c 92 01 02 a3 "add""#).await;
     expect_frame(&mut ws, "95 cd 01 2c 03 00 c0 c0").await;
@@ -442,18 +462,33 @@ async fn client_sees_errors_with_code_message_and_data() {
 
 #[tokio::test]
 async fn hundred_concurrent_calls_complete_out_of_order_and_match_by_seq() {
-    let done = Arc::new(Mutex::new(Vec::<u64>::new()));
-    let server = spawn(app().with_state(done.clone())).await;
+    let (log, releases) = (Log::new(), Releases::new());
+    let server = spawn(app().with_state(log.clone()).with_state(releases.clone())).await;
     let client = Client::connect(server.url()).with_timeout().await.unwrap();
-    let calls = (0..100u64).map(|n| {
+    let calls = tokio::spawn({
         let client = client.clone();
-        async move { (n, client.call::<u64>("sleepy", &n).await) }
+        let calls = (0..100u64).map(move |n| {
+            let client = client.clone();
+            async move { (n, client.call::<u64>("held", &n).await) }
+        });
+        futures::future::join_all(calls)
     });
-    let results = futures::future::join_all(calls).with_timeout().await;
-    for (n, got) in results {
+    // All hundred are running at once, each waiting for the test.
+    log.wait_until(|e| e.iter().filter(|e| e.starts_with("started")).count() == 100)
+        .await;
+    // Let them go last first, each once the one before has finished.
+    for n in (0..100u64).rev() {
+        releases.release(n);
+        log.wait_for(&format!("done {n}")).await;
+    }
+    for (n, got) in calls.with_timeout().await.unwrap() {
         assert_eq!(got.unwrap(), n, "call {n} got another call's reply");
     }
-    let order = done.lock().unwrap().clone();
+    let order: Vec<u64> = log
+        .events()
+        .iter()
+        .filter_map(|e| e.strip_prefix("done ")?.parse().ok())
+        .collect();
     assert_eq!(order.len(), 100);
     let mut sorted = order.clone();
     sorted.sort_unstable();
@@ -461,20 +496,26 @@ async fn hundred_concurrent_calls_complete_out_of_order_and_match_by_seq() {
         order, sorted,
         "calls did not run concurrently (finished in issue order)"
     );
-    // The longest sleep is 200 ms: concurrent calls finish far sooner than the ~10 s sum.
+    assert_eq!(order, (0..100).rev().collect::<Vec<u64>>());
     server.stop().await;
 }
 
 #[tokio::test]
 async fn raw_concurrent_calls_reply_by_seq_as_they_finish() {
-    let server = spawn(app()).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
-    // seq 1 sleeps 200 ms, seq 2 sleeps 100 ms, seq 3 sleeps 2 ms: replies come 3, 2, 1.
-    send_bytes(&mut ws, request(1, &0u64, "sleepy")).await;
-    send_bytes(&mut ws, request(2, &50u64, "sleepy")).await;
-    send_bytes(&mut ws, request(3, &99u64, "sleepy")).await;
+    let (log, releases) = (Log::new(), Releases::new());
+    let server = spawn(app().with_state(log.clone()).with_state(releases.clone())).await;
+    let mut ws = server.raw_ws().await;
+    send_bytes(&mut ws, request(1, &0u64, "held")).await;
+    send_bytes(&mut ws, request(2, &50u64, "held")).await;
+    send_bytes(&mut ws, request(3, &99u64, "held")).await;
+    log.expect_all(&["started 0", "started 50", "started 99"])
+        .await;
+    // Let seq 3 go first, then 2, then 1: the replies come 3, 2, 1.
+    releases.release(99);
     expect_frame(&mut ws, "95 03 63 00 c0 c0").await;
+    releases.release(50);
     expect_frame(&mut ws, "95 02 32 00 c0 c0").await;
+    releases.release(0);
     expect_frame(&mut ws, "95 01 00 00 c0 c0").await;
     server.stop().await;
 }

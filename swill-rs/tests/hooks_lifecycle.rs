@@ -53,19 +53,10 @@ async fn double(
     })
 }
 
-/// Logs "dropped <rpc>" when the handler's future is dropped.
-struct DropGuard(Log, &'static str);
-
-impl Drop for DropGuard {
-    fn drop(&mut self) {
-        self.0.push(format!("dropped {}", self.1));
-    }
-}
-
 /// Never answers; logs when it starts and when its future is dropped.
 #[swill::handler]
 async fn forever(State(log): State<Log>) -> Result<(), Error> {
-    let _guard = DropGuard(log.clone(), "forever");
+    let _guard = log.on_drop("dropped forever");
     log.push("handler forever");
     std::future::pending::<()>().await;
     Ok(())
@@ -221,8 +212,8 @@ fn strs(v: &[&str]) -> Vec<String> {
 async fn hook_order_for_a_single_call() {
     let log = Log::new();
     let server = spawn(hooked(&log)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
-    send_req(&mut ws, 1, V::from(41), "inc", 0, md_k()).await;
+    let mut ws = server.raw_ws().await;
+    send_bytes(&mut ws, envelope(1, V::from(41), "inc", MESSAGE, md_k())).await;
     let r = recv_resp(&mut ws).await;
     assert_eq!((r.seq, r.kind, r.data), (1, MESSAGE, V::from(42)));
     log.wait_for("after_request inc ok").await;
@@ -250,8 +241,8 @@ async fn hook_order_for_a_single_call() {
 async fn before_request_metadata_does_not_fire_without_metadata() {
     let log = Log::new();
     let server = spawn(hooked(&log)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
-    send_req(&mut ws, 1, V::from(1), "inc", 0, None).await;
+    let mut ws = server.raw_ws().await;
+    send_bytes(&mut ws, request(1, &1, "inc")).await;
     assert_eq!(recv_resp(&mut ws).await.data, V::from(2));
     let events = log.wait_for("after_request inc ok").await;
     assert!(
@@ -268,8 +259,8 @@ async fn before_request_metadata_does_not_fire_without_metadata() {
 async fn hook_order_for_a_server_stream() {
     let log = Log::new();
     let server = spawn(hooked(&log)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
-    send_req(&mut ws, 1, V::from(2), "count", 0, None).await;
+    let mut ws = server.raw_ws().await;
+    send_bytes(&mut ws, request(1, &2, "count")).await;
     for i in 0..2 {
         let r = recv_resp(&mut ws).await;
         assert_eq!((r.kind, r.data), (MESSAGE, V::from(i)));
@@ -298,8 +289,8 @@ async fn hook_order_for_a_server_stream() {
 async fn hook_order_for_an_empty_server_stream() {
     let log = Log::new();
     let server = spawn(hooked(&log)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
-    send_req(&mut ws, 1, V::from(0), "count", 0, None).await;
+    let mut ws = server.raw_ws().await;
+    send_bytes(&mut ws, request(1, &0, "count")).await;
     assert_eq!(recv_resp(&mut ws).await.kind, END_OF_STREAM);
     let events = log.wait_for("after_request count ok").await;
     assert_eq!(
@@ -321,11 +312,11 @@ async fn hook_order_for_an_empty_server_stream() {
 async fn hook_order_for_a_client_stream_opened_with_metadata() {
     let log = Log::new();
     let server = spawn(hooked(&log)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
-    send_req(&mut ws, 1, V::Nil, "sum", METADATA, md_k()).await;
-    send_req(&mut ws, 1, V::from(1), "sum", 0, None).await;
-    send_req(&mut ws, 1, V::from(2), "sum", 0, None).await;
-    send_req(&mut ws, 1, V::Nil, "sum", END_OF_STREAM, None).await;
+    let mut ws = server.raw_ws().await;
+    send_bytes(&mut ws, envelope(1, V::Nil, "sum", METADATA, md_k())).await;
+    send_bytes(&mut ws, request(1, &1, "sum")).await;
+    send_bytes(&mut ws, request(1, &2, "sum")).await;
+    send_bytes(&mut ws, control(1, "sum", END_OF_STREAM)).await;
     let r = recv_resp(&mut ws).await;
     assert_eq!((r.kind, r.data), (MESSAGE, V::from(3)));
     log.wait_for("after_request sum ok").await;
@@ -357,9 +348,9 @@ async fn hook_order_for_a_client_stream_opened_with_metadata() {
 async fn the_opening_item_of_a_client_stream_skips_before_request_data() {
     let log = Log::new();
     let server = spawn(hooked(&log)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
-    send_req(&mut ws, 1, V::from(5), "sum", 0, None).await;
-    send_req(&mut ws, 1, V::Nil, "sum", END_OF_STREAM, None).await;
+    let mut ws = server.raw_ws().await;
+    send_bytes(&mut ws, request(1, &5, "sum")).await;
+    send_bytes(&mut ws, control(1, "sum", END_OF_STREAM)).await;
     assert_eq!(recv_resp(&mut ws).await.data, V::from(5));
     let events = log.wait_for("after_request sum ok").await;
     assert_eq!(
@@ -381,12 +372,12 @@ async fn the_opening_item_of_a_client_stream_skips_before_request_data() {
 async fn hook_order_for_a_bidi_call_in_lockstep() {
     let log = Log::new();
     let server = spawn(hooked(&log)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
-    send_req(&mut ws, 1, V::from(1), "double", 0, None).await;
+    let mut ws = server.raw_ws().await;
+    send_bytes(&mut ws, request(1, &1, "double")).await;
     assert_eq!(recv_resp(&mut ws).await.data, V::from(2));
-    send_req(&mut ws, 1, V::from(2), "double", 0, None).await;
+    send_bytes(&mut ws, request(1, &2, "double")).await;
     assert_eq!(recv_resp(&mut ws).await.data, V::from(4));
-    send_req(&mut ws, 1, V::Nil, "double", END_OF_STREAM, None).await;
+    send_bytes(&mut ws, control(1, "double", END_OF_STREAM)).await;
     assert_eq!(recv_resp(&mut ws).await.kind, END_OF_STREAM);
     log.wait_for("after_request double ok").await;
     let events = close_and_wait(ws, &log).await;
@@ -416,26 +407,26 @@ async fn hook_order_for_a_bidi_call_in_lockstep() {
 async fn after_request_sees_success_error_and_cancel() {
     let log = Log::new();
     let server = spawn(hooked(&log)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
 
-    send_req(&mut ws, 1, V::from(1), "inc", 0, None).await;
+    send_bytes(&mut ws, request(1, &1, "inc")).await;
     assert_eq!(recv_resp(&mut ws).await.kind, MESSAGE);
     log.wait_for("after_request inc ok").await;
 
-    send_req(&mut ws, 2, V::Nil, "teapot", 0, None).await;
+    send_bytes(&mut ws, request(2, &(), "teapot")).await;
     assert_eq!(recv_resp(&mut ws).await.error_code(), 418);
     log.wait_for("after_request teapot error 418").await;
 
     // A payload that does not decode is an error outcome too (400), and the handler never ran.
     log.clear();
-    send_req(&mut ws, 3, V::from("not a number"), "inc", 0, None).await;
+    send_bytes(&mut ws, request(3, &"not a number", "inc")).await;
     assert_eq!(recv_resp(&mut ws).await.error_code(), 400);
     let events = log.wait_for("after_request inc error 400").await;
     assert!(!events.contains(&"handler".to_owned()), "{events:?}");
 
-    send_req(&mut ws, 4, V::Nil, "forever", 0, None).await;
+    send_bytes(&mut ws, request(4, &(), "forever")).await;
     log.wait_for("handler forever").await;
-    send_req(&mut ws, 4, V::Nil, "forever", CANCEL, None).await;
+    send_bytes(&mut ws, control(4, "forever", CANCEL)).await;
     let events = log.wait_for("after_request forever cancelled").await;
     let dropped = events.iter().position(|e| e == "dropped forever").unwrap();
     let after = events
@@ -450,9 +441,9 @@ async fn after_request_sees_success_error_and_cancel() {
 
     // An unknown rpc has no request to end: no after_request.
     log.clear();
-    send_req(&mut ws, 5, V::Nil, "nope", 0, None).await;
+    send_bytes(&mut ws, request(5, &(), "nope")).await;
     assert_eq!(recv_resp(&mut ws).await.error_code(), 404);
-    send_req(&mut ws, 6, V::from(1), "inc", 0, None).await;
+    send_bytes(&mut ws, request(6, &1, "inc")).await;
     assert_eq!(recv_resp(&mut ws).await.kind, MESSAGE);
     let events = log.wait_for("after_request inc ok").await;
     assert!(
@@ -467,9 +458,9 @@ async fn after_request_sees_success_error_and_cancel() {
 async fn disconnect_ends_every_call_then_after_connection_runs_once() {
     let log = Log::new();
     let server = spawn(hooked(&log)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
-    send_req(&mut ws, 1, V::Nil, "forever", 0, None).await;
-    send_req(&mut ws, 2, V::Nil, "forever", 0, None).await;
+    let mut ws = server.raw_ws().await;
+    send_bytes(&mut ws, request(1, &(), "forever")).await;
+    send_bytes(&mut ws, request(2, &(), "forever")).await;
     log.wait_until(|e| e.iter().filter(|x| *x == "handler forever").count() == 2)
         .await;
     // Drop the TCP connection without a close handshake.
@@ -491,7 +482,7 @@ async fn disconnect_ends_every_call_then_after_connection_runs_once() {
     assert_eq!(events[last], "after_connection");
     assert!(after_requests.iter().all(|i| *i < last));
     // Exactly once, even a while later.
-    expect_no_more(&log, events.len()).await;
+    log.expect_none(Duration::from_millis(200)).await;
     server.stop().await;
 }
 
@@ -499,8 +490,8 @@ async fn disconnect_ends_every_call_then_after_connection_runs_once() {
 async fn shutdown_ends_running_calls_with_shutdown_outcome() {
     let log = Log::new();
     let server = spawn(hooked(&log)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
-    send_req(&mut ws, 1, V::Nil, "forever", 0, None).await;
+    let mut ws = server.raw_ws().await;
+    send_bytes(&mut ws, request(1, &(), "forever")).await;
     log.wait_for("handler forever").await;
     let stopping = tokio::spawn(server.stop());
     let (code, _reason) = expect_close(&mut ws).await;
@@ -522,10 +513,10 @@ async fn shutdown_ends_running_calls_with_shutdown_outcome() {
 async fn after_connection_runs_once_per_connection_after_its_calls() {
     let log = Log::new();
     let server = spawn(hooked(&log)).await;
-    let mut a = raw_ws(&server.url(), "swill/1").await;
-    let mut b = raw_ws(&server.url(), "swill/1").await;
-    send_req(&mut a, 1, V::from(1), "inc", 0, None).await;
-    send_req(&mut b, 1, V::from(2), "inc", 0, None).await;
+    let mut a = server.raw_ws().await;
+    let mut b = server.raw_ws().await;
+    send_bytes(&mut a, request(1, &1, "inc")).await;
+    send_bytes(&mut b, request(1, &2, "inc")).await;
     assert_eq!(recv_resp(&mut a).await.data, V::from(2));
     assert_eq!(recv_resp(&mut b).await.data, V::from(3));
     log.wait_until(|e| e.iter().filter(|x| *x == "after_request inc ok").count() == 2)
@@ -537,7 +528,7 @@ async fn after_connection_runs_once_per_connection_after_its_calls() {
         1
     );
     // b is unaffected.
-    send_req(&mut b, 2, V::from(10), "inc", 0, None).await;
+    send_bytes(&mut b, request(2, &10, "inc")).await;
     assert_eq!(recv_resp(&mut b).await.data, V::from(11));
     b.close(None).with_timeout().await.unwrap();
     let events = log
@@ -549,16 +540,6 @@ async fn after_connection_runs_once_per_connection_after_its_calls() {
     );
     assert_eq!(events.last().unwrap(), "after_connection");
     server.stop().await;
-}
-
-/// Asserts the log stays at `len` events for a short while.
-async fn expect_no_more(log: &Log, len: usize) {
-    let grew = tokio::time::timeout(
-        Duration::from_millis(200),
-        log.wait_until(|e| e.len() > len),
-    )
-    .await;
-    assert!(grew.is_err(), "unexpected events: {:?}", log.events());
 }
 
 #[swill::handler]
@@ -577,8 +558,8 @@ async fn eager(
 async fn an_eager_metadata_send_fires_before_leading_metadata_once_before_the_items() {
     let log = Log::new();
     let server = spawn(hooked(&log).handler(eager)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
-    send_req(&mut ws, 1, V::from(2), "eager", 0, None).await;
+    let mut ws = server.raw_ws().await;
+    send_bytes(&mut ws, request(1, &2, "eager")).await;
     let r = recv_resp(&mut ws).await;
     assert_eq!((r.kind, r.leading), (METADATA, mmap(&[("n", V::from(2))])));
     assert_eq!(recv_resp(&mut ws).await.data, V::from(0));
@@ -612,8 +593,8 @@ async fn hooks_see_the_metadata_the_handler_set() {
     }
     let log = Log::new();
     let server = spawn(hooked(&log).handler(with_md)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
-    send_req(&mut ws, 1, V::Nil, "with_md", 0, None).await;
+    let mut ws = server.raw_ws().await;
+    send_bytes(&mut ws, request(1, &(), "with_md")).await;
     let r = recv_resp(&mut ws).await;
     assert_eq!(r.leading, mmap(&[("lead", V::from(1))]));
     assert_eq!(r.trailing, mmap(&[("trail", V::from(2))]));

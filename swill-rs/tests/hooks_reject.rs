@@ -106,7 +106,7 @@ async fn before_connection_accepts_with_cookie_and_handler_sees_user_cookie_and_
         res.headers().get("sec-websocket-protocol").unwrap(),
         "swill/1"
     );
-    send_req(&mut ws, 1, V::Nil, "whoami", 0, None).await;
+    send_bytes(&mut ws, request(1, &(), "whoami")).await;
     let r = recv_resp(&mut ws).await;
     assert_eq!(r.kind, MESSAGE, "{r:?}");
     assert_eq!(
@@ -182,8 +182,8 @@ fn guarded(log: &Log) -> Swill {
 async fn a_failing_call_hook_sends_error_403_and_the_handler_never_runs() {
     let log = Log::new();
     let server = spawn(guarded(&log)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
-    send_req(&mut ws, 1, V::from(1), "inc", 0, None).await;
+    let mut ws = server.raw_ws().await;
+    send_bytes(&mut ws, request(1, &1, "inc")).await;
     let r = recv_resp(&mut ws).await;
     assert_eq!(r.seq, 1);
     assert_eq!(r.error_code(), 403);
@@ -196,7 +196,7 @@ async fn a_failing_call_hook_sends_error_403_and_the_handler_never_runs() {
     );
     // The connection goes on; the same rpc with the token runs the handler.
     let md = mmap(&[("token", V::from("t"))]);
-    send_req(&mut ws, 2, V::from(1), "inc", 0, Some(md)).await;
+    send_bytes(&mut ws, envelope(2, V::from(1), "inc", MESSAGE, Some(md))).await;
     let r = recv_resp(&mut ws).await;
     assert_eq!((r.seq, r.kind, r.data), (2, MESSAGE, V::from(2)));
     let events = log.events();
@@ -232,10 +232,10 @@ async fn a_call_hook_can_close_the_connection_with_its_code() {
             }
         });
     let server = spawn(app).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
-    send_req(&mut ws, 1, V::Nil, "ping", 0, None).await;
+    let mut ws = server.raw_ws().await;
+    send_bytes(&mut ws, request(1, &(), "ping")).await;
     assert_eq!(recv_resp(&mut ws).await.data, V::from("pong"));
-    send_req(&mut ws, 2, V::from(1), "inc", 0, None).await;
+    send_bytes(&mut ws, request(2, &1, "inc")).await;
     let (code, reason) = expect_close(&mut ws).await;
     assert_eq!((code, reason.as_str()), (4001, "bye"));
     let events = log.wait_for("after_connection").await;
@@ -258,12 +258,12 @@ async fn after_accept_can_close_the_connection_before_any_call() {
             }
         });
     let server = spawn(app).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     let (code, reason) = expect_close(&mut ws).await;
     assert_eq!((code, reason.as_str()), (4002, "go away"));
 
     let mut ws = raw_ws(&format!("{}?let-in", server.url()), "swill/1").await;
-    send_req(&mut ws, 1, V::Nil, "ping", 0, None).await;
+    send_bytes(&mut ws, request(1, &(), "ping")).await;
     assert_eq!(recv_resp(&mut ws).await.data, V::from("pong"));
     drop(ws);
     server.stop().await;
@@ -276,7 +276,7 @@ async fn a_failing_after_accept_hook_closes_with_1011() {
         .handler(ping)
         .after_accept(|_conn| async move { Err(HookError::Fail(Error::internal())) });
     let server = spawn(app).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     let (code, _) = expect_close(&mut ws).await;
     assert_eq!(code, 1011);
     drop(ws);
@@ -290,7 +290,7 @@ async fn a_close_code_below_1000_becomes_1000() {
         .handler(ping)
         .after_accept(|_conn| async move { Err(HookError::close(403, "forbidden")) });
     let server = spawn(app).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     let (code, reason) = expect_close(&mut ws).await;
     assert_eq!((code, reason.as_str()), (1000, "forbidden"));
     drop(ws);
@@ -310,16 +310,16 @@ async fn before_request_message_can_fail_a_client_stream_midway() {
         }),
     );
     let server = spawn(app).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
-    send_req(&mut ws, 1, V::from(1), "sum", 0, None).await;
-    send_req(&mut ws, 1, V::from(-1), "sum", 0, None).await;
-    send_req(&mut ws, 1, V::from(2), "sum", 0, None).await;
+    let mut ws = server.raw_ws().await;
+    send_bytes(&mut ws, request(1, &1, "sum")).await;
+    send_bytes(&mut ws, request(1, &-1, "sum")).await;
+    send_bytes(&mut ws, request(1, &2, "sum")).await;
     let r = recv_resp(&mut ws).await;
     assert_eq!((r.seq, r.error_code()), (1, 400));
     assert_eq!(r.error_message(), "negative");
     // The handler never saw the refused item, and nothing follows the ERROR.
     assert!(!log.events().contains(&"item -1".to_owned()));
-    send_req(&mut ws, 1, V::Nil, "sum", END_OF_STREAM, None).await;
+    send_bytes(&mut ws, control(1, "sum", END_OF_STREAM)).await;
     expect_silence(&mut ws, Duration::from_millis(100)).await;
     drop(ws);
     server.stop().await;
@@ -337,8 +337,8 @@ async fn before_response_message_can_replace_a_result_with_an_error() {
         }),
     );
     let server = spawn(app).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
-    send_req(&mut ws, 1, V::from(5), "count", 0, None).await;
+    let mut ws = server.raw_ws().await;
+    send_bytes(&mut ws, request(1, &5, "count")).await;
     assert_eq!(recv_resp(&mut ws).await.data, V::from(0));
     assert_eq!(recv_resp(&mut ws).await.data, V::from(1));
     let r = recv_resp(&mut ws).await;
@@ -359,8 +359,8 @@ async fn before_trailing_metadata_can_close_the_connection() {
         }),
     );
     let server = spawn(app).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
-    send_req(&mut ws, 1, V::from(1), "count", 0, None).await;
+    let mut ws = server.raw_ws().await;
+    send_bytes(&mut ws, request(1, &1, "count")).await;
     assert_eq!(recv_resp(&mut ws).await.data, V::from(0));
     let (code, reason) = expect_close(&mut ws).await;
     assert_eq!((code, reason.as_str()), (4003, "late"));
@@ -397,14 +397,14 @@ async fn module_hooks_apply_only_to_that_modules_handlers() {
             }
         }));
     let server = spawn(app).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
 
-    send_req(&mut ws, 1, V::Nil, "ping", 0, None).await;
+    send_bytes(&mut ws, request(1, &(), "ping")).await;
     assert_eq!(recv_resp(&mut ws).await.data, V::from("pong"));
     assert_eq!(log.events(), ["app hook ping", "handler ping"]);
 
     log.clear();
-    send_req(&mut ws, 2, V::from(1), "math.inc", 0, None).await;
+    send_bytes(&mut ws, request(2, &1, "math.inc")).await;
     assert_eq!(recv_resp(&mut ws).await.data, V::from(2));
     assert_eq!(
         log.events(),
@@ -413,9 +413,13 @@ async fn module_hooks_apply_only_to_that_modules_handlers() {
 
     log.clear();
     let md = mmap(&[("deny", V::from("x"))]);
-    send_req(&mut ws, 3, V::from(1), "math.inc", 0, Some(md.clone())).await;
+    send_bytes(
+        &mut ws,
+        envelope(3, V::from(1), "math.inc", MESSAGE, Some(md.clone())),
+    )
+    .await;
     assert_eq!(recv_resp(&mut ws).await.error_code(), 403);
-    send_req(&mut ws, 4, V::Nil, "ping", 0, Some(md)).await;
+    send_bytes(&mut ws, envelope(4, V::Nil, "ping", MESSAGE, Some(md))).await;
     assert_eq!(recv_resp(&mut ws).await.data, V::from("pong"));
     assert_eq!(
         log.events(),
@@ -444,12 +448,12 @@ async fn a_panicking_call_hook_is_a_500_for_its_call_only() {
             Ok(())
         }));
     let server = spawn(app).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
-    send_req(&mut ws, 1, V::from(1), "inc", 0, None).await;
+    let mut ws = server.raw_ws().await;
+    send_bytes(&mut ws, request(1, &1, "inc")).await;
     let r = recv_resp(&mut ws).await;
     assert_eq!((r.seq, r.error_code()), (1, 500));
     assert_eq!(r.error_message(), "An internal server error occurred");
-    send_req(&mut ws, 2, V::Nil, "ping", 0, None).await;
+    send_bytes(&mut ws, request(2, &(), "ping")).await;
     assert_eq!(recv_resp(&mut ws).await.data, V::from("pong"));
     assert!(!log.events().iter().any(|e| e.starts_with("handler inc")));
     drop(ws);
@@ -477,8 +481,8 @@ async fn a_hook_that_closes_reports_an_error_outcome_to_after_request() {
             }
         }));
     let server = spawn(app).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
-    send_req(&mut ws, 1, V::from(1), "inc", 0, None).await;
+    let mut ws = server.raw_ws().await;
+    send_bytes(&mut ws, request(1, &1, "inc")).await;
     let (code, _) = expect_close(&mut ws).await;
     assert_eq!(code, 4005);
     let events = log.wait_for("after_request inc 500").await;
@@ -508,10 +512,10 @@ async fn an_outer_module_hook_covers_nested_modules_but_not_the_reverse() {
         .module(inner)
         .hooks(Hooks::new().before_request(hook("outer", &log)));
     let server = spawn(Swill::new().with_state(log.clone()).module(outer)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
-    send_req(&mut ws, 1, V::Nil, "a.b.ping", 0, None).await;
+    let mut ws = server.raw_ws().await;
+    send_bytes(&mut ws, request(1, &(), "a.b.ping")).await;
     assert_eq!(recv_resp(&mut ws).await.data, V::from("pong"));
-    send_req(&mut ws, 2, V::Nil, "a.ping", 0, None).await;
+    send_bytes(&mut ws, request(2, &(), "a.ping")).await;
     assert_eq!(recv_resp(&mut ws).await.data, V::from("pong"));
     assert_eq!(
         log.events(),

@@ -9,13 +9,6 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use swill::{Error, Module, Request, Streaming, Swill};
 
-/// Adds two integers.
-#[swill::handler]
-async fn add(req: Request<(i64, i64)>) -> Result<i64, Error> {
-    let (a, b) = req.into_data();
-    Ok(a + b)
-}
-
 /// Counts up to n.
 #[swill::handler]
 async fn count(req: Request<i64>) -> impl Stream<Item = Result<i64, Error>> {
@@ -136,8 +129,8 @@ async fn one_item_per_user_handler_in_registration_order_then_end_of_stream() {
 #[tokio::test]
 async fn hidden_swill_handlers_stay_callable() {
     let server = spawn(app()).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
-    send_req(&mut ws, 5, V::Nil, "swill.secret", 0, None).await;
+    let mut ws = server.raw_ws().await;
+    send_bytes(&mut ws, request(5, &(), "swill.secret")).await;
     assert_eq!(recv_resp(&mut ws).await.data, V::from("hidden but here"));
     drop(ws);
     server.stop().await;
@@ -207,7 +200,7 @@ async fn modules_are_listed_where_they_were_registered() {
 #[tokio::test]
 async fn introspection_off_makes_swill_introspect_404_and_schema_json_404() {
     let server = spawn(app().introspection(false)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     send_hex(&mut ws, "9301c0b07377696c6c2e696e74726f7370656374").await;
     let r = recv_resp(&mut ws).await;
     assert_eq!(r.error_code(), 404);
@@ -216,7 +209,7 @@ async fn introspection_off_makes_swill_introspect_404_and_schema_json_404() {
         "No func was found to process this request"
     );
     // The handlers themselves still work.
-    send_req(&mut ws, 2, mpv(&(1, 2)), "add", 0, None).await;
+    send_bytes(&mut ws, request(2, &(1, 2), "add")).await;
     assert_eq!(recv_resp(&mut ws).await.data, V::from(3));
     drop(ws);
     let schema = http_get(server.addr, "/schema.json").await;

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 
 use common::*;
 use futures::{Stream, StreamExt};
-use rmpv::Value as V;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
@@ -61,13 +60,6 @@ struct Chunk {
     parts: Vec<i64>,
 }
 
-/// Adds two integers.
-#[swill::handler]
-async fn add(req: Request<(i64, i64)>) -> Result<i64, Error> {
-    let (a, b) = req.into_data();
-    Ok(a + b)
-}
-
 /// Registers a person.
 #[swill::handler]
 async fn register(req: Request<Person>) -> Result<String, Error> {
@@ -101,16 +93,6 @@ async fn upload(
     items: Streaming<Chunk>,
 ) -> impl Stream<Item = Result<BTreeMap<String, i64>, Error>> {
     items.map(|c| Ok([(c.name, c.parts.iter().sum())].into_iter().collect()))
-}
-
-/// Sums a stream of integers.
-#[swill::handler]
-async fn sum(mut items: Streaming<i64>) -> Result<i64, Error> {
-    let mut total = 0;
-    while let Some(x) = items.next().await {
-        total += x;
-    }
-    Ok(total)
 }
 
 /// Always refuses.
@@ -298,10 +280,9 @@ async fn every_example_validates_against_its_request_schema() {
 /// streaming requests) and returns the first terminal or error frame.
 async fn run_example(ws: &mut RawWs, seq: i64, h: &Json) -> Resp {
     let name = h["name"].as_str().unwrap();
-    let data = mpv(&h["example"]);
-    send_req(ws, seq, data, name, 0, None).await;
+    send_bytes(ws, request(seq, &h["example"], name)).await;
     if h["request"]["streams"] == true {
-        send_req(ws, seq, V::Nil, name, END_OF_STREAM, None).await;
+        send_bytes(ws, control(seq, name, END_OF_STREAM)).await;
     }
     let streams = h["response"]["streams"] == true;
     for _ in 0..1000 {
@@ -320,7 +301,7 @@ async fn run_example(ws: &mut RawWs, seq: i64, h: &Json) -> Resp {
 async fn every_example_is_accepted_by_the_live_server() {
     let server = spawn(app()).await;
     let doc = fetch_doc(&server).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     for (i, h) in handlers(&doc).iter().enumerate() {
         let r = run_example(&mut ws, i as i64 + 1, h).await;
         let name = h["name"].as_str().unwrap();

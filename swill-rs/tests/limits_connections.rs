@@ -27,7 +27,7 @@ fn app(config: Config) -> Swill {
 }
 
 async fn call_add(ws: &mut RawWs, seq: i64) -> V {
-    send_req(ws, seq, mpv(&(2, 3)), "add", 0, None).await;
+    send_bytes(ws, envelope(seq, mpv(&(2, 3)), "add", 0, None)).await;
     recv_resp(ws).await.data
 }
 

@@ -36,7 +36,7 @@ fn fragment(bytes: &[u8], first: bool, fin: bool) -> Message {
 }
 
 async fn call_add(ws: &mut RawWs, seq: i64) -> V {
-    send_req(ws, seq, mpv(&(2, 3)), "add", 0, None).await;
+    send_bytes(ws, envelope(seq, mpv(&(2, 3)), "add", 0, None)).await;
     recv_resp(ws).await.data
 }
 

@@ -2,32 +2,13 @@
 //! `into_router()` nested under a prefix, served by `axum::serve` on a real socket.
 mod common;
 
-use std::net::SocketAddr;
-
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use common::*;
 use rmpv::Value as V;
 use swill::client::Client;
-use swill::{Error, Request, Swill};
-use tokio::net::TcpListener;
-
-#[swill::handler]
-async fn add(req: Request<(i64, i64)>) -> Result<i64, Error> {
-    let (a, b) = req.into_data();
-    Ok(a + b)
-}
-
-/// Serves `router` with `axum::serve` on 127.0.0.1:0; the task is aborted by the caller.
-async fn serve_axum(router: Router) -> (SocketAddr, tokio::task::JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, router).await.unwrap();
-    });
-    (addr, task)
-}
+use swill::Swill;
 
 fn tagged(mut res: Response) -> Response {
     res.headers_mut()
@@ -41,14 +22,15 @@ async fn into_route_serves_the_websocket_next_to_a_layered_health_route() {
         .route("/rpc", Swill::new().handler(add).into_route())
         .route("/health", get(|| async { "ok" }))
         .layer(tower::util::MapResponseLayer::new(tagged));
-    let (addr, task) = serve_axum(router).await;
+    let server = spawn_router(router).await;
+    let addr = server.addr;
 
     let health = http_get(addr, "/health").await;
     assert_eq!(health.status, 200);
     assert_eq!(health.text(), "ok");
     assert_eq!(health.header("x-layer"), Some("tower"));
 
-    let url = format!("ws://{addr}/rpc");
+    let url = server.ws_url("/rpc");
     let (mut ws, res) = ws_connect_with(&url, &[]).await.expect("upgrade");
     assert_eq!(res.headers().get("x-layer").unwrap(), "tower");
     send_hex(&mut ws, "9301920102a3616464").await;
@@ -72,7 +54,7 @@ async fn into_route_serves_the_websocket_next_to_a_layered_health_route() {
 
     // Paths axum does not know stay axum's 404.
     assert_eq!(http_get(addr, "/ws").await.status, 404);
-    task.abort();
+    server.stop().await;
 }
 
 #[tokio::test]
@@ -86,11 +68,11 @@ async fn into_route_keeps_the_query_string_for_the_connection() {
         }
     });
     let router = Router::new().route("/rpc", app.into_route());
-    let (addr, task) = serve_axum(router).await;
-    let mut ws = raw_ws(&format!("ws://{addr}/rpc?k=v"), "swill/1").await;
+    let server = spawn_router(router).await;
+    let mut ws = raw_ws(&server.ws_url("/rpc?k=v"), "swill/1").await;
     send_hex(&mut ws, "9301920102a3616464").await;
     assert_eq!(to_hex(&recv(&mut ws).await), "95010300c0c0");
-    task.abort();
+    server.stop().await;
 }
 
 #[tokio::test]
@@ -99,10 +81,11 @@ async fn into_router_nested_under_api_serves_ws_schema_and_docs() {
     let router = Router::new()
         .nest("/api", app.into_router())
         .route("/health", get(|| async { "ok" }));
-    let (addr, task) = serve_axum(router).await;
+    let server = spawn_router(router).await;
+    let addr = server.addr;
 
-    let mut ws = raw_ws(&format!("ws://{addr}/api/ws"), "swill/1").await;
-    send_req(&mut ws, 7, mpv(&(1, 2)), "add", 0, None).await;
+    let mut ws = raw_ws(&server.ws_url("/api/ws"), "swill/1").await;
+    send_bytes(&mut ws, request(7, &(1, 2), "add")).await;
     let r = recv_resp(&mut ws).await;
     assert_eq!((r.seq, r.kind, r.data), (7, MESSAGE, V::from(3)));
     drop(ws);
@@ -145,7 +128,7 @@ async fn into_router_nested_under_api_serves_ws_schema_and_docs() {
     // Outside the prefix nothing of swill's is served.
     assert_eq!(http_get(addr, "/schema.json").await.status, 404);
     assert_eq!(http_get(addr, "/health").await.text(), "ok");
-    let refused = ws_connect_with(&format!("ws://{addr}/ws"), &[]).await;
+    let refused = ws_connect_with(&server.ws_url("/ws"), &[]).await;
     assert_eq!(refused.expect_err("no ws outside /api").status(), 404);
     // Inside the prefix, an unknown path is swill's 404.
     let other = http_get(addr, "/api/other").await;
@@ -153,5 +136,5 @@ async fn into_router_nested_under_api_serves_ws_schema_and_docs() {
         (other.status, other.text().as_str()),
         (404, "404 Not Found")
     );
-    task.abort();
+    server.stop().await;
 }

@@ -2,31 +2,22 @@
 //! hyper serves through `TowerToHyperService` with upgrades enabled.
 mod common;
 
-use std::net::SocketAddr;
-
 use common::*;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use rmpv::Value as V;
 use swill::server::SwillService;
-use swill::{Error, Request, Swill};
-use tokio::net::TcpListener;
+use swill::Swill;
 
-#[swill::handler]
-async fn add(req: Request<(i64, i64)>) -> Result<i64, Error> {
-    let (a, b) = req.into_data();
-    Ok(a + b)
-}
-
-/// Accepts connections on 127.0.0.1:0 and serves each with hyper's HTTP/1 builder.
-async fn serve_hyper(svc: SwillService) -> (SocketAddr, tokio::task::JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(async move {
+/// Accepts connections on 127.0.0.1:0 and serves each with hyper's HTTP/1 builder, until
+/// the test stops the server.
+async fn serve_hyper(svc: SwillService) -> TestServer {
+    spawn_with(|listener, mut stop| async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
+            let (stream, _) = tokio::select! {
+                () = &mut stop => return Ok(()),
+                accepted = listener.accept() => accepted?,
             };
             let svc = TowerToHyperService::new(svc.clone());
             tokio::spawn(async move {
@@ -36,16 +27,17 @@ async fn serve_hyper(svc: SwillService) -> (SocketAddr, tokio::task::JoinHandle<
                     .await;
             });
         }
-    });
-    (addr, task)
+    })
+    .await
 }
 
 #[tokio::test]
 async fn into_service_served_by_hyper_routes_ws_schema_and_404() {
     let svc = Swill::new().handler(add).into_service();
-    let (addr, task) = serve_hyper(svc).await;
+    let server = serve_hyper(svc).await;
+    let addr = server.addr;
 
-    let mut ws = raw_ws(&format!("ws://{addr}/ws"), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     send_hex(&mut ws, "9301920102a3616464").await;
     assert_eq!(to_hex(&recv(&mut ws).await), "95010300c0c0");
     drop(ws);
@@ -60,30 +52,30 @@ async fn into_service_served_by_hyper_routes_ws_schema_and_404() {
         (missing.status, missing.text().as_str()),
         (404, "404 Not Found")
     );
-    let refused = ws_connect_with(&format!("ws://{addr}/other"), &[]).await;
+    let refused = ws_connect_with(&server.ws_url("/other"), &[]).await;
     assert_eq!(refused.expect_err("wrong path").status(), 404);
-    task.abort();
+    server.stop().await;
 }
 
 #[tokio::test]
 async fn into_service_honours_a_custom_path() {
     let svc = Swill::new().handler(add).path("/rpc").into_service();
-    let (addr, task) = serve_hyper(svc).await;
-    let mut ws = raw_ws(&format!("ws://{addr}/rpc"), "swill/1").await;
-    send_req(&mut ws, 1, mpv(&(2, 3)), "add", 0, None).await;
+    let server = serve_hyper(svc).await;
+    let mut ws = raw_ws(&server.ws_url("/rpc"), "swill/1").await;
+    send_bytes(&mut ws, request(1, &(2, 3), "add")).await;
     assert_eq!(recv_resp(&mut ws).await.data, V::from(5));
     drop(ws);
-    let refused = ws_connect_with(&format!("ws://{addr}/ws"), &[]).await;
+    let refused = ws_connect_with(&server.ws_url("/ws"), &[]).await;
     assert_eq!(refused.expect_err("old path").status(), 404);
-    task.abort();
+    server.stop().await;
 }
 
 #[tokio::test]
 async fn the_shutdown_handle_closes_hyper_served_connections_with_1001() {
     let svc = Swill::new().handler(add).into_service();
     let handle = svc.shutdown_handle();
-    let (addr, task) = serve_hyper(svc).await;
-    let mut ws = raw_ws(&format!("ws://{addr}/ws"), "swill/1").await;
+    let server = serve_hyper(svc).await;
+    let mut ws = server.raw_ws().await;
     send_hex(&mut ws, "9301920102a3616464").await;
     recv(&mut ws).await;
     assert_eq!(handle.live_connections(), 1);
@@ -95,5 +87,5 @@ async fn the_shutdown_handle_closes_hyper_served_connections_with_1001() {
     assert_eq!(code, 1001);
     stopping.with_timeout().await.unwrap();
     assert_eq!(handle.live_connections(), 0);
-    task.abort();
+    server.stop().await;
 }

@@ -13,10 +13,10 @@ use swill::{CallContext, Error, State, Streaming, Swill};
 #[swill::handler]
 async fn sum(
     ctx: CallContext,
-    State(p): State<Probe>,
+    State(log): State<Log>,
     mut items: Streaming<i64>,
 ) -> Result<i64, Error> {
-    let _guard = p.start(ctx.seq());
+    let _guard = log.start(ctx.seq());
     let mut total = 0;
     while let Some(x) = items.next().await {
         total += x;
@@ -26,11 +26,14 @@ async fn sum(
 
 #[tokio::test]
 async fn malformed_frames_with_a_seq_get_400_and_end_their_call() {
-    let (p, mut ev) = probe();
-    let app = Swill::new().with_state(p.clone()).handler(add).handler(sum);
+    let log = Log::new();
+    let app = Swill::new()
+        .with_state(log.clone())
+        .handler(add)
+        .handler(sum);
     let server = spawn(app).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
-    let mut other = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
+    let mut other = server.raw_ws().await;
 
     // A bad data value: [2, <0xc1>, "add"].
     send_hex(&mut ws, "9302c1a3616464").await;
@@ -41,10 +44,10 @@ async fn malformed_frames_with_a_seq_get_400_and_end_their_call() {
 
     // On an open streaming call, a truncated item ends the call and drops its handler.
     send_bytes(&mut ws, request(1, &10, "sum")).await;
-    ev.expect("started", 1).await;
+    log.expect("started 1").await;
     send_hex(&mut ws, "9301cd00").await;
     expect_error(&mut ws, 1, 400, "truncated message").await;
-    ev.expect("dropped", 1).await;
+    log.expect("dropped 1").await;
 
     // Without a complete seq there is still nothing to answer.
     send_hex(&mut ws, "93cd00").await;

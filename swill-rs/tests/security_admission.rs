@@ -25,7 +25,7 @@ fn app(config: Config) -> Swill {
 }
 
 async fn call_add(ws: &mut RawWs) -> V {
-    send_req(ws, 1, mpv(&(2, 3)), "add", 0, None).await;
+    send_bytes(ws, envelope(1, mpv(&(2, 3)), "add", 0, None)).await;
     recv_resp(ws).await.data
 }
 

@@ -2,13 +2,7 @@
 mod common;
 use common::*;
 use swill::client::Client;
-use swill::{Error, Request, Swill};
-
-#[swill::handler]
-async fn add(req: Request<(i64, i64)>) -> Result<i64, Error> {
-    let (a, b) = req.into_data();
-    Ok(a + b)
-}
+use swill::Swill;
 
 #[tokio::test]
 async fn smoke() {
@@ -16,7 +10,7 @@ async fn smoke() {
     let client = Client::connect(server.url()).with_timeout().await.unwrap();
     let n: i64 = client.call("add", &(1, 2)).with_timeout().await.unwrap();
     assert_eq!(n, 3);
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     send_hex(&mut ws, "9301920102a3616464").await;
     assert_eq!(to_hex(&recv(&mut ws).await), "95010300c0c0");
     server.stop().await;

@@ -83,23 +83,15 @@ async fn unchecked(req: Request<Unchecked>) -> Result<String, Error> {
     Ok(format!("got {:?}", req.data().name))
 }
 
-struct DropGuard(Log);
-
-impl Drop for DropGuard {
-    fn drop(&mut self) {
-        self.0.push("dropped");
-    }
-}
-
 #[swill::handler]
 async fn total(mut items: Streaming<Item>, State(log): State<Log>) -> Result<i64, Error> {
-    let _guard = DropGuard(log.clone());
-    let mut sum = 0;
+    let _guard = log.on_drop("dropped");
+    let mut qty = 0;
     while let Some(item) = items.next().await {
         log.push(format!("item {}", item.qty));
-        sum += item.qty;
+        qty += item.qty;
     }
-    Ok(sum)
+    Ok(qty)
 }
 
 #[swill::handler]
@@ -107,7 +99,7 @@ async fn echo_items(
     items: Streaming<Item>,
     State(log): State<Log>,
 ) -> impl Stream<Item = Result<i64, Error>> {
-    let guard = DropGuard(log);
+    let guard = log.on_drop("dropped");
     items.map(move |i| {
         let _keep = &guard;
         Ok(i.qty)
@@ -149,18 +141,11 @@ fn err_obj(code: &str, message: &str, params: &[(&str, V)]) -> V {
     ])
 }
 
-async fn call(ws: &mut RawWs, seq: i64, rpc: &str, data: V) -> Resp {
-    send_req(ws, seq, data, rpc, 0, None).await;
-    let r = recv_resp(ws).await;
-    assert_eq!(r.seq, seq);
-    r
-}
-
 #[tokio::test]
 async fn a_valid_request_reaches_the_handler() {
     let log = Log::new();
     let server = spawn(app(&log)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     let good = order("ann", "main st", vec![item(1), item(2)], 4);
     let r = call(&mut ws, 1, "place", mpv(&good)).await;
     assert_eq!((r.kind, r.data), (MESSAGE, V::from("ok ann")));
@@ -172,7 +157,7 @@ async fn a_valid_request_reaches_the_handler() {
 async fn invalid_request_is_422_with_full_field_paths() {
     let log = Log::new();
     let server = spawn(app(&log)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     let bad = order("", "", vec![item(1), item(2), item(0), item(5)], 3);
     let r = call(&mut ws, 1, "place", mpv(&bad)).await;
     assert_eq!(r.error_code(), 422);
@@ -234,7 +219,7 @@ async fn invalid_request_is_422_with_full_field_paths() {
 async fn only_the_struct_level_check_failing_reports_star_alone() {
     let log = Log::new();
     let server = spawn(app(&log)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     let items = (1..=4).map(item).collect();
     let r = call(&mut ws, 1, "place", mpv(&order("ann", "x", items, 2))).await;
     assert_eq!(r.error_code(), 422);
@@ -247,7 +232,7 @@ async fn only_the_struct_level_check_failing_reports_star_alone() {
 async fn a_sequence_request_reports_paths_from_the_index() {
     let log = Log::new();
     let server = spawn(app(&log)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     let items: Vec<Item> = [1, 0, 3, 100].into_iter().map(item).collect();
     let r = call(&mut ws, 1, "place_many", mpv(&items)).await;
     assert_eq!(r.error_code(), 422);
@@ -260,7 +245,7 @@ async fn a_sequence_request_reports_paths_from_the_index() {
 async fn a_payload_of_the_wrong_shape_is_400_not_422() {
     let log = Log::new();
     let server = spawn(app(&log)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     let r = call(&mut ws, 1, "place", mmap(&[("name", V::from(1))])).await;
     assert_eq!(r.error_code(), 400);
     drop(ws);
@@ -271,7 +256,7 @@ async fn a_payload_of_the_wrong_shape_is_400_not_422() {
 async fn a_type_without_validate_is_not_validated() {
     let log = Log::new();
     let server = spawn(app(&log)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    let mut ws = server.raw_ws().await;
     let r = call(&mut ws, 1, "unchecked", mmap(&[("name", V::from(""))])).await;
     assert_eq!((r.kind, r.data), (MESSAGE, V::from("got \"\"")));
     drop(ws);
@@ -282,12 +267,12 @@ async fn a_type_without_validate_is_not_validated() {
 async fn every_streaming_item_is_validated_and_a_bad_one_ends_the_call() {
     let log = Log::new();
     let server = spawn(app(&log)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
-    send_req(&mut ws, 1, mpv(&item(1)), "total", 0, None).await;
-    send_req(&mut ws, 1, mpv(&item(2)), "total", 0, None).await;
+    let mut ws = server.raw_ws().await;
+    send_bytes(&mut ws, request(1, &item(1), "total")).await;
+    send_bytes(&mut ws, request(1, &item(2), "total")).await;
     log.wait_for("item 2").await;
-    send_req(&mut ws, 1, mpv(&item(0)), "total", 0, None).await;
-    send_req(&mut ws, 1, mpv(&item(3)), "total", 0, None).await;
+    send_bytes(&mut ws, request(1, &item(0), "total")).await;
+    send_bytes(&mut ws, request(1, &item(3), "total")).await;
     let r = recv_resp(&mut ws).await;
     assert_eq!((r.seq, r.error_code()), (1, 422));
     assert_eq!(r.error_message(), "Validation Error");
@@ -295,7 +280,7 @@ async fn every_streaming_item_is_validated_and_a_bad_one_ends_the_call() {
     let events = log.wait_for("dropped").await;
     assert_eq!(events, ["item 1", "item 2", "dropped"]);
     // Nothing more for this call, even after the client's END_OF_STREAM.
-    send_req(&mut ws, 1, V::Nil, "total", END_OF_STREAM, None).await;
+    send_bytes(&mut ws, control(1, "total", END_OF_STREAM)).await;
     expect_silence(&mut ws, Duration::from_millis(100)).await;
     assert_eq!(log.events(), ["item 1", "item 2", "dropped"]);
     drop(ws);
@@ -306,8 +291,8 @@ async fn every_streaming_item_is_validated_and_a_bad_one_ends_the_call() {
 async fn a_bad_opening_item_fails_a_client_stream_at_once() {
     let log = Log::new();
     let server = spawn(app(&log)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
-    send_req(&mut ws, 1, mpv(&item(100)), "total", 0, None).await;
+    let mut ws = server.raw_ws().await;
+    send_bytes(&mut ws, request(1, &item(100), "total")).await;
     let r = recv_resp(&mut ws).await;
     assert_eq!(r.error_code(), 422);
     let events = log.wait_for("dropped").await;
@@ -320,14 +305,14 @@ async fn a_bad_opening_item_fails_a_client_stream_at_once() {
 async fn a_bad_item_ends_a_bidi_call_after_the_good_ones_were_answered() {
     let log = Log::new();
     let server = spawn(app(&log)).await;
-    let mut ws = raw_ws(&server.url(), "swill/1").await;
-    send_req(&mut ws, 1, mpv(&item(5)), "echo_items", 0, None).await;
+    let mut ws = server.raw_ws().await;
+    send_bytes(&mut ws, request(1, &item(5), "echo_items")).await;
     assert_eq!(recv_resp(&mut ws).await.data, V::from(5));
-    send_req(&mut ws, 1, mpv(&item(-1)), "echo_items", 0, None).await;
+    send_bytes(&mut ws, request(1, &item(-1), "echo_items")).await;
     let r = recv_resp(&mut ws).await;
     assert_eq!(r.error_code(), 422);
     log.wait_for("dropped").await;
-    send_req(&mut ws, 1, mpv(&item(6)), "echo_items", 0, None).await;
+    send_bytes(&mut ws, request(1, &item(6), "echo_items")).await;
     expect_silence(&mut ws, Duration::from_millis(100)).await;
     drop(ws);
     server.stop().await;
