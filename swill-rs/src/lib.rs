@@ -75,6 +75,14 @@
 //! (an axum route), `Swill::into_router` (to nest) or `Swill::into_service` (a plain tower
 //! service hyper can serve).
 //!
+//! # Real-time push
+//!
+//! [`pubsub::PubSub`] is a cloneable handle (use it as app state) that publishes typed
+//! messages to topics from handlers, background tasks or axum routes; a handler returns a
+//! [`pubsub::Subscription`] as its streaming response, confirmed to the client by leading
+//! metadata before the first message. See [`pubsub`] for delivery semantics, slow
+//! subscribers, authorization and pushes to one connection or user.
+//!
 //! # Introspection
 //!
 //! Every handler is described by name, shape, doc comment and the JSON Schemas of its types
@@ -90,6 +98,9 @@
 //! | `macros` | yes | `#[swill::handler]` |
 //! | `docs-page` | yes | `GET /docs` with the playground (needs `server`) |
 //! | `client` | no | the Rust client, `swill::client` |
+//!
+//! The `server` feature also brings [`pubsub`]: topics, publish from anywhere,
+//! subscriptions as streaming responses, with the in-process backend.
 //!
 //! # Stability
 //!
@@ -134,6 +145,9 @@ pub use server::serve;
 pub mod client;
 #[cfg(feature = "docs-page")]
 mod docs_page;
+#[cfg(feature = "server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "server")))]
+pub mod pubsub;
 pub use app::{Config, Module, Swill};
 pub use app::{
     DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONCURRENT_CALLS,

@@ -50,7 +50,8 @@ async fn main() -> ExitCode {
     };
     let local = listener.local_addr().unwrap_or(addr);
     println!("listening on ws://{local}/ws");
-    let app = fixtures::app().debug(debug);
+    let pubsub = swill::pubsub::PubSub::new();
+    let app = fixtures::app(pubsub).debug(debug);
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
