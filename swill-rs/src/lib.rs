@@ -98,6 +98,7 @@
 //! | `macros` | yes | `#[swill::handler]` |
 //! | `docs-page` | yes | `GET /docs` with the playground (needs `server`) |
 //! | `client` | no | the Rust client, `swill::client` |
+//! | `redis` | no | the Redis pub/sub backend, `swill::pubsub::redis` (needs `server`) |
 //!
 //! The `server` feature also brings [`pubsub`]: topics, publish from anywhere,
 //! subscriptions as streaming responses, with the in-process backend.

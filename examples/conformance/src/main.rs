@@ -4,6 +4,9 @@
 //! test, the vector replays) depend on, at `ws://ADDR/ws`, and prints
 //! `listening on ws://ADDR/ws` once it accepts connections. `--addr 127.0.0.1:0` picks a free
 //! port (the printed line has the real one). `--debug` puts panic messages into 500 errors.
+//! `--redis redis://HOST:PORT` makes the pub/sub fixtures (`subscribe`, `publish`) use the
+//! Redis backend, so several conformance servers share topics; without it they are
+//! in-process.
 
 mod fixtures;
 
@@ -11,7 +14,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 fn usage() -> ExitCode {
-    eprintln!("usage: swill-conformance [--addr HOST:PORT] [--debug]");
+    eprintln!("usage: swill-conformance [--addr HOST:PORT] [--debug] [--redis redis://HOST:PORT]");
     ExitCode::from(2)
 }
 
@@ -26,6 +29,7 @@ async fn main() -> ExitCode {
         .init();
     let mut addr: SocketAddr = ([127, 0, 0, 1], 8765).into();
     let mut debug = false;
+    let mut redis: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -34,6 +38,10 @@ async fn main() -> ExitCode {
                 None => return usage(),
             },
             "--debug" => debug = true,
+            "--redis" => match args.next() {
+                Some(url) => redis = Some(url),
+                None => return usage(),
+            },
             "-h" | "--help" => {
                 let _ = usage();
                 return ExitCode::SUCCESS;
@@ -48,9 +56,18 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let pubsub = match redis {
+        None => swill::pubsub::PubSub::new(),
+        Some(url) => match swill::pubsub::PubSub::builder().redis(&url).await {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("cannot use redis at {url}: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
     let local = listener.local_addr().unwrap_or(addr);
     println!("listening on ws://{local}/ws");
-    let pubsub = swill::pubsub::PubSub::new();
     let app = fixtures::app(pubsub).debug(debug);
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;

@@ -83,9 +83,10 @@
 //!
 //! # Backends
 //!
-//! [`Memory`] (the default) serves one process. With the `redis` feature, the Redis backend
-//! shares topics between instances through one subscriber connection per process. A
-//! [`Backend`] is the trait both implement.
+//! [`Memory`] (the default) serves one process. With the `redis` feature,
+//! `PubSub::builder().redis(url).await` shares topics between instances through one
+//! subscriber connection per process (see the `redis` module). A [`Backend`] is the trait
+//! both implement.
 
 mod backend;
 mod error;
@@ -93,6 +94,9 @@ mod hub;
 mod memory;
 mod message;
 mod queue;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod redis;
 mod subscription;
 
 use std::collections::HashMap;
@@ -220,6 +224,10 @@ impl PubSubBuilder {
     pub fn backend<B: Backend>(self, make: impl FnOnce(Fanout) -> B) -> PubSub {
         let hub = Arc::new(Hub::default());
         let backend = make(Fanout(hub.clone()));
+        self.assemble(hub, backend)
+    }
+
+    fn assemble(self, hub: Arc<Hub>, backend: impl Backend) -> PubSub {
         PubSub(Arc::new(Inner {
             hub,
             backend: Box::new(backend),
@@ -243,16 +251,7 @@ impl PubSubBuilder {
     ) -> Result<PubSub, E> {
         let hub = Arc::new(Hub::default());
         let backend = make(Fanout(hub.clone()))?;
-        Ok(PubSub(Arc::new(Inner {
-            hub,
-            backend: Box::new(backend),
-            capacity: self.capacity,
-            policy: self.policy,
-            authorize: self.authorize,
-            identify: self.identify,
-            instance: instance_id(),
-            pending: Mutex::default(),
-        })))
+        Ok(self.assemble(hub, backend))
     }
 }
 
@@ -269,7 +268,7 @@ impl fmt::Debug for PubSubBuilder {
 
 /// A name for this process that other instances will not share: connection topics contain
 /// it, because connection ids are only unique within one process.
-fn instance_id() -> String {
+pub(crate) fn instance_id() -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u32(std::process::id());

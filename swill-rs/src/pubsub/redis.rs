@@ -1,0 +1,447 @@
+//! The Redis backend (feature `redis`): topics shared by every instance through Redis
+//! pub/sub. The only file that imports the Redis client.
+//!
+//! Each process keeps two Redis connections, however many subscribers it has:
+//!
+//! - a **command** connection for `PUBLISH` (a [`ConnectionManager`] that reconnects on
+//!   demand; a publish while Redis is away fails at once with
+//!   [`PubSubError::Unavailable`], and RPCs are not affected);
+//! - one **subscriber** connection (RESP3 push messages, automatic resubscription), shared by
+//!   all local subscribers: the first local subscriber of a topic makes it `SUBSCRIBE`, the
+//!   last one leaving makes it `UNSUBSCRIBE`.
+//!
+//! When the subscriber connection drops, every local subscription is told it may have missed
+//! messages ([`Lagged::Interrupted`](super::Lagged::Interrupted)); under the default
+//! [`LagPolicy::End`](super::LagPolicy::End) its stream ends with a 503 saying so and the
+//! client resubscribes. A **liveness probe** publishes on a service channel of this process
+//! every [`DEFAULT_PROBE_INTERVAL`] and expects it back on the subscriber connection within
+//! [`DEFAULT_PROBE_TIMEOUT`]; if it does not come back (Redis down, or a connection that is
+//! silently stuck), the subscriber connection is rebuilt, every local topic resubscribed, and
+//! the subscribers told of the gap. Failed rebuilds back off up to
+//! [`DEFAULT_MAX_BACKOFF`].
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind};
+use tokio::sync::{mpsc, oneshot, Notify};
+
+use super::{Backend, Fanout, Message, PubSub, PubSubBuilder, PubSubError};
+
+/// How often the subscriber connection is probed: often enough that a stuck connection is
+/// rebuilt within seconds, rarely enough to cost nothing (one tiny publish per process).
+pub const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_secs(5);
+
+/// How long a probe may take to come back before the subscriber connection is rebuilt: far
+/// above a healthy round trip (well under a millisecond on a LAN), below the interval.
+pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The longest wait between two rebuild attempts while Redis stays away (the wait doubles
+/// from the probe interval's first retry of 100 ms up to this).
+pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// How long a command (publish, subscribe) may wait for Redis before it fails: a publish is
+/// a fire-and-forget broadcast, so failing fast beats queueing behind an outage.
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Settings of the Redis backend; every field has a `DEFAULT_*`.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RedisConfig {
+    /// See [`DEFAULT_PROBE_INTERVAL`].
+    pub probe_interval: Duration,
+    /// See [`DEFAULT_PROBE_TIMEOUT`].
+    pub probe_timeout: Duration,
+    /// See [`DEFAULT_MAX_BACKOFF`].
+    pub max_backoff: Duration,
+    /// See [`DEFAULT_COMMAND_TIMEOUT`].
+    pub command_timeout: Duration,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self {
+            probe_interval: DEFAULT_PROBE_INTERVAL,
+            probe_timeout: DEFAULT_PROBE_TIMEOUT,
+            max_backoff: DEFAULT_MAX_BACKOFF,
+            command_timeout: DEFAULT_COMMAND_TIMEOUT,
+        }
+    }
+}
+
+impl RedisConfig {
+    /// Sets [`probe_interval`](Self::probe_interval).
+    #[must_use]
+    pub fn probe_interval(mut self, d: Duration) -> Self {
+        self.probe_interval = d;
+        self
+    }
+
+    /// Sets [`probe_timeout`](Self::probe_timeout).
+    #[must_use]
+    pub fn probe_timeout(mut self, d: Duration) -> Self {
+        self.probe_timeout = d;
+        self
+    }
+
+    /// Sets [`max_backoff`](Self::max_backoff).
+    #[must_use]
+    pub fn max_backoff(mut self, d: Duration) -> Self {
+        self.max_backoff = d;
+        self
+    }
+
+    /// Sets [`command_timeout`](Self::command_timeout).
+    #[must_use]
+    pub fn command_timeout(mut self, d: Duration) -> Self {
+        self.command_timeout = d;
+        self
+    }
+}
+
+impl PubSubBuilder {
+    /// Builds the handle with the Redis backend at `url` (`redis://HOST:PORT[/DB]`) and the
+    /// default [`RedisConfig`]. Must run inside a tokio runtime (it spawns the subscriber
+    /// task).
+    ///
+    /// # Errors
+    ///
+    /// [`PubSubError::Unavailable`] when the URL is invalid or Redis cannot be reached now.
+    pub async fn redis(self, url: &str) -> Result<PubSub, PubSubError> {
+        self.redis_with(url, RedisConfig::default()).await
+    }
+
+    /// [`redis`](Self::redis) with explicit settings.
+    ///
+    /// # Errors
+    ///
+    /// As [`redis`](Self::redis).
+    pub async fn redis_with(self, url: &str, config: RedisConfig) -> Result<PubSub, PubSubError> {
+        let hub = Arc::new(super::hub::Hub::default());
+        let backend = RedisBackend::connect(url, Fanout(hub.clone()), config).await?;
+        Ok(self.assemble(hub, backend))
+    }
+}
+
+fn unavailable(e: impl fmt::Display) -> PubSubError {
+    PubSubError::Unavailable(e.to_string())
+}
+
+enum Cmd {
+    Subscribe(Arc<str>, oneshot::Sender<Result<(), PubSubError>>),
+    Unsubscribe(Arc<str>),
+}
+
+/// The Redis backend; build it with [`PubSubBuilder::redis`].
+pub struct RedisBackend {
+    publisher: ConnectionManager,
+    commands: mpsc::UnboundedSender<Cmd>,
+    timeout: Duration,
+}
+
+impl fmt::Debug for RedisBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisBackend").finish_non_exhaustive()
+    }
+}
+
+/// What the subscriber connection's push handler shares with the subscriber task.
+struct Shared {
+    fanout: Fanout,
+    probe_channel: String,
+    probe_seen: AtomicU64,
+    probe_arrived: Notify,
+}
+
+impl Shared {
+    fn on_push(&self, info: PushInfo) {
+        match info.kind {
+            PushKind::Message => {
+                let mut data = info.data.into_iter();
+                let (Some(channel), Some(payload)) = (data.next(), data.next()) else {
+                    return;
+                };
+                let (Some(channel), Some(payload)) = (bulk(channel), bulk(payload)) else {
+                    return;
+                };
+                let Ok(channel) = String::from_utf8(channel) else {
+                    return;
+                };
+                if channel == self.probe_channel {
+                    let n = std::str::from_utf8(&payload)
+                        .ok()
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(0);
+                    self.probe_seen.fetch_max(n, Ordering::AcqRel);
+                    self.probe_arrived.notify_waiters();
+                    return;
+                }
+                self.fanout
+                    .deliver(&Message::new(channel, Bytes::from(payload)));
+            }
+            PushKind::Disconnection => {
+                tracing::warn!("redis pub/sub connection lost; subscribers may miss messages");
+                self.fanout.interrupt(None);
+            }
+            _ => {}
+        }
+    }
+}
+
+fn bulk(v: redis::Value) -> Option<Vec<u8>> {
+    match v {
+        redis::Value::BulkString(b) => Some(b),
+        redis::Value::SimpleString(s) => Some(s.into_bytes()),
+        _ => None,
+    }
+}
+
+impl RedisBackend {
+    async fn connect(url: &str, fanout: Fanout, config: RedisConfig) -> Result<Self, PubSubError> {
+        let info = url.into_connection_info().map_err(unavailable)?;
+        let settings = info
+            .redis_settings()
+            .clone()
+            .set_protocol(ProtocolVersion::RESP3);
+        let info = info.set_redis_settings(settings);
+        let client = redis::Client::open(info).map_err(unavailable)?;
+        let publisher = client
+            .get_connection_manager_with_config(manager_config(&config))
+            .await
+            .map_err(unavailable)?;
+        let shared = Arc::new(Shared {
+            fanout,
+            probe_channel: format!("swill.probe.{}", super::instance_id()),
+            probe_seen: AtomicU64::new(0),
+            probe_arrived: Notify::new(),
+        });
+        let subscriber = subscriber(&client, &config, &shared).await?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = SubscriberTask {
+            client,
+            config: config.clone(),
+            shared,
+            publisher: publisher.clone(),
+            conn: Some(subscriber),
+            topics: HashSet::new(),
+            probe: 0,
+        };
+        tokio::spawn(task.run(rx));
+        Ok(Self {
+            publisher,
+            commands: tx,
+            timeout: config.command_timeout,
+        })
+    }
+}
+
+fn manager_config(config: &RedisConfig) -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(config.command_timeout))
+        .set_response_timeout(Some(config.command_timeout))
+        .set_number_of_retries(1)
+        .set_max_delay(config.max_backoff)
+}
+
+/// A new subscriber connection, subscribed to the probe channel.
+async fn subscriber(
+    client: &redis::Client,
+    config: &RedisConfig,
+    shared: &Arc<Shared>,
+) -> Result<ConnectionManager, PubSubError> {
+    let sink = shared.clone();
+    let cfg = manager_config(config)
+        .set_automatic_resubscription()
+        .set_push_sender(move |info: PushInfo| {
+            sink.on_push(info);
+            Ok::<(), std::convert::Infallible>(())
+        });
+    let mut conn = client
+        .get_connection_manager_with_config(cfg)
+        .await
+        .map_err(unavailable)?;
+    conn.subscribe(&shared.probe_channel)
+        .await
+        .map_err(unavailable)?;
+    Ok(conn)
+}
+
+/// Owns the subscriber connection: runs SUBSCRIBE/UNSUBSCRIBE in order, probes, rebuilds.
+struct SubscriberTask {
+    client: redis::Client,
+    config: RedisConfig,
+    shared: Arc<Shared>,
+    publisher: ConnectionManager,
+    conn: Option<ConnectionManager>,
+    /// Topics subscribed upstream (by this task's bookkeeping).
+    topics: HashSet<Arc<str>>,
+    probe: u64,
+}
+
+impl SubscriberTask {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Cmd>) {
+        let mut wait = self.config.probe_interval;
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            tokio::select! {
+                cmd = rx.recv() => match cmd {
+                    None => return, // the backend was dropped
+                    Some(Cmd::Subscribe(topic, reply)) => {
+                        let r = self.subscribe(topic).await;
+                        let _ = reply.send(r);
+                    }
+                    Some(Cmd::Unsubscribe(topic)) => self.unsubscribe(topic).await,
+                },
+                () = tokio::time::sleep(wait) => {
+                    let ok = self.probe_ok().await;
+                    tracing::trace!(channel = %self.shared.probe_channel, ok, "redis probe");
+                    if ok {
+                        wait = self.config.probe_interval;
+                        backoff = Duration::from_millis(100);
+                    } else {
+                        self.rebuild().await;
+                        wait = if self.conn.is_some() { self.config.probe_interval } else { backoff };
+                        backoff = (backoff * 2).min(self.config.max_backoff);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn subscribe(&mut self, topic: Arc<str>) -> Result<(), PubSubError> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Err(unavailable("not connected to redis"));
+        };
+        conn.subscribe(&*topic).await.map_err(unavailable)?;
+        self.topics.insert(topic);
+        Ok(())
+    }
+
+    async fn unsubscribe(&mut self, topic: Arc<str>) {
+        if !self.topics.remove(&topic) {
+            return;
+        }
+        if let Some(conn) = self.conn.as_mut() {
+            if let Err(e) = conn.unsubscribe(&*topic).await {
+                tracing::debug!(error = %e, %topic, "redis unsubscribe failed");
+            }
+        }
+    }
+
+    /// Publishes a probe on the service channel and waits for it on the subscriber
+    /// connection.
+    async fn probe_ok(&mut self) -> bool {
+        if self.conn.is_none() {
+            return false;
+        }
+        self.probe += 1;
+        let n = self.probe;
+        let arrived = self.shared.probe_arrived.notified();
+        tokio::pin!(arrived);
+        arrived.as_mut().enable();
+        let sent: Result<i64, _> = redis::cmd("PUBLISH")
+            .arg(&self.shared.probe_channel)
+            .arg(n.to_string())
+            .query_async(&mut self.publisher)
+            .await;
+        if let Err(e) = sent {
+            tracing::debug!(error = %e, "redis probe publish failed");
+            return false;
+        }
+        let deadline = tokio::time::sleep(self.config.probe_timeout);
+        tokio::pin!(deadline);
+        loop {
+            if self.shared.probe_seen.load(Ordering::Acquire) >= n {
+                return true;
+            }
+            tokio::select! {
+                () = &mut arrived => {
+                    arrived.set(self.shared.probe_arrived.notified());
+                    arrived.as_mut().enable();
+                }
+                () = &mut deadline => {
+                    let ok = self.shared.probe_seen.load(Ordering::Acquire) >= n;
+                    if !ok {
+                        tracing::warn!("redis pub/sub probe did not come back; rebuilding");
+                    }
+                    return ok;
+                }
+            }
+        }
+    }
+
+    /// Replaces the subscriber connection and resubscribes every local topic; tells the
+    /// subscribers they may have missed messages.
+    async fn rebuild(&mut self) {
+        self.conn = None;
+        let mut conn = match subscriber(&self.client, &self.config, &self.shared).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::debug!(error = %e, "redis pub/sub reconnect failed");
+                self.shared.fanout.interrupt(None);
+                return;
+            }
+        };
+        let topics = self.shared.fanout.topics();
+        self.topics.clear();
+        for topic in topics {
+            match conn.subscribe(&*topic).await {
+                Ok(()) => {
+                    self.topics.insert(topic);
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "redis resubscribe failed");
+                    self.shared.fanout.interrupt(None);
+                    return;
+                }
+            }
+        }
+        self.conn = Some(conn);
+        self.shared.fanout.interrupt(None);
+        tracing::info!(channel = %self.shared.probe_channel, topics = self.topics.len(), "redis pub/sub connection rebuilt");
+    }
+}
+
+impl Backend for RedisBackend {
+    fn publish(&self, message: Message) -> BoxFuture<'static, Result<(), PubSubError>> {
+        let mut conn = self.publisher.clone();
+        let timeout = self.timeout;
+        Box::pin(async move {
+            let mut cmd = redis::cmd("PUBLISH");
+            cmd.arg(message.topic()).arg(&message.payload()[..]);
+            match tokio::time::timeout(timeout, cmd.query_async::<i64>(&mut conn)).await {
+                Ok(Ok(_receivers)) => Ok(()),
+                Ok(Err(e)) => Err(unavailable(e)),
+                Err(_) => Err(unavailable("redis did not answer in time")),
+            }
+        })
+    }
+
+    fn subscribe(&self, topic: Arc<str>) -> BoxFuture<'static, Result<(), PubSubError>> {
+        let (tx, rx) = oneshot::channel();
+        let sent = self.commands.send(Cmd::Subscribe(topic, tx));
+        let timeout = self.timeout;
+        Box::pin(async move {
+            if sent.is_err() {
+                return Err(unavailable("the redis subscriber task stopped"));
+            }
+            match tokio::time::timeout(timeout * 2, rx).await {
+                Ok(Ok(r)) => r,
+                Ok(Err(_)) => Err(unavailable("the redis subscriber task stopped")),
+                Err(_) => Err(unavailable(
+                    "redis did not confirm the subscription in time",
+                )),
+            }
+        })
+    }
+
+    fn unsubscribe(&self, topic: Arc<str>) {
+        let _ = self.commands.send(Cmd::Unsubscribe(topic));
+    }
+}

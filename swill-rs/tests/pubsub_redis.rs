@@ -1,0 +1,406 @@
+//! The Redis pub/sub backend against a real `redis-server` the test starts on a free
+//! loopback port: two swill instances share topics, one subscriber connection per process,
+//! unsubscribing stops delivery, and a Redis restart mid-test (RPCs keep working, publishes
+//! fail with 503 and work again, subscriptions end with a clear error or go on, as the lag
+//! policy says). Without a `redis-server` binary the tests are skipped, except under
+//! `CI=true`, where that is a failure.
+#![cfg(feature = "redis")]
+mod common;
+
+use std::future::poll_fn;
+use std::process::Stdio;
+use std::task::Poll;
+use std::time::Duration;
+
+use common::*;
+use futures::{Stream, StreamExt};
+use swill::client::{Client, ResponseStream};
+use swill::pubsub::redis::RedisConfig;
+use swill::pubsub::{LagPolicy, Lagged, PubSub, Recv, Subscription};
+use swill::{Connection, Error, Request, Response, State, Swill, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// A `redis-server` child process on a loopback port, killed on drop.
+struct RedisServer {
+    port: u16,
+    child: tokio::process::Child,
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+impl RedisServer {
+    /// Starts `redis-server` on `port` (a free one when `None`) and waits until it accepts
+    /// connections and answers PING. `None` when the binary is missing outside CI.
+    async fn start(port: Option<u16>) -> Option<Self> {
+        let port = port.unwrap_or_else(free_port);
+        let spawned = tokio::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--logfile", ""])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn();
+        let mut child = match spawned {
+            Ok(c) => c,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                assert!(
+                    std::env::var("CI").as_deref() != Ok("true"),
+                    "redis-server is not installed (apt-get install -y redis-server)"
+                );
+                eprintln!("skipped: redis-server is not installed");
+                return None;
+            }
+            Err(e) => panic!("cannot start redis-server: {e}"),
+        };
+        // The log line is the gate: no polling.
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if line.contains("Ready to accept connections") {
+                    return;
+                }
+            }
+            panic!("redis-server exited before it was ready");
+        }
+        .with_timeout()
+        .await;
+        // Keep draining the log so redis-server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let server = Self { port, child };
+        let pong: String = redis::cmd("PING")
+            .query_async(&mut server.conn().await)
+            .with_timeout()
+            .await
+            .unwrap();
+        assert_eq!(pong, "PONG");
+        Some(server)
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    async fn conn(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .with_timeout()
+            .await
+            .unwrap()
+    }
+
+    async fn numsub(&self, topic: &str) -> i64 {
+        let v: Vec<redis::Value> = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(topic)
+            .query_async(&mut self.conn().await)
+            .with_timeout()
+            .await
+            .unwrap();
+        match v.get(1) {
+            Some(redis::Value::Int(n)) => *n,
+            other => panic!("unexpected NUMSUB reply {other:?}"),
+        }
+    }
+
+    async fn pubsub_clients(&self) -> usize {
+        let list: String = redis::cmd("CLIENT")
+            .arg("LIST")
+            .arg("TYPE")
+            .arg("pubsub")
+            .query_async(&mut self.conn().await)
+            .with_timeout()
+            .await
+            .unwrap();
+        list.lines().filter(|l| !l.trim().is_empty()).count()
+    }
+
+    async fn kill(mut self) -> u16 {
+        self.child.kill().with_timeout().await.unwrap();
+        self.port
+    }
+}
+
+#[swill::handler]
+async fn subscribe(
+    req: Request<String>,
+    conn: Connection,
+    State(pubsub): State<PubSub>,
+    res: Response,
+) -> impl Stream<Item = Result<Value, Error>> {
+    let sub = pubsub.subscribe_from(&conn, req.into_data()).await;
+    Subscription::or_failed(sub).announce(&res)
+}
+
+#[swill::handler]
+async fn publish(
+    req: Request<(String, Value)>,
+    conn: Connection,
+    State(pubsub): State<PubSub>,
+) -> Result<bool, Error> {
+    let (topic, message) = req.into_data();
+    pubsub.publish_from(&conn, topic, &message)?.await?;
+    Ok(true)
+}
+
+fn app(pubsub: PubSub) -> Swill {
+    Swill::new()
+        .with_state(pubsub)
+        .handler(subscribe)
+        .handler(publish)
+        .handler(add)
+}
+
+async fn subscribed<T: serde::de::DeserializeOwned>(s: &mut ResponseStream<T>) -> swill::Metadata {
+    poll_fn(|cx| {
+        if let Poll::Ready(item) = s.poll_next_unpin(cx) {
+            panic!(
+                "an item before the leading metadata: {:?}",
+                item.map(|r| r.is_ok())
+            );
+        }
+        match s.leading() {
+            Some(md) => Poll::Ready(md.clone()),
+            None => Poll::Pending,
+        }
+    })
+    .with_timeout()
+    .await
+}
+
+fn fast_probe() -> RedisConfig {
+    RedisConfig::default()
+        .probe_interval(Duration::from_millis(200))
+        .probe_timeout(Duration::from_millis(500))
+        .max_backoff(Duration::from_millis(200))
+        .command_timeout(Duration::from_millis(500))
+}
+
+#[tokio::test]
+async fn a_message_published_on_one_instance_reaches_subscribers_on_another() {
+    let Some(redis) = RedisServer::start(None).await else {
+        return;
+    };
+    let ps_a = PubSub::builder()
+        .redis(&redis.url())
+        .with_timeout()
+        .await
+        .unwrap();
+    let ps_b = PubSub::builder()
+        .redis(&redis.url())
+        .with_timeout()
+        .await
+        .unwrap();
+    let (a, b) = (
+        spawn(app(ps_a.clone())).await,
+        spawn(app(ps_b.clone())).await,
+    );
+    let on_a = Client::connect(a.url()).with_timeout().await.unwrap();
+    let on_b = Client::connect(b.url()).with_timeout().await.unwrap();
+
+    let mut s = on_a.stream::<u64>("subscribe", &"room").unwrap();
+    assert_eq!(subscribed(&mut s).await.get_str("subscribed"), Some("room"));
+    assert_eq!(redis.numsub("room").await, 1);
+    for i in 0..20u64 {
+        let ok: bool = on_b
+            .call("publish", &("room", i))
+            .with_timeout()
+            .await
+            .unwrap();
+        assert!(ok);
+    }
+    for i in 0..20u64 {
+        assert_eq!(s.next().with_timeout().await.unwrap().unwrap(), i);
+    }
+    // Server code on B publishes too.
+    ps_b.publish("room", &99u64).with_timeout().await.unwrap();
+    assert_eq!(s.next().with_timeout().await.unwrap().unwrap(), 99);
+
+    // Unsubscribing stops delivery: the topic leaves Redis. The subscriber task runs
+    // commands in order, so once a later subscribe is confirmed the UNSUBSCRIBE is done.
+    s.cancel();
+    let _: i64 = on_a.call("add", &(1, 1)).with_timeout().await.unwrap();
+    let gate = ps_a
+        .subscribe::<Value>("gate")
+        .with_timeout()
+        .await
+        .unwrap();
+    assert_eq!(ps_a.local_subscriber_count("room"), 0);
+    assert_eq!(redis.numsub("room").await, 0);
+    drop(gate);
+    drop((on_a, on_b));
+    a.stop().await;
+    b.stop().await;
+    redis.kill().await;
+}
+
+#[tokio::test]
+async fn each_process_has_one_subscriber_connection_however_many_subscribers() {
+    let Some(redis) = RedisServer::start(None).await else {
+        return;
+    };
+    let pubsub = PubSub::builder()
+        .redis(&redis.url())
+        .with_timeout()
+        .await
+        .unwrap();
+    let server = spawn(app(pubsub.clone())).await;
+    let mut clients = Vec::new();
+    for i in 0..40 {
+        let c = Client::connect(server.url()).with_timeout().await.unwrap();
+        let mut s = c
+            .stream::<Value>("subscribe", &format!("topic.{}", i % 7))
+            .unwrap();
+        subscribed(&mut s).await;
+        clients.push((c, s));
+    }
+    let mut server_side = Vec::new();
+    for i in 0..10 {
+        server_side.push(
+            pubsub
+                .subscribe::<Value>(format!("task.{i}"))
+                .with_timeout()
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(redis.pubsub_clients().await, 1);
+    assert_eq!(redis.numsub("topic.3").await, 1);
+    drop((clients, server_side));
+    server.stop().await;
+    redis.kill().await;
+}
+
+#[tokio::test]
+async fn a_redis_restart_fails_publishes_keeps_rpcs_and_subscriptions_resume() {
+    let Some(redis) = RedisServer::start(None).await else {
+        return;
+    };
+    let url = redis.url();
+    // One instance ends lagging subscriptions (the default), one lets them go on.
+    let ending = PubSub::builder()
+        .redis_with(&url, fast_probe())
+        .with_timeout()
+        .await
+        .unwrap();
+    let going_on = PubSub::builder()
+        .lag_policy(LagPolicy::DropOldest)
+        .redis_with(&url, fast_probe())
+        .with_timeout()
+        .await
+        .unwrap();
+    let server = spawn(app(ending.clone())).await;
+    let client = Client::connect(server.url()).with_timeout().await.unwrap();
+    let mut s = client.stream::<u64>("subscribe", &"news").unwrap();
+    subscribed(&mut s).await;
+    let mut lasting = going_on
+        .subscribe::<u64>("news")
+        .with_timeout()
+        .await
+        .unwrap();
+    let _: bool = client
+        .call("publish", &("news", 1))
+        .with_timeout()
+        .await
+        .unwrap();
+    assert_eq!(s.next().with_timeout().await.unwrap().unwrap(), 1);
+    assert!(matches!(
+        lasting.recv().with_timeout().await,
+        Some(Recv::Message(_))
+    ));
+
+    let port = redis.kill().await;
+
+    // The socket subscription ends with a clear error; the server-side one hears of the gap.
+    let e = s.next().with_timeout().await.unwrap().unwrap_err();
+    let rpc = e.rpc().expect("an rpc error");
+    assert_eq!(rpc.code().as_i64(), 503);
+    assert!(rpc.message().contains("interrupted"), "{}", rpc.message());
+    assert_eq!(
+        lasting.recv().with_timeout().await,
+        Some(Recv::Lagged(Lagged::Interrupted))
+    );
+    // Publishing fails with 503; other RPCs on the same connection keep working.
+    let e = client
+        .call::<bool>("publish", &("news", 2))
+        .with_timeout()
+        .await
+        .unwrap_err();
+    assert_eq!(e.rpc().map(|e| e.code().as_i64()), Some(503));
+    let sum: i64 = client.call("add", &(2, 3)).with_timeout().await.unwrap();
+    assert_eq!(sum, 5);
+
+    // Redis comes back on the same port.
+    let redis = RedisServer::start(Some(port)).await.unwrap();
+    // Resubscribing works once the backend reconnected: it is an external process coming
+    // back, so retry (bounded) until a subscribe is confirmed.
+    let mut s = None;
+    for _ in 0..100 {
+        let mut attempt = client.stream::<u64>("subscribe", &"news").unwrap();
+        let first = poll_fn(|cx| match attempt.poll_next_unpin(cx) {
+            Poll::Ready(item) => Poll::Ready(Some(item)),
+            Poll::Pending if attempt.leading().is_some() => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        })
+        .with_timeout()
+        .await;
+        match first {
+            None => {
+                s = Some(attempt);
+                break;
+            }
+            Some(Some(Err(e))) => {
+                assert_eq!(e.rpc().map(|e| e.code().as_i64()), Some(503), "{e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let mut s = s.expect("the subscription never resumed");
+    // The subscription that went on is resubscribed by its own instance's reconnect, in
+    // its own time (messages published before that are missed, as it was told): wait until
+    // Redis counts both instances again.
+    let mut both = false;
+    for _ in 0..200 {
+        if redis.numsub("news").await == 2 {
+            both = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(both, "the lasting subscription was never resubscribed");
+    // Publishing works again, and both subscriptions get the message.
+    let mut published = false;
+    for _ in 0..100 {
+        match client
+            .call::<bool>("publish", &("news", 3))
+            .with_timeout()
+            .await
+        {
+            Ok(ok) => {
+                published = ok;
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    assert!(published, "publishing never worked again");
+    assert_eq!(s.next().with_timeout().await.unwrap().unwrap(), 3);
+    loop {
+        match lasting.recv().with_timeout().await {
+            Some(Recv::Message(m)) => {
+                assert_eq!(m.decode::<u64>().unwrap(), 3);
+                break;
+            }
+            Some(Recv::Lagged(Lagged::Interrupted)) => continue,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(lasting.interruptions() >= 1);
+    drop((s, client, lasting));
+    server.stop().await;
+    redis.kill().await;
+}
