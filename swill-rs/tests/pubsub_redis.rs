@@ -404,3 +404,106 @@ async fn a_redis_restart_fails_publishes_keeps_rpcs_and_subscriptions_resume() {
     server.stop().await;
     redis.kill().await;
 }
+
+/// A TCP forwarder to Redis whose connections can be made to swallow traffic silently, in
+/// both directions, while staying open: a stuck connection, with a real Redis behind it.
+struct Blackhole {
+    addr: std::net::SocketAddr,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<std::sync::Arc<std::sync::atomic::AtomicBool>>>>,
+}
+
+impl Blackhole {
+    async fn start(redis_port: u16) -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::{Arc, Mutex};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let conns: Arc<Mutex<Vec<Arc<AtomicBool>>>> = Arc::default();
+        let list = conns.clone();
+        tokio::spawn(async move {
+            while let Ok((down, _)) = listener.accept().await {
+                let Ok(up) = tokio::net::TcpStream::connect(("127.0.0.1", redis_port)).await else {
+                    continue;
+                };
+                let stuck = Arc::new(AtomicBool::new(false));
+                list.lock().unwrap().push(stuck.clone());
+                let (mut dr, mut dw) = down.into_split();
+                let (mut ur, mut uw) = up.into_split();
+                let s1 = stuck.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    while let Ok(n @ 1..) = dr.read(&mut buf).await {
+                        if !s1.load(Ordering::SeqCst) && uw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    while let Ok(n @ 1..) = ur.read(&mut buf).await {
+                        if !stuck.load(Ordering::SeqCst) && dw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        Self { addr, conns }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://{}", self.addr)
+    }
+
+    fn connections(&self) -> usize {
+        self.conns.lock().unwrap().len()
+    }
+
+    /// Makes connection `i` (in accept order) swallow everything from now on.
+    fn jam(&self, i: usize) {
+        self.conns.lock().unwrap()[i].store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn the_probe_rebuilds_a_silently_stuck_subscriber_connection() {
+    let Some(redis) = RedisServer::start(None).await else {
+        return;
+    };
+    let hole = Blackhole::start(redis.port).await;
+    let pubsub = PubSub::builder()
+        .lag_policy(LagPolicy::DropOldest)
+        .redis_with(&hole.url(), fast_probe())
+        .with_timeout()
+        .await
+        .unwrap();
+    // The command connection is accepted first, then the subscriber connection.
+    assert_eq!(hole.connections(), 2);
+    let mut sub = pubsub
+        .subscribe::<u64>("live")
+        .with_timeout()
+        .await
+        .unwrap();
+    pubsub.publish("live", &1u64).with_timeout().await.unwrap();
+    assert!(matches!(
+        sub.recv().with_timeout().await,
+        Some(Recv::Message(_))
+    ));
+
+    // The subscriber connection goes silent: no error, no close, nothing comes back.
+    hole.jam(1);
+    // The probe notices, rebuilds the connection and resubscribes, then reports the gap.
+    assert_eq!(
+        sub.recv().with_timeout().await,
+        Some(Recv::Lagged(Lagged::Interrupted))
+    );
+    assert_eq!(hole.connections(), 3);
+    pubsub.publish("live", &2u64).with_timeout().await.unwrap();
+    match sub.recv().with_timeout().await {
+        Some(Recv::Message(m)) => assert_eq!(m.decode::<u64>().unwrap(), 2),
+        other => panic!("unexpected {other:?}"),
+    }
+    drop(sub);
+    redis.kill().await;
+}
