@@ -65,9 +65,55 @@ async fn my_topic(conn: Connection, State(pubsub): State<PubSub>) -> Result<Stri
     Ok(pubsub.connection_topic(conn.id()))
 }
 
+/// Subscribes to the topic and is present on it until cancelled.
+#[swill::handler]
+async fn join(
+    req: Request<String>,
+    conn: Connection,
+    State(pubsub): State<PubSub>,
+    res: Response,
+) -> impl Stream<Item = Result<Value, Error>> {
+    let topic = req.into_data();
+    let tracked = match pubsub.track(&conn, &topic).await {
+        Ok(t) => t,
+        Err(e) => return Subscription::failed(e),
+    };
+    let sub = pubsub.subscribe_from(&conn, topic).await;
+    Subscription::or_failed(sub)
+        .with_presence(tracked)
+        .announce(&res)
+}
+
+/// The users present on the topic, sorted.
+#[swill::handler]
+async fn who(req: Request<String>, State(pubsub): State<PubSub>) -> Result<Vec<String>, Error> {
+    let mut users: Vec<String> = pubsub
+        .presence(req.data())
+        .await?
+        .into_iter()
+        .filter_map(|e| e.user)
+        .collect();
+    users.sort();
+    Ok(users)
+}
+
+/// Join and leave events of the topic.
+#[swill::handler]
+async fn presence_events(
+    req: Request<String>,
+    conn: Connection,
+    State(pubsub): State<PubSub>,
+    res: Response,
+) -> impl Stream<Item = Result<swill::pubsub::PresenceEvent, Error>> {
+    Subscription::or_failed(pubsub.presence_events(&conn, req.data()).await).announce(&res)
+}
+
 fn app(pubsub: PubSub) -> Swill {
     Swill::new()
         .with_state(pubsub)
+        .handler(join)
+        .handler(who)
+        .handler(presence_events)
         .handler(subscribe)
         .handler(subscribe_many)
         .handler(inbox)
@@ -372,5 +418,61 @@ async fn inbox_pushes_reach_all_one_connection_one_user_or_a_filter() {
         assert_eq!(next_value(s).await.0.as_str(), Some("end"));
     }
     drop((boxes, ann1, ann2, bob));
+    server.stop().await;
+}
+
+/// `(event, user)` of a presence event as the client decodes it.
+fn presence(v: Value) -> (String, String) {
+    let event = v.0["event"].as_str().unwrap().to_owned();
+    let user = v.0["entry"]["user"].as_str().unwrap().to_owned();
+    (event, user)
+}
+
+#[tokio::test]
+async fn presence_lists_who_is_on_a_topic_and_streams_joins_and_leaves() {
+    let pubsub = PubSub::builder()
+        .identify(|conn| conn.query_param("user"))
+        .build();
+    let server = spawn(app(pubsub.clone())).await;
+    let connect = |user: &str| {
+        let url = format!("{}?user={user}", server.url());
+        async move { Client::connect(url).with_timeout().await.unwrap() }
+    };
+    let watcher = connect("watcher").await;
+    let mut events = watcher.stream::<Value>("presence_events", &"room").unwrap();
+    subscribed(&mut events).await;
+
+    let ann = connect("ann").await;
+    let mut ann_in = ann.stream::<Value>("join", &"room").unwrap();
+    subscribed(&mut ann_in).await;
+    let bob = connect("bob").await;
+    let mut bob_in = bob.stream::<Value>("join", &"room").unwrap();
+    subscribed(&mut bob_in).await;
+
+    let users: Vec<String> = watcher.call("who", &"room").with_timeout().await.unwrap();
+    assert_eq!(users, ["ann", "bob"]);
+    assert_eq!(
+        presence(next_value(&mut events).await),
+        ("join".into(), "ann".into())
+    );
+    assert_eq!(
+        presence(next_value(&mut events).await),
+        ("join".into(), "bob".into())
+    );
+
+    // Cancelling the subscription leaves; so does a disconnect.
+    ann_in.cancel();
+    assert_eq!(
+        presence(next_value(&mut events).await),
+        ("leave".into(), "ann".into())
+    );
+    drop((bob_in, bob));
+    assert_eq!(
+        presence(next_value(&mut events).await),
+        ("leave".into(), "bob".into())
+    );
+    let users: Vec<String> = watcher.call("who", &"room").with_timeout().await.unwrap();
+    assert!(users.is_empty(), "{users:?}");
+    drop((events, watcher, ann));
     server.stop().await;
 }

@@ -146,9 +146,55 @@ async fn publish(
     Ok(true)
 }
 
+/// Subscribes to the topic and is present on it until cancelled.
+#[swill::handler]
+async fn join(
+    req: Request<String>,
+    conn: Connection,
+    State(pubsub): State<PubSub>,
+    res: Response,
+) -> impl Stream<Item = Result<Value, Error>> {
+    let topic = req.into_data();
+    let tracked = match pubsub.track(&conn, &topic).await {
+        Ok(t) => t,
+        Err(e) => return Subscription::failed(e),
+    };
+    let sub = pubsub.subscribe_from(&conn, topic).await;
+    Subscription::or_failed(sub)
+        .with_presence(tracked)
+        .announce(&res)
+}
+
+/// The users present on the topic, sorted.
+#[swill::handler]
+async fn who(req: Request<String>, State(pubsub): State<PubSub>) -> Result<Vec<String>, Error> {
+    let mut users: Vec<String> = pubsub
+        .presence(req.data())
+        .await?
+        .into_iter()
+        .filter_map(|e| e.user)
+        .collect();
+    users.sort();
+    Ok(users)
+}
+
+/// Join and leave events of the topic.
+#[swill::handler]
+async fn presence_events(
+    req: Request<String>,
+    conn: Connection,
+    State(pubsub): State<PubSub>,
+    res: Response,
+) -> impl Stream<Item = Result<swill::pubsub::PresenceEvent, Error>> {
+    Subscription::or_failed(pubsub.presence_events(&conn, req.data()).await).announce(&res)
+}
+
 fn app(pubsub: PubSub) -> Swill {
     Swill::new()
         .with_state(pubsub)
+        .handler(join)
+        .handler(who)
+        .handler(presence_events)
         .handler(subscribe)
         .handler(publish)
         .handler(add)
@@ -409,6 +455,7 @@ async fn a_redis_restart_fails_publishes_keeps_rpcs_and_subscriptions_resume() {
 /// both directions, while staying open: a stuck connection, with a real Redis behind it.
 struct Blackhole {
     addr: std::net::SocketAddr,
+    all: std::sync::Arc<std::sync::atomic::AtomicBool>,
     conns: std::sync::Arc<std::sync::Mutex<Vec<std::sync::Arc<std::sync::atomic::AtomicBool>>>>,
 }
 
@@ -421,12 +468,14 @@ impl Blackhole {
         let addr = listener.local_addr().unwrap();
         let conns: Arc<Mutex<Vec<Arc<AtomicBool>>>> = Arc::default();
         let list = conns.clone();
+        let all = Arc::new(AtomicBool::new(false));
+        let everything = all.clone();
         tokio::spawn(async move {
             while let Ok((down, _)) = listener.accept().await {
                 let Ok(up) = tokio::net::TcpStream::connect(("127.0.0.1", redis_port)).await else {
                     continue;
                 };
-                let stuck = Arc::new(AtomicBool::new(false));
+                let stuck = Arc::new(AtomicBool::new(everything.load(Ordering::SeqCst)));
                 list.lock().unwrap().push(stuck.clone());
                 let (mut dr, mut dw) = down.into_split();
                 let (mut ur, mut uw) = up.into_split();
@@ -449,7 +498,7 @@ impl Blackhole {
                 });
             }
         });
-        Self { addr, conns }
+        Self { addr, all, conns }
     }
 
     fn url(&self) -> String {
@@ -458,6 +507,15 @@ impl Blackhole {
 
     fn connections(&self) -> usize {
         self.conns.lock().unwrap().len()
+    }
+
+    /// Makes every connection, present and future, swallow everything from now on: to
+    /// Redis, the instance behind it is dead.
+    fn jam_all(&self) {
+        self.all.store(true, std::sync::atomic::Ordering::SeqCst);
+        for c in self.conns.lock().unwrap().iter() {
+            c.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
     }
 
     /// Makes connection `i` (in accept order) swallow everything from now on.
@@ -505,5 +563,89 @@ async fn the_probe_rebuilds_a_silently_stuck_subscriber_connection() {
         other => panic!("unexpected {other:?}"),
     }
     drop(sub);
+    redis.kill().await;
+}
+
+fn presence(v: Value) -> (String, String) {
+    let event = v.0["event"].as_str().unwrap().to_owned();
+    let user = v.0["entry"]["user"].as_str().unwrap().to_owned();
+    (event, user)
+}
+
+async fn next_value(s: &mut ResponseStream<Value>) -> Value {
+    s.next()
+        .with_timeout()
+        .await
+        .expect("stream ended")
+        .expect("an error")
+}
+
+#[tokio::test]
+async fn presence_is_seen_from_both_instances_and_expires_when_one_dies() {
+    let Some(redis) = RedisServer::start(None).await else {
+        return;
+    };
+    let hole = Blackhole::start(redis.port).await;
+    let config = fast_probe().presence_ttl(Duration::from_millis(600));
+    let identify = |conn: &Connection| conn.query_param("user");
+    let ps_a = PubSub::builder()
+        .identify(identify)
+        .redis_with(&hole.url(), config.clone())
+        .with_timeout()
+        .await
+        .unwrap();
+    let ps_b = PubSub::builder()
+        .identify(identify)
+        .redis_with(&redis.url(), config)
+        .with_timeout()
+        .await
+        .unwrap();
+    let (a, b) = (spawn(app(ps_a)).await, spawn(app(ps_b)).await);
+    let connect = |server: &TestServer, user: &str| {
+        let url = format!("{}?user={user}", server.url());
+        async move { Client::connect(url).with_timeout().await.unwrap() }
+    };
+    let watcher = connect(&b, "watcher").await;
+    let mut events = watcher.stream::<Value>("presence_events", &"room").unwrap();
+    subscribed(&mut events).await;
+
+    let ann = connect(&a, "ann").await;
+    let mut ann_in = ann.stream::<Value>("join", &"room").unwrap();
+    subscribed(&mut ann_in).await;
+    let bob = connect(&b, "bob").await;
+    let mut bob_in = bob.stream::<Value>("join", &"room").unwrap();
+    subscribed(&mut bob_in).await;
+    assert_eq!(
+        presence(next_value(&mut events).await),
+        ("join".into(), "ann".into())
+    );
+    assert_eq!(
+        presence(next_value(&mut events).await),
+        ("join".into(), "bob".into())
+    );
+    for client in [&ann, &bob] {
+        let users: Vec<String> = client.call("who", &"room").with_timeout().await.unwrap();
+        assert_eq!(users, ["ann", "bob"]);
+    }
+
+    // Instance A dies without saying goodbye: Redis hears nothing from it any more.
+    hole.jam_all();
+    // Its entry expires; B, still tracking the topic, prunes it and announces the leave.
+    assert_eq!(
+        presence(next_value(&mut events).await),
+        ("leave".into(), "ann".into())
+    );
+    let users: Vec<String> = bob.call("who", &"room").with_timeout().await.unwrap();
+    assert_eq!(users, ["bob"]);
+
+    // A clean leave on B is announced at once.
+    drop(bob_in);
+    assert_eq!(
+        presence(next_value(&mut events).await),
+        ("leave".into(), "bob".into())
+    );
+    drop((events, watcher, ann_in, ann, bob));
+    a.stop().await;
+    b.stop().await;
     redis.kill().await;
 }

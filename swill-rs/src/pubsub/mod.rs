@@ -93,6 +93,7 @@ mod error;
 mod hub;
 mod memory;
 mod message;
+mod presence;
 mod queue;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
@@ -114,6 +115,10 @@ pub use error::PubSubError;
 pub use hub::SubscriberInfo;
 pub use memory::Memory;
 pub use message::Message;
+pub use presence::{
+    presence_topic, MemoryPresence, PresenceEntry, PresenceEvent, PresenceStore, Tracked,
+    DEFAULT_PRESENCE_TTL,
+};
 pub use queue::{LagPolicy, Lagged, Recv, DEFAULT_LAG_POLICY, DEFAULT_QUEUE_CAPACITY};
 pub use subscription::Subscription;
 
@@ -148,6 +153,7 @@ pub struct PubSub(Arc<Inner>);
 pub(crate) struct Inner {
     hub: Arc<Hub>,
     backend: Box<dyn Backend>,
+    presence: Box<dyn PresenceStore>,
     capacity: usize,
     policy: LagPolicy,
     authorize: Option<Box<Authorize>>,
@@ -224,13 +230,19 @@ impl PubSubBuilder {
     pub fn backend<B: Backend>(self, make: impl FnOnce(Fanout) -> B) -> PubSub {
         let hub = Arc::new(Hub::default());
         let backend = make(Fanout(hub.clone()));
-        self.assemble(hub, backend)
+        self.assemble(hub, backend, MemoryPresence::default())
     }
 
-    fn assemble(self, hub: Arc<Hub>, backend: impl Backend) -> PubSub {
+    fn assemble(
+        self,
+        hub: Arc<Hub>,
+        backend: impl Backend,
+        presence: impl PresenceStore,
+    ) -> PubSub {
         PubSub(Arc::new(Inner {
             hub,
             backend: Box::new(backend),
+            presence: Box::new(presence),
             capacity: self.capacity,
             policy: self.policy,
             authorize: self.authorize,
@@ -251,7 +263,7 @@ impl PubSubBuilder {
     ) -> Result<PubSub, E> {
         let hub = Arc::new(Hub::default());
         let backend = make(Fanout(hub.clone()))?;
-        Ok(self.assemble(hub, backend))
+        Ok(self.assemble(hub, backend, MemoryPresence::default()))
     }
 }
 
@@ -340,7 +352,7 @@ impl PubSub {
         message: &M,
     ) -> Result<impl Future<Output = Result<(), PubSubError>> + Send + 'static, crate::Error> {
         let topic = topic.into();
-        self.check(conn, &topic, Access::Publish)?;
+        self.check_access(conn, &topic, Access::Publish)?;
         Ok(self.publish(topic, message))
     }
 
@@ -372,7 +384,7 @@ impl PubSub {
     ) -> Result<Subscription<T>, crate::Error> {
         let topics = topics.into_topics();
         for t in &topics {
-            self.check(conn, t, Access::Subscribe)?;
+            self.check_access(conn, t, Access::Subscribe)?;
         }
         let info = SubscriberInfo::connection(conn.id(), self.user_of(conn));
         Ok(self.subscribe_as(topics, info).await?)
@@ -473,7 +485,12 @@ impl PubSub {
         self.0.identify.as_ref().and_then(|f| f(conn))
     }
 
-    fn check(&self, conn: &Connection, topic: &str, access: Access) -> Result<(), crate::Error> {
+    pub(crate) fn check_access(
+        &self,
+        conn: &Connection,
+        topic: &str,
+        access: Access,
+    ) -> Result<(), crate::Error> {
         if topic.starts_with(RESERVED_PREFIX) {
             return Err(crate::Error::forbidden(format!(
                 "topic {topic:?} is reserved"

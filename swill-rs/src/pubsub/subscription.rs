@@ -27,6 +27,7 @@ use crate::{Code, Error, Metadata, Response, Value};
 #[must_use = "dropping a subscription unsubscribes"]
 pub struct Subscription<T = Value> {
     state: State,
+    presence: Option<super::Tracked>,
     topics: Vec<Arc<str>>,
     dropped: u64,
     interruptions: u64,
@@ -43,6 +44,7 @@ impl<T> Subscription<T> {
     pub(crate) fn active(slot: Arc<Slot>, pubsub: Arc<Inner>, topics: Vec<Arc<str>>) -> Self {
         Self {
             state: State::Active { slot, pubsub },
+            presence: None,
             topics,
             dropped: 0,
             interruptions: 0,
@@ -55,6 +57,7 @@ impl<T> Subscription<T> {
     pub fn failed(error: Error) -> Self {
         Self {
             state: State::Failed(Some(error)),
+            presence: None,
             topics: Vec::new(),
             dropped: 0,
             interruptions: 0,
@@ -66,6 +69,13 @@ impl<T> Subscription<T> {
     /// [`failed`](Self::failed).
     pub fn or_failed(result: Result<Self, impl Into<Error>>) -> Self {
         result.unwrap_or_else(|e| Self::failed(e.into()))
+    }
+
+    /// Keeps `tracked` (a presence entry) for as long as the subscription lives: cancelling
+    /// the call then also leaves the topic.
+    pub fn with_presence(mut self, tracked: super::Tracked) -> Self {
+        self.presence = Some(tracked);
+        self
     }
 
     /// The topics subscribed to.
@@ -143,6 +153,7 @@ impl<T> Subscription<T> {
     }
 
     fn end(&mut self) {
+        self.presence = None;
         if let State::Active { slot, pubsub } = std::mem::replace(&mut self.state, State::Done) {
             pubsub.unsubscribe(slot.id);
         }
