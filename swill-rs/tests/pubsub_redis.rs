@@ -2,7 +2,8 @@
 //! loopback port: two swill instances share topics, one subscriber connection per process,
 //! unsubscribing stops delivery, and a Redis restart mid-test (RPCs keep working, publishes
 //! fail with 503 and work again, subscriptions end with a clear error or go on, as the lag
-//! policy says). Without a `redis-server` binary the tests are skipped, except under
+//! policy says), presence across instances with expiry, and sessions shared by instances.
+//! Without a `redis-server` binary the tests are skipped, except under
 //! `CI=true`, where that is a failure.
 #![cfg(feature = "redis")]
 mod common;
@@ -645,6 +646,76 @@ async fn presence_is_seen_from_both_instances_and_expires_when_one_dies() {
         ("leave".into(), "bob".into())
     );
     drop((events, watcher, ann_in, ann, bob));
+    a.stop().await;
+    b.stop().await;
+    redis.kill().await;
+}
+
+#[swill::handler]
+async fn remember(
+    req: Request<String>,
+    conn: Connection,
+    State(sessions): State<swill::pubsub::Sessions>,
+) -> Result<(), Error> {
+    sessions.of(&conn)?.set("note", req.data()).await
+}
+
+#[swill::handler]
+async fn recall(
+    conn: Connection,
+    State(sessions): State<swill::pubsub::Sessions>,
+) -> Result<Option<String>, Error> {
+    sessions.of(&conn)?.get("note").await
+}
+
+#[tokio::test]
+async fn a_session_is_seen_from_a_second_instance_and_carries_a_ttl_in_redis() {
+    let Some(redis) = RedisServer::start(None).await else {
+        return;
+    };
+    let ttl = Duration::from_secs(60);
+    let sessions = || async {
+        swill::pubsub::Sessions::builder()
+            .ttl(ttl)
+            .redis(&redis.url())
+            .with_timeout()
+            .await
+            .unwrap()
+    };
+    let session_app = |s| Swill::new().with_state(s).handler(remember).handler(recall);
+    let a = spawn(session_app(sessions().await)).await;
+    let b = spawn(session_app(sessions().await)).await;
+    let id = swill::pubsub::Sessions::new_id();
+    let connect = |server: &TestServer| {
+        let (url, cookie) = (server.url(), format!("swill_session={id}"));
+        async move {
+            Client::builder(url)
+                .header("cookie", cookie)
+                .connect()
+                .with_timeout()
+                .await
+                .unwrap()
+        }
+    };
+    let on_a = connect(&a).await;
+    let _: () = on_a
+        .call("remember", &"buy milk")
+        .with_timeout()
+        .await
+        .unwrap();
+    drop(on_a);
+    let on_b = connect(&b).await;
+    let note: Option<String> = on_b.call("recall", &()).with_timeout().await.unwrap();
+    assert_eq!(note.as_deref(), Some("buy milk"));
+    // The session key carries the TTL (refreshed by that read).
+    let pttl: i64 = redis::cmd("PTTL")
+        .arg(format!("swill:session:{id}"))
+        .query_async(&mut redis.conn().await)
+        .with_timeout()
+        .await
+        .unwrap();
+    assert!(pttl > 0 && pttl <= 60_000, "{pttl}");
+    drop(on_b);
     a.stop().await;
     b.stop().await;
     redis.kill().await;

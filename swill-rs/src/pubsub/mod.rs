@@ -98,6 +98,7 @@ mod queue;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis;
+mod session;
 mod subscription;
 
 use std::collections::HashMap;
@@ -120,6 +121,10 @@ pub use presence::{
     DEFAULT_PRESENCE_TTL,
 };
 pub use queue::{LagPolicy, Lagged, Recv, DEFAULT_LAG_POLICY, DEFAULT_QUEUE_CAPACITY};
+pub use session::{
+    MemorySessions, Session, SessionStore, Sessions, SessionsBuilder, DEFAULT_SESSION_COOKIE,
+    DEFAULT_SESSION_QUERY, DEFAULT_SESSION_TTL, MAX_SESSION_ID_LEN,
+};
 pub use subscription::Subscription;
 
 use crate::Connection;
