@@ -476,3 +476,25 @@ async fn presence_lists_who_is_on_a_topic_and_streams_joins_and_leaves() {
     drop((events, watcher, ann));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn closing_the_handle_ends_subscriptions_so_shutdown_does_not_wait() {
+    let pubsub = PubSub::new();
+    let server =
+        spawn(app(pubsub.clone()).shutdown_timeout(std::time::Duration::from_secs(60))).await;
+    let c = Client::connect(server.url()).with_timeout().await.unwrap();
+    let mut s = c.stream::<u64>("subscribe", &"t").unwrap();
+    subscribed(&mut s).await;
+    pubsub.publish("t", &1u64).await.unwrap();
+    pubsub.close();
+    // What was queued arrives, then a clean END_OF_STREAM.
+    assert_eq!(s.next().with_timeout().await.unwrap().unwrap(), 1);
+    assert!(s.next().with_timeout().await.is_none());
+    // New subscriptions are refused; the server shuts down at once, not after 60 s.
+    let mut refused = c.stream::<u64>("subscribe", &"t").unwrap();
+    let e = refused.next().with_timeout().await.unwrap().unwrap_err();
+    assert_eq!(e.rpc().map(|e| e.code().as_i64()), Some(503));
+    // The client stays connected while the server shuts down.
+    server.stop().await;
+    drop(c);
+}

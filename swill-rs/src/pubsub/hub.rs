@@ -177,8 +177,19 @@ impl Hub {
         d
     }
 
+    /// Ends every subscription cleanly after what it has queued.
+    pub(crate) fn close_all(&self) {
+        self.each(None, Queue::close);
+    }
+
     /// Marks a possible gap in every subscription of `topic` (`None`: of every topic).
     pub(crate) fn interrupt(&self, topic: Option<&str>) {
+        self.each(topic, Queue::interrupt);
+    }
+
+    /// Applies `f` once to the queue of every subscription of `topic` (`None`: of every
+    /// topic) and wakes it.
+    fn each(&self, topic: Option<&str>, f: fn(&mut Queue)) {
         let t = self.read();
         let mut seen = std::collections::HashSet::new();
         let lists: Vec<&Vec<Arc<Slot>>> = match topic {
@@ -191,7 +202,7 @@ impl Hub {
             }
             let waker = {
                 let mut q = slot.queue();
-                q.interrupt();
+                f(&mut q);
                 q.take_waker()
             };
             if let Some(w) = waker {

@@ -164,6 +164,7 @@ pub(crate) struct Inner {
     authorize: Option<Box<Authorize>>,
     identify: Option<Box<Identify>>,
     instance: String,
+    closed: std::sync::atomic::AtomicBool,
     /// Upstream subscribes still in flight, by topic: later subscribers wait for them too.
     pending: Mutex<HashMap<Arc<str>, Pending>>,
 }
@@ -253,6 +254,7 @@ impl PubSubBuilder {
             authorize: self.authorize,
             identify: self.identify,
             instance: instance_id(),
+            closed: std::sync::atomic::AtomicBool::new(false),
             pending: Mutex::default(),
         }))
     }
@@ -485,6 +487,17 @@ impl PubSub {
         self.0.hub.subscriber_count(topic)
     }
 
+    /// Ends every subscription of this instance cleanly (END_OF_STREAM after what each has
+    /// queued) and refuses new ones with [`PubSubError::Unavailable`]: call it when a
+    /// graceful shutdown starts, so open subscriptions do not hold it up until the
+    /// shutdown timeout. Publishing keeps working.
+    pub fn close(&self) {
+        self.0
+            .closed
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.0.hub.close_all();
+    }
+
     /// The user the identify function names for `conn`.
     pub fn user_of(&self, conn: &Connection) -> Option<String> {
         self.0.identify.as_ref().and_then(|f| f(conn))
@@ -514,6 +527,11 @@ impl PubSub {
     ) -> Result<Subscription<T>, PubSubError> {
         if topics.is_empty() {
             return Err(PubSubError::InvalidTopic("no topic given".into()));
+        }
+        if self.0.closed.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(PubSubError::Unavailable(
+                "the pub/sub handle is closed".into(),
+            ));
         }
         if let Some(t) = topics.iter().find(|t| t.is_empty()) {
             return Err(PubSubError::InvalidTopic(format!("{t:?} is empty")));

@@ -89,6 +89,8 @@ pub(crate) enum Push {
 enum Entry {
     Message(Message),
     Gap(Lagged),
+    /// A clean end (the pub/sub handle was closed): after what is queued.
+    End,
 }
 
 /// A bounded queue of messages for one subscriber.
@@ -185,6 +187,15 @@ impl Queue {
         }
     }
 
+    /// Ends the subscription cleanly after what is queued (no gap is reported).
+    pub(crate) fn close(&mut self) {
+        if self.closing || self.ended {
+            return;
+        }
+        self.closing = true;
+        self.entries.push_back(Entry::End);
+    }
+
     /// The next thing for the subscriber.
     pub(crate) fn pop(&mut self) -> Next {
         if self.ended {
@@ -206,6 +217,12 @@ impl Queue {
                     self.messages = 0;
                 }
                 Next::Item(Recv::Lagged(g))
+            }
+            Some(Entry::End) => {
+                self.ended = true;
+                self.entries.clear();
+                self.messages = 0;
+                Next::Ended
             }
             None => Next::Empty,
         }
@@ -314,6 +331,19 @@ mod tests {
         assert_eq!(q.pop(), Next::Item(Recv::Lagged(Lagged::Interrupted)));
         assert!(is_msg(q.pop(), 1));
         assert_eq!(q.pop(), Next::Empty);
+    }
+
+    #[test]
+    fn close_ends_cleanly_after_the_queue_under_either_policy() {
+        for policy in [LagPolicy::End, LagPolicy::DropOldest] {
+            let mut q = Queue::new(8, policy);
+            q.push(msg(0));
+            q.close();
+            assert_eq!(q.push(msg(1)), Push::Closed);
+            assert!(q.is_closed());
+            assert!(is_msg(q.pop(), 0));
+            assert_eq!(q.pop(), Next::Ended);
+        }
     }
 
     #[test]
