@@ -720,3 +720,58 @@ async fn a_session_is_seen_from_a_second_instance_and_carries_a_ttl_in_redis() {
     b.stop().await;
     redis.kill().await;
 }
+
+#[tokio::test]
+async fn a_topic_left_during_an_outage_is_not_resubscribed_for_nobody() {
+    let Some(redis) = RedisServer::start(None).await else {
+        return;
+    };
+    let pubsub = PubSub::builder()
+        .lag_policy(LagPolicy::DropOldest)
+        .redis_with(&redis.url(), fast_probe())
+        .with_timeout()
+        .await
+        .unwrap();
+    let mut keep = pubsub
+        .subscribe::<u64>("keep")
+        .with_timeout()
+        .await
+        .unwrap();
+    let gone = pubsub
+        .subscribe::<u64>("gone")
+        .with_timeout()
+        .await
+        .unwrap();
+    let port = redis.kill().await;
+    assert_eq!(
+        keep.recv().with_timeout().await,
+        Some(Recv::Lagged(Lagged::Interrupted))
+    );
+    // Leaving while Redis is away: the UNSUBSCRIBE cannot reach it.
+    drop(gone);
+    let redis = RedisServer::start(Some(port)).await.unwrap();
+    // Redis is an external process coming back: bounded polls of its state.
+    let mut resubscribed = false;
+    for _ in 0..200 {
+        if redis.numsub("keep").await == 1 {
+            resubscribed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(resubscribed, "the live topic was never resubscribed");
+    let mut pruned = false;
+    for _ in 0..200 {
+        if redis.numsub("gone").await == 0 {
+            pruned = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        pruned,
+        "a topic nobody subscribes to stayed subscribed in redis"
+    );
+    drop(keep);
+    redis.kill().await;
+}

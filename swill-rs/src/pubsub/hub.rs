@@ -211,6 +211,11 @@ impl Hub {
         }
     }
 
+    /// Whether `topic` has any local subscription (even one that is ending).
+    pub(crate) fn has_topic(&self, topic: &str) -> bool {
+        self.read().topics.contains_key(topic)
+    }
+
     /// The topics with at least one local subscriber.
     pub(crate) fn topics(&self) -> Vec<Arc<str>> {
         self.read().topics.keys().cloned().collect()

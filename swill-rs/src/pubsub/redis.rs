@@ -151,6 +151,9 @@ fn unavailable(e: impl fmt::Display) -> PubSubError {
 enum Cmd {
     Subscribe(Arc<str>, oneshot::Sender<Result<(), PubSubError>>),
     Unsubscribe(Arc<str>),
+    /// Redis confirmed a (re)subscription to a topic: drop it if nobody here wants it (an
+    /// UNSUBSCRIBE that failed during an outage is resubscribed by the reconnect).
+    Prune(Arc<str>),
 }
 
 /// The Redis backend; build it with [`PubSubBuilder::redis`].
@@ -169,6 +172,7 @@ impl fmt::Debug for RedisBackend {
 /// What the subscriber connection's push handler shares with the subscriber task.
 struct Shared {
     fanout: Fanout,
+    commands: mpsc::UnboundedSender<Cmd>,
     probe_channel: String,
     probe_seen: AtomicU64,
     probe_arrived: Notify,
@@ -200,6 +204,15 @@ impl Shared {
                 self.fanout
                     .deliver(&Message::new(channel, Bytes::from(payload)));
             }
+            PushKind::Subscribe => {
+                let channel = info.data.into_iter().next().and_then(bulk);
+                let Some(Ok(channel)) = channel.map(String::from_utf8) else {
+                    return;
+                };
+                if channel != self.probe_channel && !self.fanout.0.has_topic(&channel) {
+                    let _ = self.commands.send(Cmd::Prune(Arc::from(channel)));
+                }
+            }
             PushKind::Disconnection => {
                 tracing::warn!("redis pub/sub connection lost; subscribers may miss messages");
                 self.fanout.interrupt(None);
@@ -230,14 +243,15 @@ impl RedisBackend {
             .get_connection_manager_with_config(manager_config(&config))
             .await
             .map_err(unavailable)?;
+        let (tx, rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             fanout,
+            commands: tx.clone(),
             probe_channel: format!("swill.probe.{}", super::instance_id()),
             probe_seen: AtomicU64::new(0),
             probe_arrived: Notify::new(),
         });
         let subscriber = subscriber(&client, &config, &shared).await?;
-        let (tx, rx) = mpsc::unbounded_channel();
         let task = SubscriberTask {
             client,
             config: config.clone(),
@@ -312,6 +326,7 @@ impl SubscriberTask {
                         let _ = reply.send(r);
                     }
                     Some(Cmd::Unsubscribe(topic)) => self.unsubscribe(topic).await,
+                    Some(Cmd::Prune(topic)) => self.prune(topic).await,
                 },
                 () = tokio::time::sleep(wait) => {
                     let ok = self.probe_ok().await;
@@ -345,6 +360,17 @@ impl SubscriberTask {
         if let Some(conn) = self.conn.as_mut() {
             if let Err(e) = conn.unsubscribe(&*topic).await {
                 tracing::debug!(error = %e, %topic, "redis unsubscribe failed");
+            }
+        }
+    }
+
+    async fn prune(&mut self, topic: Arc<str>) {
+        if self.topics.contains(&topic) || self.shared.fanout.0.has_topic(&topic) {
+            return;
+        }
+        if let Some(conn) = self.conn.as_mut() {
+            if let Err(e) = conn.unsubscribe(&*topic).await {
+                tracing::debug!(error = %e, %topic, "redis unsubscribe of a stale topic failed");
             }
         }
     }
