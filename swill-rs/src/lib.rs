@@ -77,6 +77,14 @@
 //! (an axum route), `Swill::into_router` (to nest) or `Swill::into_service` (a plain tower
 //! service hyper can serve).
 //!
+//! # Real-time push
+//!
+//! [`pubsub::PubSub`] is a cloneable handle (use it as app state) that publishes typed
+//! messages to topics from handlers, background tasks or axum routes; a handler returns a
+//! [`pubsub::Subscription`] as its streaming response, confirmed to the client by leading
+//! metadata before the first message. See [`pubsub`] for delivery semantics, slow
+//! subscribers, authorization and pushes to one connection or user.
+//!
 //! # Introspection
 //!
 //! Every handler is described by name, shape, doc comment and the JSON Schemas of its types
@@ -92,6 +100,10 @@
 //! | `macros` | yes | `#[swill::handler]` |
 //! | `docs-page` | yes | `GET /docs` with the playground (needs `server`) |
 //! | `client` | no | the Rust client, `swill::client` |
+//! | `redis` | no | the Redis pub/sub backend, `swill::pubsub::redis` (needs `server`) |
+//!
+//! The `server` feature also brings [`pubsub`]: topics, publish from anywhere,
+//! subscriptions as streaming responses, with the in-process backend.
 //!
 //! # Stability
 //!
@@ -140,6 +152,9 @@ pub use server::serve;
 pub mod client;
 #[cfg(feature = "docs-page")]
 mod docs_page;
+#[cfg(feature = "server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "server")))]
+pub mod pubsub;
 pub use app::{BuildError, Cidr, CidrError, Config, Hooks, Module, Swill};
 pub use app::{
     DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONCURRENT_CALLS,

@@ -56,8 +56,9 @@ const ROOT_NAMES: &[(&str, &str)] = &[
     ("serve", "server"),
 ];
 
-/// Pub/sub files that are backends (runtime), not the runtime-free core.
-const PUBSUB_BACKENDS: &[&str] = &["memory.rs", "redis.rs", "driver.rs", "fanout.rs"];
+/// Pub/sub files of the runtime-free core (STYLE.md §4b); the rest of `pubsub/` is the
+/// driver layer (backends, the handle, subscriptions).
+const PUBSUB_CORE: &[&str] = &["hub.rs", "queue.rs", "message.rs", "error.rs"];
 
 const RUNTIME: &[&str] = &[
     "tokio",
@@ -95,7 +96,7 @@ fn module_of(path: &Path) -> Option<String> {
     }
     if name == "pubsub" {
         let file = rel.file_name()?.to_str()?;
-        if PUBSUB_BACKENDS.contains(&file) {
+        if !PUBSUB_CORE.contains(&file) {
             return Some("pubsub_backend".into());
         }
     }

@@ -6,12 +6,14 @@ use std::time::Duration;
 use futures::{Stream, StreamExt};
 use schemars::JsonSchema;
 use serde::Deserialize;
-use swill::{Error, Metadata, Request, Response, Streaming, Swill, Value};
+use swill::pubsub::{PubSub, Subscription};
+use swill::{Connection, Error, Metadata, Request, Response, State, Streaming, Swill, Value};
 use validator::Validate;
 
-/// The app with every fixture handler.
-pub(crate) fn app() -> Swill {
+/// The app with every fixture handler; `subscribe` and `publish` use `pubsub`.
+pub(crate) fn app(pubsub: PubSub) -> Swill {
     Swill::new()
+        .with_state(pubsub)
         .info("swill conformance", env!("CARGO_PKG_VERSION"))
         .handler(add)
         .handler(echo)
@@ -27,6 +29,8 @@ pub(crate) fn app() -> Swill {
         .handler(deny)
         .handler(crash)
         .handler(check_point)
+        .handler(subscribe)
+        .handler(publish)
 }
 
 /// Adds two integers: `[a, b]` → `a + b`.
@@ -187,6 +191,41 @@ fn short_tags(tags: &[String]) -> Result<(), validator::ValidationError> {
 #[swill::handler]
 async fn check_point(req: Request<Point>) -> Result<i64, Error> {
     Ok(req.data().x)
+}
+
+/// Streams every message published to the topic (a string) until cancelled. A METADATA
+/// frame with leading `{"subscribed": topic}` comes first, once the subscription exists: every
+/// message published after the client saw it is delivered.
+#[swill::handler]
+async fn subscribe(
+    req: Request<String>,
+    conn: Connection,
+    State(pubsub): State<PubSub>,
+    res: Response,
+) -> impl Stream<Item = Result<Value, Error>> {
+    let sub = pubsub.subscribe_from(&conn, req.into_data()).await;
+    Subscription::or_failed(sub).announce(&res)
+}
+
+/// What `publish` takes.
+#[derive(Debug, Deserialize, JsonSchema)]
+struct Publish {
+    /// The topic.
+    topic: String,
+    /// Any value.
+    message: Value,
+}
+
+/// Publishes `{"topic": string, "message": any}`; answers `true` once it is published.
+#[swill::handler]
+async fn publish(
+    req: Request<Publish>,
+    conn: Connection,
+    State(pubsub): State<PubSub>,
+) -> Result<bool, Error> {
+    let Publish { topic, message } = req.into_data();
+    pubsub.publish_from(&conn, topic, &message)?.await?;
+    Ok(true)
 }
 
 #[cfg(test)]

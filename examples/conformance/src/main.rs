@@ -10,6 +10,10 @@
 //!   listed gets 403. Without the flag every origin is accepted.
 //! - `--max-conns-per-ip N`: the (N+1)-th concurrent connection from one address is refused
 //!   at the upgrade with 429; the others stay served.
+//!
+//! `--redis redis://HOST:PORT` makes the pub/sub fixtures (`subscribe`, `publish`) use the
+//! Redis backend, so several conformance servers share topics; without it they are
+//! in-process.
 
 mod fixtures;
 
@@ -19,7 +23,7 @@ use std::process::ExitCode;
 fn usage() -> ExitCode {
     eprintln!(
         "usage: swill-conformance [--addr HOST:PORT] [--debug] [--allow-origin ORIGIN]... \
-         [--max-conns-per-ip N]"
+         [--max-conns-per-ip N] [--redis redis://HOST:PORT]"
     );
     ExitCode::from(2)
 }
@@ -35,6 +39,7 @@ async fn main() -> ExitCode {
         .init();
     let mut addr: SocketAddr = ([127, 0, 0, 1], 8765).into();
     let mut config = swill::Config::default();
+    let mut redis: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -51,6 +56,10 @@ async fn main() -> ExitCode {
                 Some(n) if n > 0 => config = config.max_connections_per_ip(n),
                 _ => return usage(),
             },
+            "--redis" => match args.next() {
+                Some(url) => redis = Some(url),
+                None => return usage(),
+            },
             "-h" | "--help" => {
                 let _ = usage();
                 return ExitCode::SUCCESS;
@@ -65,9 +74,19 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let pubsub = match redis {
+        None => swill::pubsub::PubSub::new(),
+        Some(url) => match swill::pubsub::PubSub::builder().redis(&url).await {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("cannot use redis at {url}: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
     let local = listener.local_addr().unwrap_or(addr);
     println!("listening on ws://{local}/ws");
-    let app = fixtures::app().config(config);
+    let app = fixtures::app(pubsub).config(config);
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
