@@ -495,33 +495,40 @@ fn stats(v: &[f64]) -> (f64, f64, f64) {
     (med, s[0], s[n - 1])
 }
 
-fn fmt_value(m: Metric, v: f64) -> String {
+/// A value in its unit, the scale chosen from `scale_of` (so that a range reads in the
+/// unit of its median).
+fn fmt_scaled(m: Metric, v: f64, scale_of: f64, unit: bool) -> String {
     if !v.is_finite() {
         return "—".into();
     }
-    match m {
-        Metric::Rate if v >= 1e6 => format!("{:.2} M/s", v / 1e6),
-        Metric::Rate => format!("{:.0} k/s", v / 1e3),
-        Metric::P50 => format!("{v:.1} µs"),
-        Metric::Mbps => format!("{:.2} GB/s", v / 1e3),
-        Metric::Idle => format!("{:.1} KiB", v / 1024.0),
+    let (num, u) = match m {
+        Metric::Rate if scale_of >= 1e6 => (format!("{:.2}", v / 1e6), " M/s"),
+        Metric::Rate => (format!("{:.0}", v / 1e3), " k/s"),
+        Metric::P50 => (format!("{v:.1}"), " µs"),
+        Metric::Mbps => (format!("{:.2}", v / 1e3), " GB/s"),
+        Metric::Idle => (format!("{:.1}", v / 1024.0), " KiB"),
+    };
+    if unit {
+        format!("{num}{u}")
+    } else {
+        num
     }
+}
+
+fn fmt_value(m: Metric, v: f64) -> String {
+    fmt_scaled(m, v, v, true)
 }
 
 fn fmt_stat(m: Metric, v: &[f64]) -> String {
     let (med, lo, hi) = stats(v);
-    if v.len() <= 1 {
+    if v.len() <= 1 || !med.is_finite() {
         return fmt_value(m, med);
     }
-    let strip = |s: String| {
-        s.trim_end_matches(|c: char| c.is_alphabetic() || c == '/' || c == ' ' || c == 'µ')
-            .to_owned()
-    };
     format!(
         "{} ({}–{})",
         fmt_value(m, med),
-        strip(fmt_value(m, lo)),
-        strip(fmt_value(m, hi))
+        fmt_scaled(m, lo, med, false),
+        fmt_scaled(m, hi, med, false)
     )
 }
 
@@ -864,6 +871,18 @@ fn write_section(path: &Path, header: &str, body: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ranges_read_in_the_unit_of_the_median() {
+        assert_eq!(
+            fmt_stat(Metric::Rate, &[329e3, 266e3, 1.08e6]),
+            "329 k/s (266–1080)"
+        );
+        assert_eq!(
+            fmt_stat(Metric::Rate, &[2.2e6, 3.9e6, 2.3e6]),
+            "2.30 M/s (2.20–3.90)"
+        );
+    }
 
     #[test]
     fn median_and_range() {
