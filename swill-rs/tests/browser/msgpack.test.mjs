@@ -2,9 +2,8 @@
 // of the pure helpers app.js exports (frame codec, schema rendering, editor
 // parsing, error flattening). Run with `npm test` (node --test); no browser.
 //
-// The protocol vectors are read from $SWILL_VECTORS, else from the first of
-// the paths below that exists (the first is where the Rust protocol tests
-// include it from); the vector tests are skipped, saying so, when none does.
+// The protocol vectors are read from the repository's docs/vectors.json (the
+// same file the Rust and TypeScript tests read); a missing file fails.
 
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
@@ -22,22 +21,7 @@ const app = await import(join(assets, "app.js"));
 const hex = (bytes) => Buffer.from(bytes).toString("hex");
 const unhex = (s) => new Uint8Array(Buffer.from(s, "hex"));
 
-function findVectors() {
-  const candidates = [
-    process.env.SWILL_VECTORS,
-    // Where the Rust protocol tests read it: a `shared/` directory beside the repository.
-    "../shared/protocol/vectors.json",
-    "swill-rs/src/protocol/tests/vectors.json",
-    "swill-rs/tests/vectors.json",
-    "docs/protocol/vectors.json",
-    "docs/vectors.json",
-  ].filter(Boolean);
-  for (const c of candidates) {
-    const p = resolve(repoRoot, c);
-    if (existsSync(p)) return p;
-  }
-  return null;
-}
+const vectorsPath = join(repoRoot, "docs/vectors.json");
 
 describe("msgpack encode: shortest forms", () => {
   const cases = [
@@ -239,12 +223,11 @@ describe("msgpack decode", () => {
 });
 
 describe("protocol vectors", () => {
-  const path = findVectors();
-  const vectors = path ? JSON.parse(readFileSync(path, "utf8")) : [];
+  assert.ok(existsSync(vectorsPath), `${vectorsPath} is part of the repository`);
+  const vectors = JSON.parse(readFileSync(vectorsPath, "utf8"));
 
-  test("vectors file is present", (t) => {
-    if (!path) t.skip("no vectors.json found: set SWILL_VECTORS to run the vector tests");
-    else assert.ok(vectors.length > 50, `${path} holds only ${vectors.length} vectors`);
+  test("vectors file is present", () => {
+    assert.ok(vectors.length > 50, `${vectorsPath} holds only ${vectors.length} vectors`);
   });
 
   // Maps decode to objects, whose keys JSON shows as strings, as in `meaning`.
