@@ -1,6 +1,6 @@
 //! [`ClientConn`]: the client side of one connection.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use bytes::Bytes;
 use tracing::debug;
@@ -8,6 +8,7 @@ use tracing::debug;
 use super::codec::{decode_error_data_lenient, decode_response, encode_request};
 use super::error::{ClientSendError, DecodeError};
 use super::frame::{RequestType, ResponseType, Seq, Shape, EMPTY_MAP, NIL};
+use super::seqmap::SeqMap;
 use super::transmit::Outbox;
 
 /// The code reported by [`ClientEvent::Error`] when the server's error map has no integer
@@ -76,7 +77,7 @@ struct ClientCall {
 #[derive(Debug)]
 pub struct ClientConn {
     next_seq: i64,
-    calls: HashMap<Seq, ClientCall>,
+    calls: SeqMap<ClientCall>,
     events: VecDeque<ClientEvent>,
     out: Outbox,
 }
@@ -92,7 +93,7 @@ impl ClientConn {
     pub fn new() -> Self {
         Self {
             next_seq: 1,
-            calls: HashMap::new(),
+            calls: SeqMap::default(),
             events: VecDeque::new(),
             out: Outbox::default(),
         }
@@ -138,7 +139,7 @@ impl ClientConn {
     }
 
     fn streaming_call(
-        calls: &mut HashMap<Seq, ClientCall>,
+        calls: &mut SeqMap<ClientCall>,
         seq: Seq,
     ) -> Result<&mut ClientCall, ClientSendError> {
         let call = calls.get_mut(&seq).ok_or(ClientSendError::NotOpen)?;

@@ -82,6 +82,7 @@ pub mod codec;
 mod error;
 mod frame;
 mod limits;
+mod seqmap;
 mod server;
 mod transmit;
 
@@ -103,6 +104,7 @@ pub use frame::{
 pub use limits::{
     Limits, DEFAULT_MAX_CONCURRENT_CALLS, DEFAULT_MAX_HALF_CLOSED, DEFAULT_MAX_INVALID_FRAMES,
 };
+pub use seqmap::{SeqHasher, SeqMap, SeqSet, SeqState};
 pub use server::{
     CancelReason, Event, Router, ServerConn, METADATA_OPENS_SINGLE_MESSAGE, NOT_FOUND_MESSAGE,
     SECOND_METADATA_MESSAGE, TOO_MANY_CALLS_MESSAGE,

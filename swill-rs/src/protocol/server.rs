@@ -1,6 +1,6 @@
 //! [`ServerConn`]: the server side of one connection.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 
 use bytes::Bytes;
 use tracing::debug;
@@ -12,6 +12,7 @@ use super::codec::{
 use super::error::{DecodeError, ProtocolError, SendError};
 use super::frame::{RequestEnvelope, RequestType, ResponseType, Seq, Shape, EMPTY_MAP, NIL};
 use super::limits::Limits;
+use super::seqmap::{SeqMap, SeqSet};
 use super::transmit::Outbox;
 
 /// Message of the ERROR 404 for an unknown rpc, exactly as the original sends it (swill/1 §6.2).
@@ -128,7 +129,7 @@ struct Call {
 #[derive(Debug, Default)]
 struct HalfClosed {
     order: VecDeque<Seq>,
-    set: HashSet<Seq>,
+    set: SeqSet,
 }
 
 impl HalfClosed {
@@ -165,7 +166,7 @@ impl HalfClosed {
 #[derive(Debug)]
 pub struct ServerConn {
     limits: Limits,
-    calls: HashMap<Seq, Call>,
+    calls: SeqMap<Call>,
     half_closed: HalfClosed,
     events: VecDeque<Event>,
     out: Outbox,
@@ -177,7 +178,7 @@ impl ServerConn {
     pub fn new(limits: Limits) -> Self {
         Self {
             limits,
-            calls: HashMap::new(),
+            calls: SeqMap::default(),
             half_closed: HalfClosed::default(),
             events: VecDeque::new(),
             out: Outbox::default(),

@@ -5,7 +5,7 @@
 //! polls only the woken calls. Slots (and their wakers) are reused, so a call costs one box for
 //! its body and nothing else; cancelling a call drops its body on the spot.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -15,7 +15,7 @@ use futures_util::task::{waker, ArcWake, AtomicWaker};
 
 use crate::context::CallContext;
 use crate::handler::CallBody;
-use crate::protocol::Seq;
+use crate::protocol::{Seq, SeqMap};
 
 /// Wake-up plumbing shared by every slot of one connection.
 #[derive(Default)]
@@ -61,7 +61,7 @@ struct Slot {
 pub(crate) struct CallSet {
     slots: Vec<Slot>,
     free: Vec<usize>,
-    by_seq: HashMap<Seq, usize>,
+    by_seq: SeqMap<usize>,
     /// Created with the first call, so an idle connection does not pay for it.
     ready: Option<Arc<Ready>>,
 }
@@ -71,7 +71,7 @@ impl CallSet {
         Self {
             slots: Vec::new(),
             free: Vec::new(),
-            by_seq: HashMap::new(),
+            by_seq: SeqMap::default(),
             ready: None,
         }
     }
