@@ -11,6 +11,7 @@ use crate::hooks::{self, CallHooks, ConnHooks, Handshake, HookResult, Rejection}
 use crate::introspect::ApiDoc;
 use crate::protocol::{Limits as EngineLimits, Router as EngineRouter, Shape};
 
+mod cidr;
 mod config;
 mod hook_set;
 

@@ -262,6 +262,8 @@ pub(crate) struct ResponseRequests {
     pub(crate) eager: bool,
 }
 
+// Read by call bodies, which only the macros' registration functions build.
+#[cfg_attr(not(feature = "macros"), allow(dead_code))]
 impl ResponseCell {
     /// Changes the requests and marks them changed.
     pub(crate) fn update(&self, f: impl FnOnce(&mut ResponseRequests)) {

@@ -112,6 +112,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 #![doc(test(attr(deny(warnings))))]
+// Without the server, the runtime-free layers that only the server drives (handler bodies,
+// the frozen app) are built but never called: the protocol core is what that build is for.
+#![cfg_attr(not(feature = "server"), allow(dead_code))]
 
 #[allow(unused_extern_crates)]
 extern crate self as swill;

@@ -1,5 +1,5 @@
 //! STYLE.md §3 and §4b for pub/sub: the core files (table, queues, messages, errors) import
-//! no runtime, no web crate and no Redis client; only `pubsub/redis.rs` imports Redis.
+//! no runtime, no web crate and no Redis client; only `pubsub/redis/` imports Redis.
 
 use std::path::{Path, PathBuf};
 
@@ -51,10 +51,11 @@ fn the_pubsub_core_imports_no_runtime() {
 }
 
 #[test]
-fn only_redis_rs_imports_the_redis_client() {
+fn only_the_redis_module_imports_the_redis_client() {
     for entry in std::fs::read_dir(dir()).unwrap().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name == "redis.rs" {
+        if name == "redis" {
+            assert!(entry.path().is_dir(), "pubsub/redis/ is the Redis module");
             continue;
         }
         let text = std::fs::read_to_string(entry.path()).unwrap();

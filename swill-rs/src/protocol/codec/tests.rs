@@ -1,0 +1,101 @@
+//! Unit tests of the parent module.
+
+use super::*;
+
+#[test]
+fn skip_value_handles_deep_nesting_without_recursion() {
+    let deep = vec![0x91u8; 100_000];
+    assert_eq!(skip_value(&deep), Err(DecodeErrorKind::TooDeep));
+    let mut ok = vec![0x91u8; MAX_DEPTH - 1];
+    ok.push(0xc0);
+    assert_eq!(skip_value(&ok), Ok(MAX_DEPTH));
+}
+
+#[test]
+fn skip_value_rejects_reserved_marker_and_truncation() {
+    assert_eq!(
+        skip_value(&[0xc1]),
+        Err(DecodeErrorKind::InvalidMarker(0xc1))
+    );
+    assert_eq!(
+        skip_value(&[0xdd, 0xff, 0xff, 0xff, 0xff]),
+        Err(Kind::Truncated)
+    );
+    assert_eq!(
+        skip_value(&[0xdb, 0xff, 0xff, 0xff, 0xff]),
+        Err(Kind::Truncated)
+    );
+    assert_eq!(skip_value(&[]), Err(Kind::Truncated));
+}
+
+#[test]
+fn too_deep_payload_keeps_its_seq() {
+    let mut msg = vec![0x93, 0x07];
+    msg.extend(std::iter::repeat_n(0x91u8, MAX_DEPTH + 5));
+    msg.push(0xc0);
+    msg.extend([0xa1, b'x']);
+    let err = decode_request(&msg).unwrap_err();
+    assert_eq!(err, DecodeError::at(Seq(7), Kind::TooDeep));
+}
+
+#[test]
+fn seq_above_i64_is_unreadable() {
+    let msg = [0x93, 0xcf, 0x80, 0, 0, 0, 0, 0, 0, 0, 0xc0, 0xa1, b'x'];
+    let err = decode_request(&msg).unwrap_err();
+    assert_eq!(err, DecodeError::unreadable(Kind::SeqOutOfRange));
+}
+
+#[test]
+fn error_messages_name_the_problem() {
+    let cases: &[(&[u8], &str)] = &[
+        (
+            &[0x94, 0x01, 0xc0, 0xa1, b'x', 0x04],
+            "unknown request type 4",
+        ),
+        (&[0x93, 0x01, 0xc0, 0x05], "rpc is not a str"),
+        (
+            &[0x95, 0x01, 0xc0, 0xa1, b'x', 0, 0x81, 1, 2],
+            "metadata key is not a str",
+        ),
+        (
+            &[0x93, 0x01, 0xc0, 0xa1, b'x', 0xc0],
+            "trailing bytes after the envelope",
+        ),
+        (
+            &[0x92, 0x01, 0xc0],
+            "expected an array of 3 to 5 elements, got 2",
+        ),
+    ];
+    for (msg, text) in cases {
+        let err = decode_request(msg).unwrap_err();
+        assert_eq!(err.seq, Some(Seq(1)));
+        assert_eq!(err.to_string(), *text);
+    }
+}
+
+#[test]
+fn error_data_round_trip() {
+    let mut out = Vec::new();
+    encode_error_data(&mut out, -3, "boom", Some(&[0x01]));
+    let e = decode_error_data(&out).unwrap();
+    assert_eq!(
+        (e.code, e.message, e.data),
+        (-3, "boom", Some(&[0x01u8][..]))
+    );
+    assert_eq!(
+        decode_error_data(&[0x81, 0xa1, b'x', 0x01]),
+        Err(DecodeErrorKind::ErrorCodeMissing)
+    );
+}
+
+#[test]
+fn response_defaults_fill_missing_slots() {
+    let r = decode_response(&[0x92, 0x05, 0x03]).unwrap();
+    assert_eq!(r.kind, ResponseType::Message);
+    assert_eq!((r.leading, r.trailing, r.array_len), (None, None, 2));
+    let err = decode_response(&[0x91, 0x05]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "expected an array of 2 to 5 elements, got 1"
+    );
+}
