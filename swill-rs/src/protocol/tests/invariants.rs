@@ -375,22 +375,25 @@ impl<R: Router> ServerCheck<R> {
             return Ok(());
         };
         let same_rpc = decoded.as_ref().is_some_and(|(rpc, _)| *rpc == call.rpc);
+        let kind = decoded.as_ref().map(|(_, kind)| *kind);
         match events.first() {
             None => {
                 check!(!answered, "call {seq} answered without a cancel");
-                if let Some((_, kind)) = decoded {
-                    let streaming = call.shape.request_streams && call.request_open;
-                    // CANCEL ends any call; a streaming request takes items, its end, and
-                    // refuses a second METADATA.
-                    let must_act = same_rpc && (kind == RequestType::Cancel || streaming);
-                    check!(!must_act, "{kind:?} for open call {seq} did nothing");
-                }
+                // An invalid envelope ends the call with 400 (§12.3); CANCEL ends any call;
+                // a streaming request takes items, its end, and refuses a second METADATA.
+                let streaming = call.shape.request_streams && call.request_open;
+                let must_act = kind.is_none()
+                    || (same_rpc && (kind == Some(RequestType::Cancel) || streaming));
+                check!(!must_act, "{kind:?} for open call {seq} did nothing");
                 Ok(())
             }
             Some(Event::Message { payload, .. }) => {
                 check!(!answered, "item for call {seq} was answered");
                 check!(
-                    same_rpc && call.shape.request_streams && call.request_open,
+                    kind == Some(RequestType::Message)
+                        && same_rpc
+                        && call.shape.request_streams
+                        && call.request_open,
                     "item {payload:?} delivered to call {seq} ({:?}, request open {})",
                     call.shape,
                     call.request_open
@@ -400,7 +403,10 @@ impl<R: Router> ServerCheck<R> {
             Some(Event::EndOfStream { .. }) => {
                 check!(!answered, "END_OF_STREAM for call {seq} was answered");
                 check!(
-                    same_rpc && call.shape.request_streams && call.request_open,
+                    kind == Some(RequestType::EndOfStream)
+                        && same_rpc
+                        && call.shape.request_streams
+                        && call.request_open,
                     "END_OF_STREAM delivered twice or to a single-request call {seq}"
                 );
                 call.request_open = false;
@@ -410,7 +416,10 @@ impl<R: Router> ServerCheck<R> {
                 match reason {
                     CancelReason::Client => {
                         check!(!answered, "client's CANCEL of {seq} was answered");
-                        check!(same_rpc, "CANCEL for another rpc ended call {seq}");
+                        check!(
+                            same_rpc && kind == Some(RequestType::Cancel),
+                            "{kind:?} for call {seq} reported as the client's CANCEL"
+                        );
                     }
                     CancelReason::Protocol => {
                         check!(
