@@ -1,5 +1,7 @@
-//! Tests of the protocol engine: vectors, server semantics, the client/server pair, proptest.
+//! Tests of the protocol engine: vectors, server semantics, the client/server pair, proptest
+//! (with the lifecycle invariants of `invariants.rs`, shared with the fuzz targets).
 
+mod invariants;
 mod pair;
 mod proptest;
 mod recover;

@@ -1,5 +1,7 @@
-//! Property tests: nothing panics on any input, encodings round-trip, and a model of the
-//! server's call table agrees with the engine under arbitrary frames and commands.
+//! Property tests: nothing panics on any input, encodings round-trip, a model of the
+//! server's call table agrees with the engine under arbitrary frames and commands, and both
+//! engines keep the call-lifecycle invariants of `invariants.rs` (every open call ends exactly
+//! once, nothing is sent after a terminal frame) under random event sequences.
 
 use std::collections::HashMap;
 
@@ -7,6 +9,7 @@ use ::proptest::prelude::*;
 use ::proptest::test_runner::FileFailurePersistence;
 use bytes::Bytes;
 
+use super::invariants::{ClientCheck, Response, ServerCheck, ServerCommand};
 use super::*;
 use crate::protocol::{Event, ServerConn};
 
@@ -171,6 +174,31 @@ proptest! {
     #[test]
     fn server_agrees_with_a_model_of_its_calls(ops in ::proptest::collection::vec(op(), 1..60)) {
         run_model(&ops)?;
+    }
+}
+
+proptest! {
+    // Long sequences of small frames: fewer cases keep the suite fast; the fuzz targets
+    // (swill-rs/fuzz) run the same checks for hours.
+    #![proptest_config(ProptestConfig {
+        cases: 256,
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("regressions"))),
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn server_calls_end_once_and_nothing_follows_their_end(
+        limits in limits(),
+        steps in ::proptest::collection::vec(server_step(), 1..64),
+    ) {
+        run_server_invariants(limits, &steps)?;
+    }
+
+    #[test]
+    fn client_calls_end_once_and_nothing_follows_their_end(
+        steps in ::proptest::collection::vec(client_step(), 1..64),
+    ) {
+        run_client_invariants(&steps)?;
     }
 }
 
@@ -354,4 +382,232 @@ fn run_model(ops: &[Op]) -> Result<(), TestCaseError> {
         }
     }
     Ok(())
+}
+
+/// A small MessagePack value: the lifecycle tests need many frames, not deep ones.
+fn small_value() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        Just(vec![0xc0]),
+        any::<i64>().prop_map(|v| {
+            let mut out = Vec::new();
+            rmp::encode::write_sint(&mut out, v).unwrap();
+            out
+        }),
+        "[a-z]{0,4}".prop_map(|s| {
+            let mut out = Vec::new();
+            rmp::encode::write_str(&mut out, &s).unwrap();
+            out
+        }),
+        ::proptest::collection::vec(any::<i8>(), 0..4).prop_map(|items| {
+            let mut out = Vec::new();
+            rmp::encode::write_array_len(&mut out, items.len() as u32).unwrap();
+            for i in items {
+                rmp::encode::write_sint(&mut out, i64::from(i)).unwrap();
+            }
+            out
+        }),
+    ]
+}
+
+/// `None`, `{}` or a one-entry metadata map.
+fn small_metadata() -> impl Strategy<Value = Option<Vec<u8>>> {
+    ::proptest::option::of(prop_oneof![
+        Just(EMPTY_MAP.to_vec()),
+        ("[a-z]{1,3}", small_value()).prop_map(|(k, v)| metadata_map(&[(k, v)])),
+    ])
+}
+
+/// Small limits, so that 429, half-closed eviction and the invalid-frame close all happen.
+fn limits() -> impl Strategy<Value = Limits> {
+    (0usize..4, 0usize..3, ::proptest::option::of(0u32..4)).prop_map(|(calls, half, invalid)| {
+        Limits::default()
+            .max_concurrent_calls(calls)
+            .max_half_closed(half)
+            .max_invalid_frames(invalid)
+    })
+}
+
+/// A step of the server invariant test: the model test's operations and a few more.
+#[derive(Debug, Clone)]
+enum ServerStep {
+    Op(Op),
+    /// `send_message` with any value, or with bytes that are not one value.
+    MessageBytes(i64, Vec<u8>),
+    /// `set_leading` / `set_trailing` with bytes that may not be a metadata map.
+    LeadingBytes(i64, Vec<u8>),
+    TrailingBytes(i64, Vec<u8>),
+    Close,
+}
+
+fn server_step() -> impl Strategy<Value = ServerStep> {
+    let seq = 0i64..4;
+    let any_bytes = prop_oneof![
+        small_value(),
+        small_metadata().prop_map(|m| m.unwrap_or_default()),
+        ::proptest::collection::vec(any::<u8>(), 0..6),
+    ];
+    prop_oneof![
+        20 => op().prop_map(ServerStep::Op),
+        2 => (seq.clone(), any_bytes.clone()).prop_map(|(s, b)| ServerStep::MessageBytes(s, b)),
+        1 => (seq.clone(), any_bytes.clone()).prop_map(|(s, b)| ServerStep::LeadingBytes(s, b)),
+        1 => (seq, any_bytes).prop_map(|(s, b)| ServerStep::TrailingBytes(s, b)),
+        1 => Just(ServerStep::Close),
+    ]
+}
+
+fn run_server_invariants(limits: Limits, steps: &[ServerStep]) -> Result<(), TestCaseError> {
+    let mut c = ServerCheck::new(limits, router);
+    for step in steps {
+        let checked = match step {
+            ServerStep::Op(op) => match *op {
+                Op::Feed { seq, rpc, kind, md } => {
+                    c.feed(req(seq, RPCS[rpc], kind, b"\x01", md.then_some(EMPTY_MAP)))
+                }
+                Op::Raw(ref bytes) => c.feed(Bytes::from(bytes.clone())),
+                Op::Message(s) => c.command(ServerCommand::Message(Seq(s), b"\x07")),
+                Op::BadMessage(s) => c.command(ServerCommand::FailedMessage(Seq(s))),
+                Op::End(s) => c.command(ServerCommand::End(Seq(s))),
+                Op::Error(s) => c.command(ServerCommand::Error(Seq(s), 500)),
+                Op::Metadata(s) => c.command(ServerCommand::Metadata(Seq(s))),
+                Op::Leading(s) => c.command(ServerCommand::Leading(Seq(s), b"\x81\xa1k\x01")),
+                Op::Trailing(s) => c.command(ServerCommand::Trailing(Seq(s), EMPTY_MAP)),
+                Op::Forget(s) => c.command(ServerCommand::Forget(Seq(s))),
+            },
+            ServerStep::MessageBytes(s, b) => c.command(ServerCommand::Message(Seq(*s), b)),
+            ServerStep::LeadingBytes(s, b) => c.command(ServerCommand::Leading(Seq(*s), b)),
+            ServerStep::TrailingBytes(s, b) => c.command(ServerCommand::Trailing(Seq(*s), b)),
+            ServerStep::Close => c.close(),
+        };
+        checked.map_err(|why| TestCaseError::fail(format!("{step:?}: {why}")))?;
+        if c.is_closed() {
+            return Ok(());
+        }
+    }
+    c.close().map_err(TestCaseError::fail)
+}
+
+const SHAPES: [Shape; 4] = [
+    Shape::UNARY,
+    Shape::SERVER_STREAMING,
+    Shape::CLIENT_STREAMING,
+    Shape::BIDI,
+];
+
+/// A step of the client invariant test; `pick` chooses among the seqs handed out so far.
+#[derive(Debug, Clone)]
+enum ClientStep {
+    Open {
+        rpc: usize,
+        shape: usize,
+        data: Option<Vec<u8>>,
+        md: Option<Vec<u8>>,
+    },
+    Item(usize, Vec<u8>),
+    End(usize),
+    Cancel(usize),
+    Respond {
+        pick: usize,
+        kind: ResponseType,
+        data: Vec<u8>,
+        leading: Option<Vec<u8>>,
+        trailing: Option<Vec<u8>>,
+    },
+    Raw(Vec<u8>),
+    Close,
+}
+
+/// An error map with a code and a message, or a value of any other kind.
+fn error_data() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        (any::<i64>(), "[a-z ]{0,8}").prop_map(|(code, message)| {
+            let mut out = Vec::new();
+            encode_error_data(&mut out, code, &message, None);
+            out
+        }),
+        small_value(),
+    ]
+}
+
+/// Valid responses, then mangled as [`mangled_request`] does.
+fn mangled_response() -> impl Strategy<Value = Vec<u8>> {
+    (
+        0i64..6,
+        response_type(),
+        error_data(),
+        small_metadata(),
+        any::<usize>(),
+        any::<u8>(),
+        0u8..4,
+    )
+        .prop_map(|(seq, kind, data, md, at, byte, how)| {
+            let mut out = Vec::new();
+            encode_response(&mut out, Seq(seq), kind, &data, md.as_deref(), None);
+            let at = at % (out.len() + 1);
+            match how {
+                0 => out.truncate(at),
+                1 if at < out.len() => out[at] = byte,
+                2 => out.insert(at, byte),
+                _ => {}
+            }
+            out
+        })
+}
+
+fn client_step() -> impl Strategy<Value = ClientStep> {
+    let pick = any::<usize>();
+    prop_oneof![
+        3 => (0..RPCS.len(), 0..SHAPES.len(), ::proptest::option::of(small_value()), small_metadata())
+            .prop_map(|(rpc, shape, data, md)| ClientStep::Open { rpc, shape, data, md }),
+        2 => (pick, small_value()).prop_map(|(p, d)| ClientStep::Item(p, d)),
+        1 => pick.prop_map(ClientStep::End),
+        1 => pick.prop_map(ClientStep::Cancel),
+        4 => (pick, response_type(), error_data(), small_metadata(), small_metadata()).prop_map(
+            |(pick, kind, data, leading, trailing)| ClientStep::Respond {
+                pick,
+                kind,
+                data,
+                leading,
+                trailing,
+            }
+        ),
+        1 => mangled_response().prop_map(ClientStep::Raw),
+        1 => Just(ClientStep::Close),
+    ]
+}
+
+fn run_client_invariants(steps: &[ClientStep]) -> Result<(), TestCaseError> {
+    let mut c = ClientCheck::new();
+    for step in steps {
+        let checked = match step {
+            ClientStep::Open {
+                rpc,
+                shape,
+                data,
+                md,
+            } => c.open(RPCS[*rpc], SHAPES[*shape], data.as_deref(), md.as_deref()),
+            ClientStep::Item(p, data) => c.send(c.pick(*p), Some(data)),
+            ClientStep::End(p) => c.send(c.pick(*p), None),
+            ClientStep::Cancel(p) => c.cancel(c.pick(*p)),
+            ClientStep::Respond {
+                pick,
+                kind,
+                data,
+                leading,
+                trailing,
+            } => c.feed_response(Response {
+                seq: c.pick(*pick),
+                kind: *kind,
+                data,
+                leading: leading.as_deref(),
+                trailing: trailing.as_deref(),
+            }),
+            ClientStep::Raw(bytes) => c.feed(Bytes::from(bytes.clone())),
+            ClientStep::Close => c.close(),
+        };
+        checked.map_err(|why| TestCaseError::fail(format!("{step:?}: {why}")))?;
+        if c.is_closed() {
+            return Ok(());
+        }
+    }
+    c.close().map_err(TestCaseError::fail)
 }
