@@ -21,3 +21,12 @@ pub use crate::handler::reply::{
 };
 pub use crate::handler::{HandlerDef, IntoHandler};
 pub use crate::validate::probe::{Probe, ValidateFn, ViaNoValidate, ViaValidate};
+
+/// Decodes request data exactly as handlers receive it (structs only from maps, within the
+/// default decode budget). For the fuzz targets in `swill-rs/fuzz`; not for macro expansions.
+///
+/// # Errors
+/// The 400 or 413 a call would get.
+pub fn decode_payload<T: serde::de::DeserializeOwned>(raw: &[u8]) -> Result<T, crate::Error> {
+    crate::handler::decode_payload(raw, crate::payload::Budget::default())
+}

@@ -1,9 +1,8 @@
 //! The [`payload`] target: request data decoded into typical handler types.
 //!
-//! Handlers receive `data` as raw MessagePack and the handler layer decodes it with
-//! `rmp_serde::from_slice` (`swill::handler::decode_payload`, crate-private). This target
-//! decodes the same way; when the budgeted decoder of issue #11 lands in `swill::__private`,
-//! call it here instead.
+//! Handlers receive `data` as raw MessagePack and the handler layer decodes it with the
+//! strict, budgeted decoder (structs only from maps, a decode budget against amplification);
+//! this target decodes through the same function, `swill::__private::decode_payload`.
 
 use std::collections::BTreeMap;
 
@@ -39,11 +38,12 @@ struct Order {
 /// Decodes `data` as `T`; when it decodes, the value re-encodes (as the handler layer
 /// encodes results) to bytes that decode and re-encode to the same bytes.
 fn one<T: DeserializeOwned + Serialize>(data: &[u8]) {
-    let Ok(value) = rmp_serde::from_slice::<T>(data) else {
+    let Ok(value) = swill::__private::decode_payload::<T>(data) else {
         return;
     };
     let first = encode(&value);
-    let again: T = rmp_serde::from_slice(&first).expect("a re-encoded payload decodes");
+    let again: T =
+        swill::__private::decode_payload(&first).expect("a re-encoded payload decodes");
     assert_eq!(encode(&again), first, "payload encoding is not stable");
 }
 

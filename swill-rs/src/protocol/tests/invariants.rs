@@ -421,16 +421,21 @@ impl<R: Router> ServerCheck<R> {
                             "{kind:?} for call {seq} reported as the client's CANCEL"
                         );
                     }
-                    CancelReason::Protocol => {
+                    CancelReason::Protocol { code, message } => {
                         check!(
                             answered,
                             "call {seq} cancelled for a protocol error, silently"
                         );
+                        check!(
+                            *code == 400 && !message.is_empty(),
+                            "call {seq} cancelled with {code} {message:?}, not the 400 sent"
+                        );
                     }
+                    // Reachable from the fuzz crate, which sees the enum as non-exhaustive.
                     #[allow(unreachable_patterns)]
                     other => return Err(format!("unknown cancel reason {other:?}")),
                 }
-                self.end(seq, *reason == CancelReason::Protocol)
+                self.end(seq, matches!(reason, CancelReason::Protocol { .. }))
             }
             Some(other) => Err(format!("open call {seq} got {other:?}")),
         }
