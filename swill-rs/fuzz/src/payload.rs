@@ -42,8 +42,7 @@ fn one<T: DeserializeOwned + Serialize>(data: &[u8]) {
         return;
     };
     let first = encode(&value);
-    let again: T =
-        swill::__private::decode_payload(&first).expect("a re-encoded payload decodes");
+    let again: T = swill::__private::decode_payload(&first).expect("a re-encoded payload decodes");
     assert_eq!(encode(&again), first, "payload encoding is not stable");
 }
 
