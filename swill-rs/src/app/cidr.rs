@@ -7,7 +7,8 @@ use std::net::IpAddr;
 use std::str::FromStr;
 
 /// A network in CIDR notation (`10.0.0.0/8`, `2001:db8::/32`, or a single address), for
-/// [`Config::allow_network`] and [`Config::deny_network`].
+/// [`Config::allow_network`](super::Config::allow_network) and
+/// [`Config::deny_network`](super::Config::deny_network).
 ///
 /// ```
 /// use swill::Cidr;

@@ -1,6 +1,6 @@
 //! The Redis backend (feature `redis`): topics shared by every instance through Redis
 //! pub/sub. The only module (`pubsub/redis/`) that imports the Redis client: the broker here,
-//! presence in [`presence`], sessions in [`session`].
+//! presence in `presence.rs`, sessions in `session.rs`.
 //!
 //! Each process keeps two Redis connections, however many subscribers it has:
 //!
