@@ -520,6 +520,8 @@ impl<T: DeserializeOwned> Future for ReplyFuture<T> {
 pub struct ResponseStream<T> {
     handle: CallHandle,
     rx: mpsc::UnboundedReceiver<driver::Reply>,
+    /// The first reply, read by [`opened`](Self::opened) and not yet yielded.
+    peeked: Option<driver::Reply>,
     leading: Option<Metadata>,
     trailing: Option<Metadata>,
     finished: bool,
@@ -531,11 +533,48 @@ impl<T> ResponseStream<T> {
         Self {
             handle,
             rx,
+            peeked: None,
             leading: None,
             trailing: None,
             finished: false,
             _t: PhantomData,
         }
+    }
+
+    /// Waits until the server's first frame for this call arrived, without consuming an item:
+    /// an eager METADATA frame (what a handler's `Response::send_leading` sends, and what
+    /// pub/sub subscriptions send once they exist), the first item, or the end. Returns the
+    /// leading metadata, if any.
+    ///
+    /// Await it before relying on the server-side stream being open, for example before
+    /// publishing to a topic just subscribed to: otherwise those publishes can race the
+    /// subscription.
+    ///
+    /// # Errors
+    /// The call's ERROR if that is its first frame (the stream then yields it too), or
+    /// [`ClientError::Closed`] when the connection ended first.
+    pub async fn opened(&mut self) -> Result<Option<&Metadata>, ClientError> {
+        if self.leading.is_none() && self.peeked.is_none() && !self.finished {
+            match self.rx.recv().await {
+                None => return Err(ClientError::Closed),
+                Some(driver::Reply::Metadata(md)) => self.leading = decode_md(Some(md)),
+                Some(reply) => {
+                    let leading = match &reply {
+                        driver::Reply::Message { leading, .. }
+                        | driver::Reply::End { leading, .. } => leading.clone(),
+                        _ => None,
+                    };
+                    if let Some(l) = decode_md(leading) {
+                        self.leading = Some(l);
+                    }
+                    self.peeked = Some(reply);
+                }
+            }
+        }
+        if let Some(driver::Reply::Error(e)) = &self.peeked {
+            return Err(ClientError::Rpc(e.clone()));
+        }
+        Ok(self.leading.as_ref())
     }
 
     /// Leading metadata, once it arrived.
@@ -564,7 +603,11 @@ impl<T: DeserializeOwned> Stream for ResponseStream<T> {
             return Poll::Ready(None);
         }
         loop {
-            match this.rx.poll_recv(cx) {
+            let next = match this.peeked.take() {
+                Some(reply) => Poll::Ready(Some(reply)),
+                None => this.rx.poll_recv(cx),
+            };
+            match next {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(None) => {
                     this.finished = true;
