@@ -33,7 +33,9 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind};
 use tokio::sync::{mpsc, oneshot, Notify};
 
-use super::{Backend, Fanout, Message, PubSub, PubSubBuilder, PubSubError};
+use super::{
+    Backend, Fanout, History, HistoryRead, Message, Position, PubSub, PubSubBuilder, PubSubError,
+};
 
 /// How often the subscriber connection is probed: often enough that a stuck connection is
 /// rebuilt within seconds, rarely enough to cost nothing (one tiny publish per process).
@@ -51,6 +53,12 @@ pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// a fire-and-forget broadcast, so failing fast beats queueing behind an outage.
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long the numbering of a topic with history (its epoch and last offset) outlives the
+/// topic's last use: a client may come back with a position after a day away and still be
+/// told correctly whether it can be recovered; when this expires the topic starts a new
+/// epoch (the hash is a few dozen bytes per topic).
+pub const DEFAULT_HISTORY_META_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// Settings of the Redis backend; every field has a `DEFAULT_*`.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -65,6 +73,8 @@ pub struct RedisConfig {
     pub command_timeout: Duration,
     /// See [`DEFAULT_PRESENCE_TTL`](super::DEFAULT_PRESENCE_TTL).
     pub presence_ttl: Duration,
+    /// See [`DEFAULT_HISTORY_META_TTL`].
+    pub history_meta_ttl: Duration,
 }
 
 impl Default for RedisConfig {
@@ -75,6 +85,7 @@ impl Default for RedisConfig {
             max_backoff: DEFAULT_MAX_BACKOFF,
             command_timeout: DEFAULT_COMMAND_TIMEOUT,
             presence_ttl: super::DEFAULT_PRESENCE_TTL,
+            history_meta_ttl: DEFAULT_HISTORY_META_TTL,
         }
     }
 }
@@ -106,6 +117,13 @@ impl RedisConfig {
     #[must_use]
     pub fn presence_ttl(mut self, d: Duration) -> Self {
         self.presence_ttl = d.max(Duration::from_millis(3));
+        self
+    }
+
+    /// Sets [`history_meta_ttl`](Self::history_meta_ttl) (at least 1 ms).
+    #[must_use]
+    pub fn history_meta_ttl(mut self, d: Duration) -> Self {
+        self.history_meta_ttl = d.max(Duration::from_millis(1));
         self
     }
 
@@ -159,6 +177,9 @@ pub struct RedisBackend {
     publisher: ConnectionManager,
     commands: mpsc::UnboundedSender<Cmd>,
     timeout: Duration,
+    history_meta_ttl: Duration,
+    publish_script: Arc<redis::Script>,
+    read_script: Arc<redis::Script>,
 }
 
 impl fmt::Debug for RedisBackend {
@@ -197,6 +218,15 @@ impl Shared {
                         .unwrap_or(0);
                     self.probe_seen.fetch_max(n, Ordering::AcqRel);
                     self.probe_arrived.notify_waiters();
+                    return;
+                }
+                if payload.first() == Some(&history::POSITIONED) {
+                    match history::parse_frame(channel, payload) {
+                        Some(m) => {
+                            self.fanout.deliver(&m);
+                        }
+                        None => tracing::warn!("a malformed positioned message on redis"),
+                    }
                     return;
                 }
                 self.fanout
@@ -264,6 +294,9 @@ impl RedisBackend {
             publisher,
             commands: tx,
             timeout: config.command_timeout,
+            history_meta_ttl: config.history_meta_ttl,
+            publish_script: Arc::new(redis::Script::new(history::PUBLISH)),
+            read_script: Arc::new(redis::Script::new(history::READ)),
         })
     }
 }
@@ -483,8 +516,72 @@ impl Backend for RedisBackend {
     fn unsubscribe(&self, topic: Arc<str>) {
         let _ = self.commands.send(Cmd::Unsubscribe(topic));
     }
+
+    fn publish_with_history(
+        &self,
+        message: Message,
+        history: History,
+    ) -> BoxFuture<'static, Result<Position, PubSubError>> {
+        let mut conn = self.publisher.clone();
+        let timeout = self.timeout;
+        let script = self.publish_script.clone();
+        let (max_len, max_age) = history::limits(&history);
+        let meta_ttl = history::ms(self.history_meta_ttl).max(max_age);
+        Box::pin(async move {
+            let topic = message.topic();
+            let mut call = script.prepare_invoke();
+            call.key(history::stream_key(topic))
+                .key(history::meta_key(topic))
+                .arg(&message.payload()[..])
+                .arg(topic)
+                .arg(max_len)
+                .arg(max_age)
+                .arg(history::new_epoch())
+                .arg(meta_ttl);
+            match tokio::time::timeout(timeout, call.invoke_async::<Vec<redis::Value>>(&mut conn))
+                .await
+            {
+                Ok(Ok(reply)) => history::parse_position(reply),
+                Ok(Err(e)) => Err(unavailable(e)),
+                Err(_) => Err(unavailable("redis did not answer in time")),
+            }
+        })
+    }
+
+    fn history(
+        &self,
+        topic: Arc<str>,
+        history: History,
+        since: Option<Position>,
+        limit: usize,
+    ) -> BoxFuture<'static, Result<HistoryRead, PubSubError>> {
+        let mut conn = self.publisher.clone();
+        let timeout = self.timeout;
+        let script = self.read_script.clone();
+        let (_, max_age) = history::limits(&history);
+        let meta_ttl = history::ms(self.history_meta_ttl).max(max_age);
+        Box::pin(async move {
+            let mut call = script.prepare_invoke();
+            call.key(history::stream_key(&topic))
+                .key(history::meta_key(&topic))
+                .arg(since.as_ref().map_or("", Position::epoch))
+                .arg(since.as_ref().map_or(0, Position::offset))
+                .arg(limit)
+                .arg(max_age)
+                .arg(history::new_epoch())
+                .arg(meta_ttl);
+            match tokio::time::timeout(timeout, call.invoke_async::<Vec<redis::Value>>(&mut conn))
+                .await
+            {
+                Ok(Ok(reply)) => history::parse_read(&topic, reply),
+                Ok(Err(e)) => Err(unavailable(e)),
+                Err(_) => Err(unavailable("redis did not answer in time")),
+            }
+        })
+    }
 }
 
+mod history;
 mod presence;
 mod session;
 
