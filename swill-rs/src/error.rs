@@ -7,6 +7,9 @@
 
 use std::fmt;
 
+mod fields;
+pub use fields::{FieldError, FieldErrors};
+
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// `Result<T, swill::Error>`: what handlers return.

@@ -132,7 +132,7 @@ pub mod validate;
 #[doc(hidden)]
 pub mod __private;
 
-pub use error::{Code, Error, Result};
+pub use error::{Code, Error, FieldError, FieldErrors, Result};
 pub use handler::{
     CallContext, Connection, Extension, Metadata, Request, Response, State, Streaming, Value,
 };

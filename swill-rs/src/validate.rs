@@ -47,6 +47,10 @@
 //!            "params": {"max": 16, "min": 1}, "description": "length must be between 1 and 16"}]}
 //! ```
 //!
+//! The typed form of this map is [`FieldErrors`] ([`field_errors`] builds
+//! it; [`Error::field_errors`](crate::Error::field_errors) reads it back from any 422, for
+//! example in the Rust client).
+//!
 //! This is a flat rendering of the tree that §6.3 describes (`{"index": i, "errors": [...]}`
 //! objects nest where this map uses `items[2].qty`); every error object keeps the `description`
 //! key that the original clients display.
@@ -77,7 +81,7 @@ use std::fmt;
 use rmpv::Value;
 use validator::{ValidationError, ValidationErrors, ValidationErrorsKind};
 
-use crate::Error;
+use crate::{Error, FieldError, FieldErrors};
 
 /// The key `validator` uses for struct-level (schema) errors.
 const STRUCT_KEY: &str = "__all__";
@@ -110,14 +114,23 @@ const MAX_DEPTH: usize = 64;
 /// assert_eq!(err.message(), "Validation Error");
 /// ```
 pub fn to_error(errors: &ValidationErrors) -> Error {
-    let mut fields: BTreeMap<Vec<Segment<'_>>, Vec<Value>> = BTreeMap::new();
+    field_errors(errors).into_error()
+}
+
+/// Converts validator's errors into typed [`FieldErrors`], paths sorted as on the wire (the
+/// data of [`to_error`]'s 422).
+pub fn field_errors(errors: &ValidationErrors) -> FieldErrors {
+    let mut fields: BTreeMap<Vec<Segment<'_>>, Vec<FieldError>> = BTreeMap::new();
     let mut path = Vec::new();
     collect(errors, &mut path, &mut fields);
-    let data = fields
-        .into_iter()
-        .map(|(path, errors)| (Value::from(render_path(&path)), Value::Array(errors)))
-        .collect();
-    Error::validation(Value::Map(data))
+    let mut out = FieldErrors::new();
+    for (path, errors) in fields {
+        let path = render_path(&path);
+        for e in errors {
+            out.push(path.clone(), e);
+        }
+    }
+    out
 }
 
 /// One step of a field path. The derived order sorts names before indices at the same depth
@@ -131,7 +144,7 @@ enum Segment<'a> {
 fn collect<'e>(
     errors: &'e ValidationErrors,
     path: &mut Vec<Segment<'e>>,
-    out: &mut BTreeMap<Vec<Segment<'e>>, Vec<Value>>,
+    out: &mut BTreeMap<Vec<Segment<'e>>, Vec<FieldError>>,
 ) {
     for (field, kind) in errors.errors() {
         let field: &'e str = field;
@@ -166,7 +179,7 @@ fn collect<'e>(
 fn descend<'e>(
     inner: &'e ValidationErrors,
     path: &mut Vec<Segment<'e>>,
-    out: &mut BTreeMap<Vec<Segment<'e>>, Vec<Value>>,
+    out: &mut BTreeMap<Vec<Segment<'e>>, Vec<FieldError>>,
 ) {
     if path.len() < MAX_DEPTH {
         collect(inner, path, out);
@@ -174,7 +187,7 @@ fn descend<'e>(
         let text = "nested errors are too deep to report";
         out.entry(path.clone())
             .or_default()
-            .push(object("depth", text, Value::Map(Vec::new())));
+            .push(FieldError::new("depth", text));
     }
 }
 
@@ -206,7 +219,7 @@ fn is_hidden_param(code: &str, name: &str) -> bool {
     name == "value" || (code == "must_match" && name == "other")
 }
 
-fn error_object(err: &ValidationError) -> Value {
+fn error_object(err: &ValidationError) -> FieldError {
     let text = match &err.message {
         Some(message) => message.to_string(),
         None => describe(err),
@@ -218,20 +231,10 @@ fn error_object(err: &ValidationError) -> Value {
         .map(|(name, value)| (name.as_ref(), value))
         .collect();
     params.sort_by(|a, b| a.0.cmp(b.0));
-    let params = params
-        .into_iter()
-        .map(|(name, value)| (Value::from(name), json_to_msgpack(value)))
-        .collect();
-    object(&err.code, &text, Value::Map(params))
-}
-
-fn object(code: &str, text: &str, params: Value) -> Value {
-    Value::Map(vec![
-        (Value::from("code"), Value::from(code)),
-        (Value::from("message"), Value::from(text)),
-        (Value::from("params"), params),
-        (Value::from("description"), Value::from(text)),
-    ])
+    params.into_iter().fold(
+        FieldError::new(err.code.as_ref(), text),
+        |e, (name, value)| e.with_param(name, json_to_msgpack(value)),
+    )
 }
 
 /// Converts a JSON value (validator's params) into MessagePack, keeping integers integers.

@@ -33,6 +33,8 @@ const LAYERS: &[(&str, u8)] = &[
 const ROOT_NAMES: &[(&str, &str)] = &[
     ("Error", "error"),
     ("Code", "error"),
+    ("FieldError", "error"),
+    ("FieldErrors", "error"),
     ("Result", "error"),
     ("Metadata", "metadata"),
     ("CallContext", "context"),

@@ -317,3 +317,41 @@ async fn a_bad_item_ends_a_bidi_call_after_the_good_ones_were_answered() {
     drop(ws);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_rust_client_reads_a_422_as_typed_field_errors() {
+    let log = Log::new();
+    let server = spawn(app(&log)).await;
+    let client = swill::client::Client::connect(server.url())
+        .with_timeout()
+        .await
+        .unwrap();
+    let bad = order("", "", vec![item(1), item(100)], 3);
+    let err = client
+        .call::<String>("place", &bad)
+        .with_timeout()
+        .await
+        .unwrap_err();
+    let fields = err
+        .rpc()
+        .and_then(Error::field_errors)
+        .expect("typed field errors");
+    assert_eq!(
+        fields.paths().collect::<Vec<_>>(),
+        ["address.street", "code", "items[1].qty", "name"]
+    );
+    assert_eq!(
+        fields.get("address.street")[0].message(),
+        "street is required"
+    );
+    let qty = &fields.get("items[1].qty")[0];
+    assert_eq!(qty.code(), "range");
+    assert_eq!(qty.param("max"), Some(&V::from(99)));
+    assert_eq!(fields.get("name")[0].param("min"), Some(&V::from(1)));
+    assert_eq!(fields.get("code")[0].code(), "even");
+    // The same typed errors a server builds from validator's.
+    let direct = swill::validate::field_errors(&bad.validate().unwrap_err());
+    assert_eq!(fields, direct);
+    drop(client);
+    server.stop().await;
+}
