@@ -58,7 +58,7 @@ const ROOT_NAMES: &[(&str, &str)] = &[
 
 /// Pub/sub files of the runtime-free core (STYLE.md §4b); the rest of `pubsub/` is the
 /// driver layer (backends, the handle, subscriptions).
-const PUBSUB_CORE: &[&str] = &["hub.rs", "queue.rs", "message.rs", "error.rs"];
+const PUBSUB_CORE: &[&str] = &["hub.rs", "queue.rs", "message.rs", "error.rs", "history.rs"];
 
 const RUNTIME: &[&str] = &[
     "tokio",

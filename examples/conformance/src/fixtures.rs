@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures::{Stream, StreamExt};
 use schemars::JsonSchema;
 use serde::Deserialize;
-use swill::pubsub::{PubSub, Subscription};
+use swill::pubsub::{History, PubSub, Since, Subscription};
 use swill::{Connection, Error, Metadata, Request, Response, State, Streaming, Swill, Value};
 use validator::Validate;
 
@@ -196,15 +196,32 @@ async fn check_point(req: Request<Point>) -> Result<i64, Error> {
 /// Streams every message published to the topic (a string) until cancelled. A METADATA
 /// frame with leading `{"subscribed": topic}` comes first, once the subscription exists: every
 /// message published after the client saw it is delivered.
+///
+/// Topics named `history.*` keep a history of [`HISTORY_LEN`] messages: their leading
+/// metadata also carries `epoch` and `offset` (the k-th message is at `offset + k`), and with
+/// request metadata `since: {"epoch", "offset"}` the stream resumes after that position and
+/// says whether it could (`recovered`).
 #[swill::handler]
 async fn subscribe(
     req: Request<String>,
+    Since(since): Since,
     conn: Connection,
     State(pubsub): State<PubSub>,
     res: Response,
 ) -> impl Stream<Item = Result<Value, Error>> {
-    let sub = pubsub.subscribe_from(&conn, req.into_data()).await;
+    let sub = pubsub.resume_from(&conn, req.into_data(), since).await;
     Subscription::or_failed(sub).announce(&res)
+}
+
+/// How many messages a `history.*` topic keeps (the conformance contract).
+pub(crate) const HISTORY_LEN: usize = 1000;
+
+/// The history settings of the conformance server's topics: `history.*` keep
+/// [`HISTORY_LEN`] messages.
+pub(crate) fn history(topic: &str) -> Option<History> {
+    topic
+        .starts_with("history.")
+        .then(|| History::new(HISTORY_LEN))
 }
 
 /// What `publish` takes.

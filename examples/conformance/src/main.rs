@@ -74,9 +74,10 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let builder = swill::pubsub::PubSub::builder().history(fixtures::history);
     let pubsub = match redis {
-        None => swill::pubsub::PubSub::new(),
-        Some(url) => match swill::pubsub::PubSub::builder().redis(&url).await {
+        None => builder.build(),
+        Some(url) => match builder.redis(&url).await {
             Ok(p) => p,
             Err(e) => {
                 eprintln!("cannot use redis at {url}: {e}");

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 
 use super::hub::Hub;
-use super::{Message, PubSubError};
+use super::{History, HistoryRead, Message, Position, PubSubError};
 
-/// Moves published messages between instances (centrifuge's Broker, without history yet).
+/// Moves published messages between instances and keeps the history of the topics that have
+/// one (centrifuge's Broker).
 ///
 /// A backend gets a [`Fanout`] when it is built (see [`PubSubBuilder::backend`]). Every
 /// message it receives for a topic this process subscribes to goes to
@@ -37,6 +38,57 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
 
     /// `topic` lost its last local subscriber.
     fn unsubscribe(&self, topic: Arc<str>);
+
+    /// Publishes `message` to a topic with history: numbers it as the topic's next message
+    /// (atomically with every other instance's publishes, so no two messages get the same
+    /// position), appends it to the history under `history`'s limits and delivers it, with
+    /// its position ([`Message::at`]), like [`publish`](Self::publish). Resolves to that
+    /// position.
+    ///
+    /// Per topic, messages must reach every instance's [`Fanout::deliver`] in the order of
+    /// their positions: a subscriber that sees a position skipped ends its stream rather than
+    /// miss a message silently.
+    ///
+    /// The default refuses: a backend without history support.
+    ///
+    /// # Errors
+    ///
+    /// [`PubSubError::Unavailable`] when the message could not be stored and published.
+    fn publish_with_history(
+        &self,
+        message: Message,
+        history: History,
+    ) -> BoxFuture<'static, Result<Position, PubSubError>> {
+        let _ = (message, history);
+        Box::pin(futures_util::future::ready(Err(PubSubError::Unavailable(
+            "this pub/sub backend keeps no history".into(),
+        ))))
+    }
+
+    /// Reads the history of `topic`: the position of its last message and, when `since` is
+    /// given, every message after it, oldest first, if all of them are still kept and there
+    /// are at most `limit` (never a part of them). Call it after the topic is subscribed
+    /// ([`subscribe`](Self::subscribe) resolved), so that nothing published in between is
+    /// missed: a message can then come both from the read and live, and the subscriber
+    /// drops the duplicate by its position.
+    ///
+    /// The default refuses: a backend without history support.
+    ///
+    /// # Errors
+    ///
+    /// [`PubSubError::Unavailable`] when the history could not be read.
+    fn history(
+        &self,
+        topic: Arc<str>,
+        history: History,
+        since: Option<Position>,
+        limit: usize,
+    ) -> BoxFuture<'static, Result<HistoryRead, PubSubError>> {
+        let _ = (topic, history, since, limit);
+        Box::pin(futures_util::future::ready(Err(PubSubError::Unavailable(
+            "this pub/sub backend keeps no history".into(),
+        ))))
+    }
 }
 
 /// A backend's way into this process's subscriber table.

@@ -212,7 +212,6 @@ impl Hub {
     }
 
     /// Whether `topic` has any local subscription (even one that is ending).
-    #[cfg(feature = "redis")]
     pub(crate) fn has_topic(&self, topic: &str) -> bool {
         self.read().topics.contains_key(topic)
     }

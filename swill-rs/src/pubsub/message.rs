@@ -7,7 +7,7 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::PubSubError;
+use super::{Position, PubSubError};
 
 /// One published message: the topic it was published on and its MessagePack encoding.
 ///
@@ -17,6 +17,7 @@ use super::PubSubError;
 pub struct Message {
     topic: Arc<str>,
     payload: Bytes,
+    position: Option<Position>,
 }
 
 impl Message {
@@ -25,7 +26,21 @@ impl Message {
         Self {
             topic: topic.into(),
             payload,
+            position: None,
         }
+    }
+
+    /// The same message at position `position` of its topic's history (what a backend does
+    /// when it appends the message to the history).
+    #[must_use]
+    pub fn at(mut self, position: Position) -> Self {
+        self.position = Some(position);
+        self
+    }
+
+    /// Where the message sits in its topic's history; `None` for a topic without history.
+    pub fn position(&self) -> Option<&Position> {
+        self.position.as_ref()
     }
 
     /// Encodes `value` once (MessagePack, structs as maps, byte buffers as `bin`, as handler
@@ -71,6 +86,7 @@ impl fmt::Debug for Message {
         f.debug_struct("Message")
             .field("topic", &self.topic)
             .field("len", &self.payload.len())
+            .field("position", &self.position)
             .finish()
     }
 }

@@ -52,18 +52,44 @@
 //!
 //! # Delivery semantics
 //!
-//! - **At most once.** A message reaches the subscribers that exist when it is published; it
-//!   is not stored (history and resume are a later extension) and not retried.
+//! - **At most once, without history.** A message reaches the subscribers that exist when
+//!   it is published; it is not stored and not retried.
+//! - **At least once within the history window, with history.** A topic can keep a history
+//!   ([`PubSubBuilder::history`]): each of its messages gets a [`Position`], an
+//!   `(epoch, offset)` pair whose offset grows by one per message, and a client that
+//!   reconnects resumes after the last position it received ([`PubSub::resume_from`], the
+//!   [`Since`] extractor): it gets exactly the messages it missed, then the live ones, or an
+//!   honest `recovered: false` when the history no longer covers the gap. See "Resuming"
+//!   below.
 //! - **Ordered per publisher and topic.** Messages one publisher publishes to one topic, one
 //!   after the other, arrive in that order at every subscriber. Messages from different
 //!   publishers, or on different topics, may interleave differently at different
-//!   subscribers across instances.
+//!   subscribers across instances — except on a topic with history, where every subscriber
+//!   sees the order of the positions.
 //! - **Never a silent gap.** A subscriber that falls behind applies its [`LagPolicy`]
 //!   ([`DEFAULT_LAG_POLICY`]: end the stream with an ERROR saying it lagged, after
 //!   [`DEFAULT_QUEUE_CAPACITY`] queued messages); a backend reconnect is reported as
-//!   [`Lagged::Interrupted`]. Publishers never wait for subscribers.
+//!   [`Lagged::Interrupted`]. A subscription to a topic with history always ends rather
+//!   than skip a message, whatever the policy: the client resumes. Publishers never wait
+//!   for subscribers.
 //! - **Encoded once.** A message is encoded to MessagePack once, by the publisher; every
 //!   subscriber's queue holds the same bytes.
+//!
+//! # Resuming
+//!
+//! A subscription to one topic with history announces its start position in its leading
+//! metadata, `{"subscribed": topic, "epoch": e, "offset": n}`: the k-th message on the
+//! stream is at offset `n + k`, so plain swill/1 clients see an ordinary stream and nothing
+//! extra travels per message. To resume, the client opens the same call again with request
+//! metadata `since: {"epoch": e, "offset": p}`, p being the last position it received. The
+//! subscription is made live first, then the history is read and merged with the live
+//! messages by position (no duplicate, no gap), and the leading metadata says
+//! `"recovered": true` with `offset` p. When the history cannot cover the gap (another
+//! epoch, `since` older than what is kept, or more than
+//! [`max_recovery`](PubSubBuilder::max_recovery) messages), nothing is replayed, and
+//! `"recovered": false` comes with the current position: the client reloads its state with
+//! an ordinary call. Handler-defined streams can follow the same scheme: send leading
+//! `epoch` and `offset`, and read [`Since`].
 //!
 //! # Authorization
 //!
@@ -89,7 +115,9 @@
 //! both implement.
 
 mod backend;
+mod builder;
 mod error;
+mod history;
 mod hub;
 mod memory;
 mod message;
@@ -112,7 +140,11 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub use backend::{Backend, Fanout};
+pub use builder::PubSubBuilder;
 pub use error::PubSubError;
+pub use history::{
+    History, HistoryRead, Position, DEFAULT_HISTORY_AGE, DEFAULT_HISTORY_LEN, DEFAULT_MAX_RECOVERY,
+};
 pub use hub::SubscriberInfo;
 pub use memory::Memory;
 pub use message::Message;
@@ -125,7 +157,7 @@ pub use session::{
     MemorySessions, Session, SessionStore, Sessions, SessionsBuilder, DEFAULT_SESSION_COOKIE,
     DEFAULT_SESSION_QUERY, DEFAULT_SESSION_TTL, MAX_SESSION_ID_LEN,
 };
-pub use subscription::Subscription;
+pub use subscription::{Since, Subscription, SINCE_KEY};
 
 use crate::Connection;
 use hub::Hub;
@@ -149,6 +181,7 @@ pub enum Access {
 
 type Authorize = dyn Fn(&Connection, &str, Access) -> Result<(), crate::Error> + Send + Sync;
 type Identify = dyn Fn(&Connection) -> Option<String> + Send + Sync;
+type HistoryFor = dyn Fn(&str) -> Option<History> + Send + Sync;
 type Pending = Shared<BoxFuture<'static, Result<(), PubSubError>>>;
 
 /// The pub/sub handle: publish, subscribe, push. Cheap to clone (one reference count).
@@ -163,6 +196,8 @@ pub(crate) struct Inner {
     policy: LagPolicy,
     authorize: Option<Box<Authorize>>,
     identify: Option<Box<Identify>>,
+    history: Option<Box<HistoryFor>>,
+    max_recovery: usize,
     instance: String,
     closed: std::sync::atomic::AtomicBool,
     /// Upstream subscribes still in flight, by topic: later subscribers wait for them too.
@@ -178,110 +213,6 @@ impl Inner {
                 .remove(&topic);
             self.backend.unsubscribe(topic);
         }
-    }
-}
-
-/// Builds a [`PubSub`]: queue capacity, lag policy, authorization, identity, backend.
-#[must_use]
-pub struct PubSubBuilder {
-    capacity: usize,
-    policy: LagPolicy,
-    authorize: Option<Box<Authorize>>,
-    identify: Option<Box<Identify>>,
-}
-
-impl PubSubBuilder {
-    /// How many messages each subscriber may have waiting (default
-    /// [`DEFAULT_QUEUE_CAPACITY`]; 0 means 1).
-    pub fn queue_capacity(mut self, messages: usize) -> Self {
-        self.capacity = messages;
-        self
-    }
-
-    /// What a full subscriber queue does (default [`DEFAULT_LAG_POLICY`]).
-    pub fn lag_policy(mut self, policy: LagPolicy) -> Self {
-        self.policy = policy;
-        self
-    }
-
-    /// The authorization check for connections: `f(connection, topic, access)` returns
-    /// `Err` (usually [`Error::forbidden`](crate::Error::forbidden)) to refuse. Without
-    /// one, connections may subscribe and publish to every topic outside
-    /// [`RESERVED_PREFIX`].
-    pub fn authorize(
-        mut self,
-        f: impl Fn(&Connection, &str, Access) -> Result<(), crate::Error> + Send + Sync + 'static,
-    ) -> Self {
-        self.authorize = Some(Box::new(f));
-        self
-    }
-
-    /// How to name a connection's user (for user topics and [`SubscriberInfo::user`]), for
-    /// example from a value a `before_connection` hook put in
-    /// [`Connection::extensions`].
-    pub fn identify(
-        mut self,
-        f: impl Fn(&Connection) -> Option<String> + Send + Sync + 'static,
-    ) -> Self {
-        self.identify = Some(Box::new(f));
-        self
-    }
-
-    /// Builds the handle with the in-process backend.
-    pub fn build(self) -> PubSub {
-        self.backend(Memory::new)
-    }
-
-    /// Builds the handle with the backend `make` returns for this process's [`Fanout`].
-    pub fn backend<B: Backend>(self, make: impl FnOnce(Fanout) -> B) -> PubSub {
-        let hub = Arc::new(Hub::default());
-        let backend = make(Fanout(hub.clone()));
-        self.assemble(hub, backend, MemoryPresence::default())
-    }
-
-    fn assemble(
-        self,
-        hub: Arc<Hub>,
-        backend: impl Backend,
-        presence: impl PresenceStore,
-    ) -> PubSub {
-        PubSub(Arc::new(Inner {
-            hub,
-            backend: Box::new(backend),
-            presence: Box::new(presence),
-            capacity: self.capacity,
-            policy: self.policy,
-            authorize: self.authorize,
-            identify: self.identify,
-            instance: instance_id(),
-            closed: std::sync::atomic::AtomicBool::new(false),
-            pending: Mutex::default(),
-        }))
-    }
-
-    /// Fallible form of [`backend`](Self::backend), for backends whose setup can fail.
-    ///
-    /// # Errors
-    ///
-    /// What `make` returns.
-    pub fn try_backend<B: Backend, E>(
-        self,
-        make: impl FnOnce(Fanout) -> Result<B, E>,
-    ) -> Result<PubSub, E> {
-        let hub = Arc::new(Hub::default());
-        let backend = make(Fanout(hub.clone()))?;
-        Ok(self.assemble(hub, backend, MemoryPresence::default()))
-    }
-}
-
-impl fmt::Debug for PubSubBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PubSubBuilder")
-            .field("capacity", &self.capacity)
-            .field("policy", &self.policy)
-            .field("authorize", &self.authorize.is_some())
-            .field("identify", &self.identify.is_some())
-            .finish()
     }
 }
 
@@ -316,6 +247,8 @@ impl PubSub {
             policy: DEFAULT_LAG_POLICY,
             authorize: None,
             identify: None,
+            history: None,
+            max_recovery: DEFAULT_MAX_RECOVERY,
         }
     }
 
@@ -343,7 +276,68 @@ impl PubSub {
 
     /// Publishes an already-encoded message.
     pub fn publish_message(&self, message: Message) -> BoxFuture<'static, Result<(), PubSubError>> {
-        self.0.backend.publish(message)
+        match self.history_of(message.topic()) {
+            None => self.0.backend.publish(message),
+            Some(h) => {
+                let fut = self.0.backend.publish_with_history(message, h);
+                Box::pin(async move { fut.await.map(|_| ()) })
+            }
+        }
+    }
+
+    /// Publishes an already-encoded message to a topic with history and resolves to the
+    /// position it got.
+    ///
+    /// # Errors
+    ///
+    /// [`PubSubError::InvalidTopic`] when the topic keeps no history (see
+    /// [`PubSubBuilder::history`]), [`PubSubError::Unavailable`] when the backend cannot take
+    /// it.
+    pub fn publish_positioned(
+        &self,
+        message: Message,
+    ) -> BoxFuture<'static, Result<Position, PubSubError>> {
+        match self.history_of(message.topic()) {
+            Some(h) => self.0.backend.publish_with_history(message, h),
+            None => {
+                let e = PubSubError::InvalidTopic(format!(
+                    "topic {:?} keeps no history",
+                    message.topic()
+                ));
+                Box::pin(futures_util::future::ready(Err(e)))
+            }
+        }
+    }
+
+    /// The history settings of `topic` ([`PubSubBuilder::history`]); `None` when it keeps
+    /// none.
+    pub fn history_of(&self, topic: &str) -> Option<History> {
+        self.0.history.as_ref().and_then(|f| f(topic))
+    }
+
+    /// Reads the history of `topic`: the position of its last message and, when `since` is
+    /// given, the messages after it (all of them, at most
+    /// [`max_recovery`](PubSubBuilder::max_recovery), or `None`).
+    ///
+    /// # Errors
+    ///
+    /// [`PubSubError::InvalidTopic`] when the topic keeps no history,
+    /// [`PubSubError::Unavailable`] when the backend cannot read it.
+    pub async fn read_history(
+        &self,
+        topic: impl Into<Arc<str>>,
+        since: Option<Position>,
+    ) -> Result<HistoryRead, PubSubError> {
+        let topic = topic.into();
+        let Some(h) = self.history_of(&topic) else {
+            return Err(PubSubError::InvalidTopic(format!(
+                "topic {topic:?} keeps no history"
+            )));
+        };
+        self.0
+            .backend
+            .history(topic, h, since, self.0.max_recovery)
+            .await
     }
 
     /// [`publish`](Self::publish) on behalf of `conn`, after the reserved-topic rule and
@@ -374,7 +368,22 @@ impl PubSub {
         &self,
         topics: impl Topics,
     ) -> Result<Subscription<T>, PubSubError> {
-        self.subscribe_as(topics.into_topics(), SubscriberInfo::server())
+        self.subscribe_as(topics.into_topics(), SubscriberInfo::server(), None)
+            .await
+    }
+
+    /// Subscribes server code to `topic` and resumes after `since` (see
+    /// [`resume_from`](Self::resume_from)).
+    ///
+    /// # Errors
+    ///
+    /// As [`subscribe`](Self::subscribe).
+    pub async fn resume<T: DeserializeOwned>(
+        &self,
+        topic: impl Into<Arc<str>>,
+        since: Option<Position>,
+    ) -> Result<Subscription<T>, PubSubError> {
+        self.subscribe_as(vec![topic.into()], SubscriberInfo::server(), since)
             .await
     }
 
@@ -394,7 +403,34 @@ impl PubSub {
             self.check_access(conn, t, Access::Subscribe)?;
         }
         let info = SubscriberInfo::connection(conn.id(), self.user_of(conn));
-        Ok(self.subscribe_as(topics, info).await?)
+        Ok(self.subscribe_as(topics, info, None).await?)
+    }
+
+    /// Subscribes connection `conn` to `topic` and, for a topic with history, resumes after
+    /// `since`, the last position the client received (the `since` request metadata, read by
+    /// the [`Since`] extractor), as [`subscribe_from`](Self::subscribe_from) checks access.
+    ///
+    /// The subscription is live first; then the history is read, and the messages after
+    /// `since` come first, followed by the live ones, without duplicates or gaps. When that is
+    /// impossible (another epoch, `since` older than the history, or more than
+    /// [`max_recovery`](PubSubBuilder::max_recovery) missed messages), nothing is replayed
+    /// and [`Subscription::recovered`] is `false`: the client reloads its state. Without
+    /// `since`, or for a topic without history, this is `subscribe_from`.
+    /// [`Subscription::announce`] tells the client the outcome.
+    ///
+    /// # Errors
+    ///
+    /// As [`subscribe_from`](Self::subscribe_from).
+    pub async fn resume_from<T: DeserializeOwned>(
+        &self,
+        conn: &Connection,
+        topic: impl Into<Arc<str>>,
+        since: Option<Position>,
+    ) -> Result<Subscription<T>, crate::Error> {
+        let topic = topic.into();
+        self.check_access(conn, &topic, Access::Subscribe)?;
+        let info = SubscriberInfo::connection(conn.id(), self.user_of(conn));
+        Ok(self.subscribe_as(vec![topic], info, since).await?)
     }
 
     /// The inbox of `conn`: one subscription to [`ALL_TOPIC`], its connection topic and, if
@@ -417,7 +453,7 @@ impl PubSub {
             topics.push(Arc::from(Self::user_topic(u)));
         }
         let info = SubscriberInfo::connection(conn.id(), user);
-        Ok(self.subscribe_as(topics, info).await?)
+        Ok(self.subscribe_as(topics, info, None).await?)
     }
 
     /// The topic of connection `id` of this instance (what its inbox listens to). Hand it
@@ -524,6 +560,7 @@ impl PubSub {
         &self,
         topics: Vec<Arc<str>>,
         info: SubscriberInfo,
+        since: Option<Position>,
     ) -> Result<Subscription<T>, PubSubError> {
         if topics.is_empty() {
             return Err(PubSubError::InvalidTopic("no topic given".into()));
@@ -537,9 +574,16 @@ impl PubSub {
             return Err(PubSubError::InvalidTopic(format!("{t:?} is empty")));
         }
         let inner = &self.0;
-        let (slot, first) = inner.hub.add(&topics, inner.capacity, inner.policy, info);
+        // A subscription to topics with history never drops a message silently.
+        let histories: Vec<Option<History>> = topics.iter().map(|t| self.history_of(t)).collect();
+        let policy = if histories.iter().any(Option::is_some) {
+            LagPolicy::End
+        } else {
+            inner.policy
+        };
+        let (slot, first) = inner.hub.add(&topics, inner.capacity, policy, info);
         // Exists from here on: dropping it (or this future) unsubscribes.
-        let sub = Subscription::active(slot, inner.clone(), topics.clone());
+        let mut sub = Subscription::active(slot, inner.clone(), topics.clone(), policy);
         let waits: Vec<(Arc<str>, Pending)> = {
             let mut pending = inner.pending.lock().unwrap_or_else(|p| p.into_inner());
             let mut waits = Vec::new();
@@ -563,6 +607,14 @@ impl PubSub {
                 }
             }
             result?;
+        }
+        // Live from here on: read the history now, so that nothing falls in between.
+        if let ([topic], [Some(h)]) = (topics.as_slice(), histories.as_slice()) {
+            let read = inner
+                .backend
+                .history(topic.clone(), *h, since.clone(), inner.max_recovery)
+                .await?;
+            sub.start_history(read, since.is_some());
         }
         Ok(sub)
     }

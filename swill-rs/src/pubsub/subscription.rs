@@ -1,6 +1,7 @@
 //! [`Subscription`]: one subscriber's end, as values ([`Subscription::recv`]) or as a
 //! handler's response stream.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::marker::PhantomData;
 use std::pin::Pin;
@@ -10,9 +11,10 @@ use std::task::{Context, Poll};
 use futures_util::Stream;
 use serde::de::DeserializeOwned;
 
+use super::history::{Admit, Cursor};
 use super::hub::Slot;
 use super::queue::{LagPolicy, Lagged, Next, Recv};
-use super::Inner;
+use super::{HistoryRead, Inner, Message, Position};
 use crate::{Code, Error, Metadata, Response, Value};
 
 /// A subscription to one or more topics; dropping it unsubscribes.
@@ -29,9 +31,24 @@ pub struct Subscription<T = Value> {
     state: State,
     presence: Option<super::Tracked>,
     topics: Vec<Arc<str>>,
+    policy: LagPolicy,
     dropped: u64,
     interruptions: u64,
+    history: Option<Positions>,
     _t: PhantomData<fn() -> T>,
+}
+
+/// The position bookkeeping of a subscription to one topic with history.
+#[derive(Debug)]
+struct Positions {
+    /// Where the stream started: the position its first message follows.
+    start: Position,
+    /// Whether a resume replayed what was missed (`None`: no resume was asked for).
+    recovered: Option<bool>,
+    /// Missed messages still to hand out, before the live ones.
+    replay: VecDeque<Message>,
+    /// What has been handed out.
+    cursor: Cursor,
 }
 
 enum State {
@@ -41,15 +58,45 @@ enum State {
 }
 
 impl<T> Subscription<T> {
-    pub(crate) fn active(slot: Arc<Slot>, pubsub: Arc<Inner>, topics: Vec<Arc<str>>) -> Self {
+    pub(crate) fn active(
+        slot: Arc<Slot>,
+        pubsub: Arc<Inner>,
+        topics: Vec<Arc<str>>,
+        policy: LagPolicy,
+    ) -> Self {
         Self {
             state: State::Active { slot, pubsub },
             presence: None,
             topics,
+            policy,
             dropped: 0,
             interruptions: 0,
+            history: None,
             _t: PhantomData,
         }
+    }
+
+    /// Sets up the positions of a live subscription to one topic with history from what the
+    /// history read found; `resumed`: a `since` was asked for.
+    pub(crate) fn start_history(&mut self, read: HistoryRead, resumed: bool) {
+        let (start, replay, recovered) = match read.missed {
+            Some(missed) => {
+                // The stream goes on right after the client's position.
+                let count = missed.len() as u64;
+                let start = Position::new(
+                    read.top.epoch_arc().clone(),
+                    read.top.offset().saturating_sub(count),
+                );
+                (start, missed.into(), Some(true))
+            }
+            None => (read.top, VecDeque::new(), resumed.then_some(false)),
+        };
+        self.history = Some(Positions {
+            cursor: Cursor::new(start.clone()),
+            start,
+            recovered,
+            replay,
+        });
     }
 
     /// A subscription that yields `error` once and ends: what a handler returns when it
@@ -59,8 +106,10 @@ impl<T> Subscription<T> {
             state: State::Failed(Some(error)),
             presence: None,
             topics: Vec::new(),
+            policy: LagPolicy::End,
             dropped: 0,
             interruptions: 0,
+            history: None,
             _t: PhantomData,
         }
     }
@@ -95,19 +144,54 @@ impl<T> Subscription<T> {
         self.interruptions
     }
 
+    /// For a subscription to one topic with history: the position its first message follows
+    /// (the `offset` of the leading metadata [`announce`](Self::announce) sends). The k-th
+    /// message it yields is at `start().offset() + k`.
+    pub fn start(&self) -> Option<&Position> {
+        self.history.as_ref().map(|h| &h.start)
+    }
+
+    /// For a subscription to one topic with history: the position of the last message it
+    /// yielded (its start before the first).
+    pub fn position(&self) -> Option<&Position> {
+        self.history.as_ref().map(|h| h.cursor.position())
+    }
+
+    /// For a resumed subscription to a topic with history ([`PubSub::resume_from`] with a
+    /// `since`): whether the messages missed since then are replayed (`Some(true)`) or could
+    /// not be (`Some(false)`: only live messages follow, and the client must reload its
+    /// state). `None` when no resume was asked for.
+    ///
+    /// [`PubSub::resume_from`]: super::PubSub::resume_from
+    pub fn recovered(&self) -> Option<bool> {
+        self.history.as_ref().and_then(|h| h.recovered)
+    }
+
     /// Confirms the subscription to the client before the first message: sets the leading
     /// metadata `{"subscribed": topic}` (`{"subscribed": [topics]}` for several) and sends it
     /// at once as a METADATA frame. The subscription already exists, so everything published
     /// after the client sees this frame reaches it. A failed subscription sends nothing.
+    ///
+    /// For one topic with history, the metadata also carries the stream's start position,
+    /// `"epoch"` and `"offset"` (the k-th message is at `offset + k`), and after a resume
+    /// `"recovered"` (see [`recovered`](Self::recovered)).
     pub fn announce(self, res: &Response) -> Self {
         if matches!(self.state, State::Active { .. }) {
-            let md = match self.topics.as_slice() {
+            let mut md = match self.topics.as_slice() {
                 [one] => Metadata::new().with("subscribed", &**one),
                 many => Metadata::new().with(
                     "subscribed",
                     many.iter().map(|t| &**t).collect::<Vec<&str>>(),
                 ),
             };
+            if let Some(h) = &self.history {
+                md = md
+                    .with("epoch", h.start.epoch())
+                    .with("offset", h.start.offset());
+                if let Some(recovered) = h.recovered {
+                    md = md.with("recovered", recovered);
+                }
+            }
             res.set_leading(md);
             res.send_leading();
         }
@@ -117,6 +201,34 @@ impl<T> Subscription<T> {
     /// The next message or gap; `Poll::Ready(None)` once the subscription ended (it lagged
     /// under [`LagPolicy::End`], or it failed).
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Recv>> {
+        loop {
+            let recv = match self.poll_queue(cx) {
+                Poll::Ready(Some(Recv::Message(m))) => m,
+                other => return other,
+            };
+            let Some(h) = &mut self.history else {
+                return Poll::Ready(Some(Recv::Message(recv)));
+            };
+            match h.cursor.admit(&recv) {
+                Admit::Deliver => return Poll::Ready(Some(Recv::Message(recv))),
+                Admit::Skip => {}
+                Admit::Gap => {
+                    // A position was skipped, or the numbering restarted: rather than a
+                    // silent gap, the stream ends here and the client resumes.
+                    tracing::debug!(topics = ?self.topics, at = ?h.cursor.position(), got = ?recv.position(), "gap in a history subscription");
+                    self.interruptions += 1;
+                    self.end();
+                    return Poll::Ready(Some(Recv::Lagged(Lagged::Interrupted)));
+                }
+            }
+        }
+    }
+
+    /// The next replayed message, else the next queued message or gap.
+    fn poll_queue(&mut self, cx: &mut Context<'_>) -> Poll<Option<Recv>> {
+        if let Some(m) = self.history.as_mut().and_then(|h| h.replay.pop_front()) {
+            return Poll::Ready(Some(Recv::Message(m)));
+        }
         let State::Active { slot, .. } = &self.state else {
             return Poll::Ready(None);
         };
@@ -177,6 +289,7 @@ impl<T> fmt::Debug for Subscription<T> {
             .field("topics", &self.topics)
             .field("state", &state)
             .field("dropped", &self.dropped)
+            .field("position", &self.position())
             .finish()
     }
 }
@@ -209,10 +322,7 @@ impl<T: DeserializeOwned> Stream for Subscription<T> {
             this.state = State::Done;
             return Poll::Ready(e.map(Err));
         }
-        let policy = match &this.state {
-            State::Active { pubsub, .. } => pubsub.policy,
-            _ => return Poll::Ready(None),
-        };
+        let policy = this.policy;
         loop {
             match this.poll_recv(cx) {
                 Poll::Pending => return Poll::Pending,
@@ -237,6 +347,52 @@ impl<T: DeserializeOwned> Stream for Subscription<T> {
                     tracing::debug!(topics = ?this.topics, "subscription interrupted, goes on");
                 }
             }
+        }
+    }
+}
+
+/// The key of the request metadata that carries a resume position.
+pub const SINCE_KEY: &str = "since";
+
+/// Handler argument: the position a client resumes after, from the request metadata
+/// `since: {"epoch": string, "offset": int}` (`None` without it). Pass it to
+/// [`PubSub::resume_from`](super::PubSub::resume_from); a handler-defined stream that
+/// numbers its items the same way (leading metadata `epoch` and `offset`) reads it to
+/// resume itself.
+///
+/// ```
+/// use futures::Stream;
+/// use swill::pubsub::{PubSub, Since, Subscription};
+/// use swill::{Connection, Error, Request, Response, State, Value};
+///
+/// /// Streams a room's messages; resumes after a reconnect.
+/// #[swill::handler]
+/// async fn room(
+///     req: Request<String>,
+///     Since(since): Since,
+///     conn: Connection,
+///     State(pubsub): State<PubSub>,
+///     res: Response,
+/// ) -> impl Stream<Item = Result<Value, Error>> {
+///     let sub = pubsub.resume_from(&conn, req.into_data(), since).await;
+///     Subscription::or_failed(sub).announce(&res)
+/// }
+/// # let _ = swill::Swill::new().with_state(PubSub::new()).handler(room);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Since(pub Option<Position>);
+
+impl crate::handler::FromCall for Since {
+    fn from_call(ctx: &crate::CallContext) -> Result<Self, Error> {
+        match ctx.metadata().get(SINCE_KEY) {
+            None | Some(rmpv::Value::Nil) => Ok(Self(None)),
+            Some(v) => rmpv::ext::from_value::<Position>(v.clone())
+                .map(|p| Self(Some(p)))
+                .map_err(|_| {
+                    Error::bad_request(
+                        "request metadata `since` must be {\"epoch\": string, \"offset\": int}",
+                    )
+                }),
         }
     }
 }
