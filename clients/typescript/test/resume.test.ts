@@ -46,6 +46,12 @@ function droppable(server: ConformanceServer) {
 		refuse(on: boolean) {
 			refusing = on;
 		},
+		/** Stops (or restarts) reading the newest socket, as a stalled client would. */
+		reading(on: boolean) {
+			const socket = sockets.at(-1);
+			if (on) socket?.resume();
+			else socket?.pause();
+		},
 	};
 }
 
@@ -289,6 +295,71 @@ describe("resumable streams", () => {
 			assert.equal(b.recovered, true);
 			a.cancel();
 			b.cancel();
+		} finally {
+			client.close();
+		}
+	});
+
+	test("a subscriber that lagged is resumed from the history, transparently", {
+		timeout: 120_000,
+		skip:
+			process.env["SWILL_TEST_SERVER"] === "fake"
+				? "the fake server has no subscription queues, so nothing lags"
+				: false,
+	}, async () => {
+		// The server ends a subscription whose queue (1024 messages) overflows with a 503
+		// `lagged`, after delivering what was queued; a resume replays at most 300 missed
+		// messages (DEFAULT_MAX_RECOVERY) before it answers recovered: false. A paused socket
+		// stalls the subscriber: FILLERS messages of 1 MiB fill the server's pending output
+		// (1 MiB) and the TCP buffers (a few MiB here, 37 MiB at most with this host's
+		// tcp_rmem/wmem), F <= FILLERS of them; the rest and the SMALL ones go to the queue. It
+		// overflows at position L = F + 1024 < FILLERS + SMALL, and the resume must replay
+		// FILLERS + SMALL - L = 116 - F <= 300 messages: both hold for any F in [0, 40].
+		const FILLERS = 40;
+		const SMALL = 1100;
+		const COUNT = FILLERS + SMALL;
+		const pad = "x".repeat(1 << 20);
+		const socket = droppable(server);
+		const client = createClient({ url: server.url, WebSocket: socket.WebSocket });
+		try {
+			const topic = "history.lag";
+			const stream = client.stream<{ i: number; pad: string }>("subscribe", topic);
+			const interruptions: SwillError[] = [];
+			stream.on("interrupted", (e) => interruptions.push(e.error));
+			const iterator = stream[Symbol.asyncIterator]();
+			await within(stream.leading, LIMIT_MS, "leading metadata");
+			socket.reading(false);
+			const resumed = nextResume(stream);
+			await within(
+				(async () => {
+					for (let i = 0; i < COUNT; i++) {
+						const message = { i, pad: i < FILLERS ? pad : "" };
+						await publisher.call("publish", { topic, message });
+					}
+				})(),
+				90_000,
+				"publishing",
+			);
+			socket.reading(true);
+			const seen: number[] = [];
+			for (let i = 0; i < COUNT; i++) {
+				const next = await within(iterator.next(), LIMIT_MS, `message ${i}`);
+				assert.equal(next.done, false);
+				seen.push((next.value as { i: number }).i);
+			}
+			assert.deepEqual(
+				seen,
+				Array.from({ length: COUNT }, (_, i) => i),
+				"every message once, in order",
+			);
+			const event = await within(resumed, LIMIT_MS, "the resume");
+			assert.equal(event.recovered, true);
+			assert.equal(interruptions.length, 1);
+			assert.equal(interruptions[0]?.code, Code.UNAVAILABLE);
+			assert.equal(interruptions[0]?.origin, "server");
+			assert.deepEqual(interruptions[0]?.data, { lagged: 1024 });
+			assert.equal(client.state, "open", "a lag is repaired on the same connection");
+			stream.cancel();
 		} finally {
 			client.close();
 		}
