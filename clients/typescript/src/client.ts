@@ -81,8 +81,9 @@ export interface StreamOptions extends CallOptions {
 	 * Open the stream after a position saved earlier (e.g. {@link ServerStreamCall.position}
 	 * kept across a page reload); sent as the `since` request metadata. The leading metadata's
 	 * `recovered` (also {@link ServerStreamCall.recovered}) says whether the server could.
+	 * `undefined` opens it as usual, so `since: earlier.position` needs no check.
 	 */
-	since?: StreamPosition;
+	since?: StreamPosition | undefined;
 	/**
 	 * Runs at each automatic resume, in stream order: after every earlier item was handed out
 	 * and before the first item after the resume. The iterator waits for a returned promise, so
