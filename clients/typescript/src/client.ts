@@ -282,6 +282,8 @@ export function createClient(options: ClientOptions): SwillClient {
 
 	const clientResume =
 		options.resume === false ? undefined : { ...DEFAULT_RESUME, ...options.resume };
+	/** Streams waiting out a backoff before a resume attempt: `close()` ends their wait. */
+	const backingOff = new Set<() => void>();
 	const backoff =
 		options.reconnect === false
 			? DEFAULT_RECONNECT
@@ -299,21 +301,28 @@ export function createClient(options: ClientOptions): SwillClient {
 		const policy = { ...clientResume, ...streamOptions?.resume };
 		let timer: ReturnType<typeof setTimeout> | undefined;
 		const done = new AbortController();
-		call.onDone(() => {
-			if (timer !== undefined) clearTimeout(timer);
-			done.abort();
-		});
 		const rebind = () => {
+			if (timer !== undefined) clearTimeout(timer);
 			timer = undefined;
+			backingOff.delete(rebind);
 			connection
 				.attach(call, done.signal, true)
 				.catch((error: unknown) => call.fail(SwillError.from(error)));
 		};
+		call.onDone(() => {
+			if (timer !== undefined) clearTimeout(timer);
+			backingOff.delete(rebind);
+			done.abort();
+		});
 		return {
 			maxAttempts: policy.maxAttempts,
 			reattach: (_call, attempt) => {
-				if (attempt <= 1) rebind();
-				else timer = setTimeout(rebind, backoffDelay(attempt - 1, backoff));
+				if (attempt <= 1) {
+					rebind();
+					return;
+				}
+				backingOff.add(rebind);
+				timer = setTimeout(rebind, backoffDelay(attempt - 1, backoff));
 			},
 			onResumed: streamOptions?.onResumed,
 			warn: options.onWarning,
@@ -412,7 +421,11 @@ export function createClient(options: ClientOptions): SwillClient {
 		},
 
 		connect: (signal?: AbortSignal) => connection.ready(signal),
-		close: () => connection.close(),
+		close: () => {
+			connection.close();
+			// Each attaches now, finds the client closed and fails (instead of after its delay).
+			for (const rebind of [...backingOff]) rebind();
+		},
 		on: (event, listener) => connection.on(event, listener),
 		get state() {
 			return connection.state;

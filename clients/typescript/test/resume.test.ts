@@ -397,6 +397,93 @@ describe("resumable streams", () => {
 		}
 	});
 
+	test("resume attempts in a row are bounded by maxAttempts", T, async () => {
+		const socket = droppable(server);
+		const client = createClient({
+			url: server.url,
+			WebSocket: socket.WebSocket,
+			reconnect: FAST_RECONNECT,
+		});
+		try {
+			const stream = client.stream<string>("subscribe", "history.bound", {
+				resume: { maxAttempts: 2 },
+			});
+			const attempts: number[] = [];
+			stream.on("interrupted", (e) => attempts.push(e.attempt));
+			await within(stream.leading, LIMIT_MS, "leading metadata");
+			// Every new socket is destroyed as soon as it opens, before the server can answer
+			// the resume: each attempt fails.
+			let sabotage = true;
+			client.on("connected", () => {
+				if (sabotage) socket.drop();
+			});
+			const failed = assert.rejects(
+				within(stream[Symbol.asyncIterator]().next(), LIMIT_MS, "the failure"),
+				(error: unknown) => {
+					assert.ok(error instanceof SwillError);
+					assert.equal(error.code, Code.UNAVAILABLE);
+					assert.match(error.message, /could not be resumed after 2 attempts: .*connection lost/);
+					return true;
+				},
+			);
+			socket.drop();
+			await failed;
+			assert.deepEqual(attempts, [1, 2]);
+			sabotage = false;
+			assert.equal(await within(client.call("add", [2, 2]), LIMIT_MS, "a call"), 4);
+		} finally {
+			client.close();
+		}
+	});
+
+	test("close() ends a stream that waits to resume, at once", T, async () => {
+		const socket = droppable(server);
+		const client = createClient({
+			url: server.url,
+			WebSocket: socket.WebSocket,
+			reconnect: FAST_RECONNECT,
+		});
+		const stream = client.stream<string>("subscribe", "history.close");
+		await within(stream.leading, LIMIT_MS, "leading metadata");
+		const interrupted = new Promise<void>((resolve) => stream.on("interrupted", () => resolve()));
+		const failed = assert.rejects(
+			within(stream[Symbol.asyncIterator]().next(), LIMIT_MS, "the failure"),
+			(error: unknown) => {
+				assert.ok(error instanceof SwillError);
+				assert.equal(error.code, Code.UNAVAILABLE);
+				assert.match(error.message, /closed/);
+				return true;
+			},
+		);
+		socket.refuse(true);
+		socket.drop();
+		await within(interrupted, LIMIT_MS, "the interruption");
+		client.close();
+		await failed;
+	});
+
+	test("a stream waiting to resume fails when reconnecting gives up", T, async () => {
+		const socket = droppable(server);
+		const client = createClient({
+			url: server.url,
+			WebSocket: socket.WebSocket,
+			reconnect: { ...FAST_RECONNECT, maxAttempts: 2 },
+		});
+		try {
+			const stream = client.stream<string>("subscribe", "history.giveup");
+			await within(stream.leading, LIMIT_MS, "leading metadata");
+			const failed = assert.rejects(
+				within(stream[Symbol.asyncIterator]().next(), LIMIT_MS, "the failure"),
+				/gave up reconnecting/,
+			);
+			socket.refuse(true);
+			socket.drop();
+			await failed;
+		} finally {
+			client.close();
+		}
+	});
+
 	test("resume: false on the client turns resuming off", T, async () => {
 		const socket = droppable(server);
 		const client = createClient({
