@@ -85,10 +85,10 @@ export interface StreamOptions extends CallOptions {
 	 */
 	since?: StreamPosition | undefined;
 	/**
-	 * Runs at each automatic resume, in stream order: after every earlier item was handed out
-	 * and before the first item after the resume. The iterator waits for a returned promise, so
-	 * `if (!recovered) await reload()` finishes before any live item is seen; a rejection ends
-	 * the stream with that error (and cancels it on the server).
+	 * Runs at each automatic resume, in stream order: when the iterator asks for the first
+	 * item after the resume (every earlier item has been handled). The iterator waits for a
+	 * returned promise, so `if (!recovered) await reload()` finishes before any live item is
+	 * seen; a rejection ends the stream with that error (and cancels it on the server).
 	 */
 	onResumed?: (event: ResumedEvent) => void | Promise<void>;
 }
