@@ -38,7 +38,7 @@ describe("generate", () => {
 		);
 		assert.match(
 			source,
-			/count\(request: CountRequest, options\?: swill\.CallOptions\): swill\.ServerStreamCall<CountResponse>;/,
+			/count\(request: CountRequest, options\?: swill\.StreamOptions\): swill\.ServerStreamCall<CountResponse>;/,
 		);
 		assert.match(source, /readonly math: \{/);
 		assert.match(source, /"math\.stats\.mean"/);
@@ -52,7 +52,12 @@ describe("generate", () => {
 		const usage = join(outDir, "fixture-usage.ts");
 		writeFileSync(
 			usage,
-			`import { createClient } from "@swill-rs/client";
+			`import {
+	createClient,
+	type ResumedEvent,
+	type StreamPosition,
+	type SwillError,
+} from "@swill-rs/client";
 import { createApi, type Person } from "./fixture-api.js";
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
@@ -64,6 +69,23 @@ export async function use(): Promise<void> {
 	check<Equal<Awaited<typeof three>, number>>();
 	const counts: AsyncIterable<number> = api.count(5);
 	for await (const n of counts) check<Equal<typeof n, number>>();
+	// Server streams resume by themselves; the facade keeps the typed resume surface.
+	const live = api.count(5, {
+		resume: { maxAttempts: 3 },
+		since: { epoch: "e", offset: 1 },
+		onResumed: async ({ recovered, position }) => {
+			check<Equal<typeof recovered, boolean>>();
+			check<Equal<typeof position, StreamPosition | undefined>>();
+		},
+	});
+	const at: StreamPosition | undefined = live.position;
+	const recovered: boolean | undefined = live.recovered;
+	const off: () => void = live.on("resumed", (event: ResumedEvent) => void event.previous.offset);
+	live.on("interrupted", (event) => check<Equal<typeof event.error, SwillError>>());
+	void api.count(5, { resume: false });
+	// @ts-expect-error: not an event of a stream
+	live.on("nope", () => {});
+	void [at, recovered, off, live.resumable, live.resumes];
 	const sum = api.sum();
 	sum.send(1);
 	sum.end();

@@ -262,7 +262,8 @@ function docFor(entry: Named): string[] {
 	const shape = shapeOf(handler);
 	const what = {
 		unary: "Single request, single response.",
-		server: "Single request, streaming response: iterate with `for await`.",
+		server:
+			'Single request, streaming response: iterate with `for await`. When the server announces positions (leading `epoch`/`offset`), it resumes by itself after a reconnect; see `position`, `recovered` and `on("resumed")`.',
 		client:
 			"Streaming request, single response: `send()` items (or pass a source), `end()`, await.",
 		bidi: "Streaming request and response: `send()`/`end()` and iterate with `for await`.",
@@ -287,8 +288,12 @@ function signature(entry: Named): string {
 		case "unary":
 		case "server": {
 			const optional = takesNoRequest(handler.request.schema) ? "?" : "";
-			const result = shapeOf(handler) === "unary" ? "UnaryCall" : "ServerStreamCall";
-			return `(request${optional}: ${req}, options?: swill.CallOptions): swill.${result}<${res}>`;
+			// A server stream takes StreamOptions (resume policy, since, onResumed) on top.
+			const [result, opts] =
+				shapeOf(handler) === "unary"
+					? ["UnaryCall", "CallOptions"]
+					: ["ServerStreamCall", "StreamOptions"];
+			return `(request${optional}: ${req}, options?: swill.${opts}): swill.${result}<${res}>`;
 		}
 		case "client":
 			return `(source?: Iterable<${req}> | AsyncIterable<${req}>, options?: swill.StreamingCallOptions): swill.ClientStreamCall<${req}, ${res}>`;

@@ -29,6 +29,8 @@ const FIXTURE_HANDLERS = [
 	"empty_stream",
 	"deny",
 	"crash",
+	"subscribe",
+	"publish",
 ];
 
 function run(args: string[]): Promise<{ code: number | null; output: string }> {
@@ -110,6 +112,70 @@ client.close();
 console.log("facade ok");
 `;
 
+/**
+ * Runs after the usage test generated ./api-ws.ts. The subscriber's sockets can be dropped
+ * (TCP destroyed) and its reconnects refused for a while (a path the server rejects), so
+ * that a message is published while it is away.
+ */
+const RESUME_USAGE = `import assert from "node:assert/strict";
+import { createClient, type ResumedEvent, type StreamPosition } from "@swill-rs/client";
+import { WebSocket } from "ws";
+import { createApi } from "./api-ws.js";
+
+setTimeout(() => {
+	console.error("timed out");
+	process.exit(1);
+}, 30_000).unref();
+
+const url = process.argv[2] ?? "";
+const host = new URL(url).host;
+const sockets: WebSocket[] = [];
+let refusing = false;
+class Droppable extends WebSocket {
+	constructor(address: string, protocols?: string | string[]) {
+		super(refusing ? \`ws://\${host}/refused\` : address, protocols);
+		sockets.push(this);
+	}
+}
+const subscriberClient = createClient({
+	url,
+	WebSocket: Droppable,
+	reconnect: { initialDelayMs: 20, maxDelayMs: 100 },
+});
+const publisherClient = createClient({ url, WebSocket });
+const api = createApi(subscriberClient);
+const publisher = createApi(publisherClient);
+
+const topic = "history.facade";
+const feed = api.subscribe(topic, { resume: { maxAttempts: 3 } });
+const items = feed[Symbol.asyncIterator]();
+const leading = await feed.leading;
+const start = feed.position;
+assert.ok(start !== undefined && start.epoch === leading["epoch"], "a resumable stream");
+const resumed = new Promise<ResumedEvent>((resolve) => feed.on("resumed", resolve));
+assert.equal(await publisher.publish({ topic, message: "m1" }), true);
+assert.deepEqual(await items.next(), { done: false, value: "m1" });
+
+refusing = true;
+const reconnecting = new Promise<void>((resolve) => subscriberClient.on("reconnecting", () => resolve()));
+sockets.at(-1)?.terminate();
+await reconnecting;
+assert.equal(await publisher.publish({ topic, message: "m2" }), true);
+refusing = false;
+const next = items.next();
+const event = await resumed;
+assert.equal(event.recovered, true);
+assert.deepEqual(await next, { done: false, value: "m2" });
+const at: StreamPosition | undefined = feed.position;
+assert.deepEqual(at, { epoch: start.epoch, offset: start.offset + 2 });
+assert.equal(feed.recovered, true);
+
+feed.cancel();
+subscriberClient.close();
+publisherClient.close();
+console.log("resume ok");
+`;
+
 describe("swill-codegen against the live server", () => {
 	let server: ConformanceServer;
 	before(async () => {
@@ -141,7 +207,7 @@ describe("swill-codegen against the live server", () => {
 		assert.match(source, /export type AddResponse = number;/);
 		assert.match(
 			source,
-			/count\(request: CountRequest, options\?: swill\.CallOptions\): swill\.ServerStreamCall<CountResponse>;/,
+			/count\(request: CountRequest, options\?: swill\.StreamOptions\): swill\.ServerStreamCall<CountResponse>;/,
 		);
 		assert.match(source, /^\t \* Adds two (numbers|integers)/m, "TSDoc from the handler doc");
 		const checked = typecheck(outDir, [first]);
@@ -179,6 +245,18 @@ describe("swill-codegen against the live server", () => {
 		const result = await run(["--import", "tsx", program, server.url]);
 		assert.equal(result.code, 0, result.output);
 		assert.match(result.output, /facade ok/);
+	});
+
+	test("a subscription through the facade resumes after a dropped socket", {
+		timeout: 60_000,
+	}, async () => {
+		const program = join(outDir, "use-resume.ts");
+		writeFileSync(program, RESUME_USAGE);
+		const checked = typecheck(outDir, [program]);
+		assert.ok(checked.ok, checked.output);
+		const result = await run(["--import", "tsx", program, server.url]);
+		assert.equal(result.code, 0, result.output);
+		assert.match(result.output, /resume ok/);
 	});
 
 	test("--int64 bigint: a u64-range sum comes back exact through the facade", {

@@ -3,8 +3,8 @@
  *
  * @module
  */
-import type { ReconnectOptions } from "./backoff.js";
-import { Call, type CallShape } from "./calls.js";
+import { backoffDelay, DEFAULT_RECONNECT, type ReconnectOptions } from "./backoff.js";
+import { Call, type CallShape, type ResumeHooks } from "./calls.js";
 import {
 	Connection,
 	type ConnectionEvents,
@@ -14,6 +14,14 @@ import {
 import { Code, SwillError } from "./errors.js";
 import type { Int64Mode } from "./protocol/codec.js";
 import type { Metadata } from "./protocol/frames.js";
+import {
+	DEFAULT_RESUME,
+	type ResumedEvent,
+	type ResumeOptions,
+	type StreamEvents,
+	type StreamPosition,
+	sinceMetadata,
+} from "./resume.js";
 
 /** Options of {@link createClient}. */
 export interface ClientOptions {
@@ -43,6 +51,13 @@ export interface ClientOptions {
 	 * beyond 2^53). Sending a `bigint` works in either mode (int64/uint64 on the wire).
 	 */
 	int64?: Int64Mode;
+	/**
+	 * Resume policy of resumable streams (those whose leading metadata has `epoch` and
+	 * `offset`): after a reconnect, or when the server ends one because it fell behind, the
+	 * stream is re-opened after its last position and iteration goes on. `false` turns this off
+	 * for every stream (each stream can also opt out). Default {@link DEFAULT_RESUME}.
+	 */
+	resume?: Partial<ResumeOptions> | false;
 }
 
 /** Per-call options. */
@@ -53,6 +68,29 @@ export interface CallOptions {
 	signal?: AbortSignal;
 	/** Fails the call with {@link Code.TIMEOUT} (and sends CANCEL) after this many ms. */
 	timeoutMs?: number;
+}
+
+/** Options of {@link SwillClient.stream}. */
+export interface StreamOptions extends CallOptions {
+	/**
+	 * This stream's resume policy, over the client's; `false` opts out: the stream then ends
+	 * with the disconnect error like any other call.
+	 */
+	resume?: Partial<ResumeOptions> | false;
+	/**
+	 * Open the stream after a position saved earlier (e.g. {@link ServerStreamCall.position}
+	 * kept across a page reload); sent as the `since` request metadata. The leading metadata's
+	 * `recovered` (also {@link ServerStreamCall.recovered}) says whether the server could.
+	 * `undefined` opens it as usual, so `since: earlier.position` needs no check.
+	 */
+	since?: StreamPosition | undefined;
+	/**
+	 * Runs at each automatic resume, in stream order: when the iterator asks for the first
+	 * item after the resume (every earlier item has been handled). The iterator waits for a
+	 * returned promise, so `if (!recovered) await reload()` finishes before any live item is
+	 * seen; a rejection ends the stream with that error (and cancels it on the server).
+	 */
+	onResumed?: (event: ResumedEvent) => void | Promise<void>;
 }
 
 /** Options of calls with a streaming request. */
@@ -79,8 +117,37 @@ export interface CallHandle {
 /** A single-request, single-response call: a Promise of the result, plus the call handle. */
 export interface UnaryCall<Res> extends CallHandle, Promise<Res> {}
 
-/** A single-request, streaming-response call: iterate it with `for await`. */
-export interface ServerStreamCall<Res> extends CallHandle, AsyncIterable<Res> {}
+/**
+ * A single-request, streaming-response call: iterate it with `for await`. When its leading
+ * metadata has `epoch` and `offset` it is resumable: a lost connection (or the server ending
+ * it because it fell behind) re-opens it after the last item received, and iteration goes on.
+ */
+export interface ServerStreamCall<Res> extends CallHandle, AsyncIterable<Res> {
+	/**
+	 * The position of the last item the iterator handed out (the leading `offset` before the
+	 * first); pass it as `since` to continue from there later. `undefined` until the leading
+	 * metadata, and for streams without positions.
+	 */
+	readonly position: StreamPosition | undefined;
+	/** True while a lost connection would resume this stream (it has a position, resume is on). */
+	readonly resumable: boolean;
+	/**
+	 * `recovered` of the latest resume the iterator reached (or of the opening, with `since`):
+	 * `false` means items were missed and the application should reload its state.
+	 * `undefined` before any.
+	 */
+	readonly recovered: boolean | undefined;
+	/** How many resumes the iterator has reached. */
+	readonly resumes: number;
+	/**
+	 * Subscribes to `interrupted` (cut, resuming; at once) or `resumed` (in stream order);
+	 * returns the unsubscribe function.
+	 */
+	on<K extends keyof StreamEvents>(
+		event: K,
+		listener: (event: StreamEvents[K]) => void,
+	): () => void;
+}
 
 /** The sending half of a streaming request. */
 export interface RequestSender<Req> {
@@ -103,8 +170,12 @@ export interface BidiStreamCall<Req, Res>
 export interface SwillClient {
 	/** Single request, single response. */
 	call<Res = unknown>(rpc: string, data?: unknown, options?: CallOptions): UnaryCall<Res>;
-	/** Single request, streaming response. */
-	stream<Res = unknown>(rpc: string, data?: unknown, options?: CallOptions): ServerStreamCall<Res>;
+	/** Single request, streaming response; resumable when the server announces positions. */
+	stream<Res = unknown>(
+		rpc: string,
+		data?: unknown,
+		options?: StreamOptions,
+	): ServerStreamCall<Res>;
 	/** Streaming request, single response. */
 	clientStream<Req = unknown, Res = unknown>(
 		rpc: string,
@@ -209,8 +280,65 @@ export function createClient(options: ClientOptions): SwillClient {
 		int64: options.int64,
 	});
 
-	function start(rpc: string, shape: CallShape, callOptions: CallOptions | undefined): Call {
-		const call = new Call(rpc, shape, callOptions?.metadata);
+	const clientResume =
+		options.resume === false ? undefined : { ...DEFAULT_RESUME, ...options.resume };
+	/** Streams waiting out a backoff before a resume attempt: `close()` ends their wait. */
+	const backingOff = new Set<() => void>();
+	const backoff =
+		options.reconnect === false
+			? DEFAULT_RECONNECT
+			: { ...DEFAULT_RECONNECT, ...options.reconnect };
+
+	/**
+	 * The hooks that let `call` resume: the first attempt re-binds at once (or as soon as a
+	 * socket is open), later ones after the reconnect backoff.
+	 */
+	function resumeHooks(
+		call: Call,
+		streamOptions: StreamOptions | undefined,
+	): ResumeHooks | undefined {
+		if (clientResume === undefined || streamOptions?.resume === false) return undefined;
+		const policy = { ...clientResume, ...streamOptions?.resume };
+		let timer: ReturnType<typeof setTimeout> | undefined;
+		const done = new AbortController();
+		const rebind = () => {
+			if (timer !== undefined) clearTimeout(timer);
+			timer = undefined;
+			backingOff.delete(rebind);
+			connection
+				.attach(call, done.signal, true)
+				.catch((error: unknown) => call.fail(SwillError.from(error)));
+		};
+		call.onDone(() => {
+			if (timer !== undefined) clearTimeout(timer);
+			backingOff.delete(rebind);
+			done.abort();
+		});
+		return {
+			maxAttempts: policy.maxAttempts,
+			reattach: (_call, attempt) => {
+				if (attempt <= 1) {
+					rebind();
+					return;
+				}
+				backingOff.add(rebind);
+				timer = setTimeout(rebind, backoffDelay(attempt - 1, backoff));
+			},
+			onResumed: streamOptions?.onResumed,
+			warn: options.onWarning,
+		};
+	}
+
+	function start(
+		rpc: string,
+		shape: CallShape,
+		callOptions: CallOptions | undefined,
+		metadata = callOptions?.metadata,
+		resume?: (call: Call) => ResumeHooks | undefined,
+	): Call {
+		const call = new Call(rpc, shape, metadata);
+		const hooks = resume?.(call);
+		if (hooks !== undefined) call.enableResume(hooks);
 		const signal = callOptions?.signal;
 		if (signal?.aborted) {
 			call.fail(cancelled(rpc, signal.reason));
@@ -242,10 +370,35 @@ export function createClient(options: ClientOptions): SwillClient {
 			return Object.assign(call.result as Promise<Res>, baseHandle(call));
 		},
 
-		stream<Res>(rpc: string, data?: unknown, callOptions?: CallOptions): ServerStreamCall<Res> {
-			const call = start(rpc, { requestStreams: false, responseStreams: true }, callOptions);
+		stream<Res>(rpc: string, data?: unknown, callOptions?: StreamOptions): ServerStreamCall<Res> {
+			const since = callOptions?.since;
+			const metadata =
+				since === undefined ? callOptions?.metadata : sinceMetadata(callOptions?.metadata, since);
+			const call = start(
+				rpc,
+				{ requestStreams: false, responseStreams: true },
+				callOptions,
+				metadata,
+				(c) => resumeHooks(c, callOptions),
+			);
 			if (!call.done) call.sendRequest(data);
-			return { ...baseHandle(call), [Symbol.asyncIterator]: () => iterate<Res>(call) };
+			return {
+				...baseHandle(call),
+				get position() {
+					return call.position;
+				},
+				get resumable() {
+					return call.resumable;
+				},
+				get recovered() {
+					return call.recovered;
+				},
+				get resumes() {
+					return call.resumes;
+				},
+				on: (event, listener) => call.on(event, listener),
+				[Symbol.asyncIterator]: () => iterate<Res>(call),
+			};
 		},
 
 		clientStream<Req, Res>(
@@ -268,7 +421,11 @@ export function createClient(options: ClientOptions): SwillClient {
 		},
 
 		connect: (signal?: AbortSignal) => connection.ready(signal),
-		close: () => connection.close(),
+		close: () => {
+			connection.close();
+			// Each attaches now, finds the client closed and fails (instead of after its delay).
+			for (const rebind of [...backingOff]) rebind();
+		},
 		on: (event, listener) => connection.on(event, listener),
 		get state() {
 			return connection.state;

@@ -1,7 +1,8 @@
 /**
  * The socket lifecycle: one WebSocket at a time, lazy connect, reconnect with backoff and
  * jitter, and the events `connected` / `disconnected` / `reconnecting`. Each socket has its own
- * {@link CallTable}: seqs restart at 1 and calls never survive a reconnect (spec §2.3).
+ * {@link CallTable}: seqs restart at 1 and a call never moves to another socket as it is
+ * (spec §2.3). Resumable streams are re-opened on the next socket instead (see `resume.ts`).
  *
  * @module
  */
@@ -41,6 +42,8 @@ export interface DisconnectedEvent {
 	reason: string;
 	/** Calls that were in flight and failed with {@link Code.UNAVAILABLE}. */
 	failedCalls: number;
+	/** Resumable streams that were in flight and will be resumed on the next connection. */
+	resumingCalls: number;
 	/** False after `close()` or when reconnecting is off. */
 	willReconnect: boolean;
 }
@@ -168,25 +171,30 @@ export class Connection {
 
 	/**
 	 * Binds `call` to the open socket, waiting for one if needed (bounded by the connect
-	 * timeout, the call's own signal and `close()`).
+	 * timeout, the call's own signal and `close()`). With `untilGivenUp` the wait has no time
+	 * limit: it ends when a socket opens, when reconnecting gives up, or at `close()` (a stream
+	 * being resumed waits out an outage as long as the client keeps reconnecting).
 	 */
-	async attach(call: Call, signal?: AbortSignal): Promise<void> {
+	async attach(call: Call, signal?: AbortSignal, untilGivenUp = false): Promise<void> {
 		if (call.done) return;
-		const open = await this.#whenOpen(signal);
+		const open = await this.#whenOpen(signal, untilGivenUp);
 		if (!call.done) open.table.open(call);
 	}
 
-	#whenOpen(signal?: AbortSignal): Promise<OpenSocket> {
+	#whenOpen(signal?: AbortSignal, untilGivenUp = false): Promise<OpenSocket> {
 		if (this.#state === "open" && this.#current !== undefined) {
 			return Promise.resolve(this.#current);
 		}
 		if (this.#state === "closed") {
 			return Promise.reject(new SwillError(Code.UNAVAILABLE, "the client is closed"));
 		}
+		if (signal?.aborted) {
+			return Promise.reject(new SwillError(Code.CANCELLED, "aborted while connecting"));
+		}
 		return new Promise<OpenSocket>((resolve, reject) => {
 			const timeoutMs = this.#options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
 			const settle = () => {
-				clearTimeout(timer);
+				if (timer !== undefined) clearTimeout(timer);
 				signal?.removeEventListener("abort", onAbort);
 				const index = this.#waiters.indexOf(waiter);
 				if (index >= 0) this.#waiters.splice(index, 1);
@@ -201,17 +209,19 @@ export class Connection {
 					reject(error);
 				},
 			};
-			const timer = setTimeout(() => {
-				const last = this.#lastFailure;
-				const detail = last === undefined ? "" : ` (last: ${last.message})`;
-				waiter.reject(
-					new SwillError(
-						Code.UNAVAILABLE,
-						`could not connect to ${this.url} within ${timeoutMs} ms${detail}`,
-						{ cause: last },
-					),
-				);
-			}, timeoutMs);
+			const timer = untilGivenUp
+				? undefined
+				: setTimeout(() => {
+						const last = this.#lastFailure;
+						const detail = last === undefined ? "" : ` (last: ${last.message})`;
+						waiter.reject(
+							new SwillError(
+								Code.UNAVAILABLE,
+								`could not connect to ${this.url} within ${timeoutMs} ms${detail}`,
+								{ cause: last },
+							),
+						);
+					}, timeoutMs);
 			const onAbort = () =>
 				waiter.reject(new SwillError(Code.CANCELLED, "aborted while connecting"));
 			signal?.addEventListener("abort", onAbort, { once: true });
@@ -297,17 +307,26 @@ export class Connection {
 					: `could not connect to ${this.url} (close code ${code})`,
 			);
 			this.#lastFailure = lost;
-			const failedCalls = table.size;
-			table.failAll(
+			const closedByUser = this.#state === "closed";
+			const willReconnect = !closedByUser && this.#reconnect !== undefined;
+			// Resumable streams wait for the next socket; nothing else survives this one.
+			const { failed, resuming } = table.disconnect(
 				(call) =>
 					new SwillError(
 						Code.UNAVAILABLE,
 						`call "${call.rpc}" (seq ${call.seq ?? "?"}) failed: ${lost.message}`,
 					),
+				willReconnect,
 			);
-			const closedByUser = this.#state === "closed";
-			const willReconnect = !closedByUser && this.#reconnect !== undefined;
-			if (opened) this.#emit("disconnected", { code, reason, failedCalls, willReconnect });
+			if (opened) {
+				this.#emit("disconnected", {
+					code,
+					reason,
+					failedCalls: failed,
+					resumingCalls: resuming,
+					willReconnect,
+				});
+			}
 			if (closedByUser) return;
 			if (!willReconnect) {
 				this.#state = "idle";

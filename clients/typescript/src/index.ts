@@ -9,6 +9,7 @@ export type {
 	RequestSender,
 	ServerStreamCall,
 	StreamingCallOptions,
+	StreamOptions,
 	SwillClient,
 	UnaryCall,
 } from "./client.js";
@@ -33,3 +34,11 @@ export {
 	SUBPROTOCOL,
 	SUBPROTOCOL_TOKEN_SAFE,
 } from "./protocol/frames.js";
+export type {
+	InterruptedEvent,
+	ResumedEvent,
+	ResumeOptions,
+	StreamEvents,
+	StreamPosition,
+} from "./resume.js";
+export { DEFAULT_MAX_RESUME_ATTEMPTS, DEFAULT_RESUME } from "./resume.js";

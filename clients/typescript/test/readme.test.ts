@@ -53,4 +53,6 @@ test("README ts snippets type-check and run", { timeout: 60_000 }, async () => {
 	assert.match(output, /^\{ auth: 'token' \}$/m);
 	assert.match(output, /^18446744073709551615n$/m, "a u64 beyond 2^53 comes back exact");
 	assert.match(output, /^1099511627776$/m);
+	assert.match(output, /^hello 1$/m, "a history topic counts positions from its offset");
+	assert.match(output, /^recovered: true$/m, "since opens a stream where it stopped");
 });

@@ -3,6 +3,7 @@
  * `ws` package and this package's codec. It lets the client's own tests run without the Rust
  * server; the integration suite runs against the real `swill-conformance` binary.
  */
+import { randomUUID } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { type WebSocket, WebSocketServer } from "ws";
@@ -14,16 +15,65 @@ interface OpenCall {
 	rpc: string;
 	items: number[];
 	timer?: ReturnType<typeof setInterval>;
+	unsubscribe?: () => void;
 }
 
-function serve(socket: WebSocket): void {
+/**
+ * The fixture's pub/sub, per server process: topics named `history.*` keep every message
+ * and announce `epoch`/`offset` (a new epoch per start, as the real server's in-process
+ * history), and a subscription with `since` in the same epoch replays what it missed.
+ */
+class Topics {
+	readonly epoch = randomUUID();
+	#logs = new Map<string, unknown[]>();
+	#subscribers = new Map<string, Set<(message: unknown) => void>>();
+
+	subscribe(
+		topic: string,
+		since: unknown,
+		deliver: (message: unknown) => void,
+	): { leading: Metadata; replay: unknown[]; unsubscribe: () => void } {
+		const set = this.#subscribers.get(topic) ?? new Set();
+		this.#subscribers.set(topic, set);
+		set.add(deliver);
+		const unsubscribe = () => set.delete(deliver);
+		if (!topic.startsWith("history."))
+			return { leading: { subscribed: topic }, replay: [], unsubscribe };
+		const log = this.#logs.get(topic) ?? [];
+		const leading: Metadata = { subscribed: topic, epoch: this.epoch, offset: log.length };
+		if (typeof since !== "object" || since === null) return { leading, replay: [], unsubscribe };
+		const { epoch, offset } = since as { epoch?: unknown; offset?: unknown };
+		if (epoch === this.epoch && typeof offset === "number" && offset >= 0 && offset <= log.length) {
+			return {
+				leading: { ...leading, offset, recovered: true },
+				replay: log.slice(offset),
+				unsubscribe,
+			};
+		}
+		return { leading: { ...leading, recovered: false }, replay: [], unsubscribe };
+	}
+
+	publish(topic: string, message: unknown): void {
+		if (topic.startsWith("history.")) {
+			const log = this.#logs.get(topic) ?? [];
+			this.#logs.set(topic, log);
+			log.push(message);
+		}
+		for (const deliver of [...(this.#subscribers.get(topic) ?? [])]) deliver(message);
+	}
+}
+
+function serve(socket: WebSocket, topics: Topics): void {
 	const calls = new Map<number, OpenCall>();
 	const send = (seq: number, data: unknown, type = 0, leading?: Metadata, trailing?: Metadata) =>
 		socket.send(encodeResponse({ seq, data, type: type as 0, leading, trailing }));
 	const error = (seq: number, code: number, message: string, data?: unknown) =>
 		send(seq, data === undefined ? { code, message } : { code, message, data }, 3);
 	socket.on("close", () => {
-		for (const call of calls.values()) clearInterval(call.timer);
+		for (const call of calls.values()) {
+			clearInterval(call.timer);
+			call.unsubscribe?.();
+		}
 	});
 	socket.on("message", (raw: Buffer) => {
 		const decoded = decodeRequest(new Uint8Array(raw));
@@ -32,6 +82,7 @@ function serve(socket: WebSocket): void {
 		const open = calls.get(f.seq);
 		if (f.type === 3) {
 			clearInterval(open?.timer);
+			open?.unsubscribe?.();
 			calls.delete(f.seq);
 			return;
 		}
@@ -85,6 +136,20 @@ function serve(socket: WebSocket): void {
 				calls.set(f.seq, call);
 				return;
 			}
+			case "subscribe": {
+				const sub = topics.subscribe(String(f.data), f.metadata?.["since"], (message) =>
+					send(f.seq, message),
+				);
+				calls.set(f.seq, { rpc: "subscribe", items: [], unsubscribe: sub.unsubscribe });
+				send(f.seq, null, 2, sub.leading);
+				for (const message of sub.replay) send(f.seq, message);
+				return;
+			}
+			case "publish": {
+				const { topic, message } = f.data as { topic: string; message: unknown };
+				topics.publish(topic, message);
+				return send(f.seq, true);
+			}
 			case "validated": {
 				const person = f.data as { name?: unknown; age?: unknown };
 				if (
@@ -133,7 +198,8 @@ export async function startFakeServer(): Promise<ConformanceServer> {
 				path: "/ws",
 				handleProtocols: (offered) => (offered.has("swill.v1") ? "swill.v1" : false),
 			});
-			ws.on("connection", serve);
+			const topics = new Topics();
+			ws.on("connection", (socket: WebSocket) => serve(socket, topics));
 			server.once("error", reject);
 			server.listen(port, "127.0.0.1", () => {
 				port = (server.address() as AddressInfo).port;

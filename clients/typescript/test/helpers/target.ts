@@ -24,3 +24,12 @@ export async function until(
 		await sleep(10);
 	}
 }
+
+/** Resolves (or rejects) as `promise` does; fails after `limitMs` naming `what`. */
+export function within<T>(promise: Promise<T>, limitMs: number, what: string): Promise<T> {
+	let timer: ReturnType<typeof setTimeout> | undefined;
+	const limit = new Promise<never>((_, reject) => {
+		timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), limitMs);
+	});
+	return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
+}
