@@ -117,12 +117,7 @@ impl Connection {
 
     /// The first value of query parameter `name` of the upgrade URI, percent-decoded.
     pub fn query_param(&self, name: &str) -> Option<String> {
-        let query = self.0.uri.query()?;
-        query
-            .split('&')
-            .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
-            .find(|(k, _)| percent_decode(k) == name)
-            .map(|(_, v)| percent_decode(v))
+        query_param(&self.0.uri, name)
     }
 
     pub(crate) fn state<S: Clone + Send + Sync + 'static>(&self) -> Option<S> {
@@ -139,6 +134,15 @@ impl fmt::Debug for Connection {
             .field("subprotocol", &self.0.subprotocol)
             .finish_non_exhaustive()
     }
+}
+
+/// The first value of query parameter `name` of `uri`, percent-decoded (`+` is a space).
+pub(crate) fn query_param(uri: &http::Uri, name: &str) -> Option<String> {
+    uri.query()?
+        .split('&')
+        .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+        .find(|(k, _)| percent_decode(k) == name)
+        .map(|(_, v)| percent_decode(v))
 }
 
 /// The value of cookie `name` in the `Cookie` headers (quotes around the value removed).

@@ -186,6 +186,13 @@ impl Handshake {
         crate::context::cookie(&self.headers, name)
     }
 
+    /// The first value of query parameter `name` of the upgrade URI, percent-decoded (`+` is
+    /// a space): for example a token a browser passes as `/ws?token=...`, since browsers
+    /// cannot set headers on a WebSocket.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        crate::context::query_param(&self.uri, name)
+    }
+
     /// Extensions that will be readable from [`Connection::extensions`].
     pub fn extensions_mut(&mut self) -> &mut Extensions {
         &mut self.extensions

@@ -530,3 +530,32 @@ async fn an_outer_module_hook_covers_nested_modules_but_not_the_reverse() {
     drop(ws);
     server.stop().await;
 }
+
+/// Browsers cannot set headers on a WebSocket: a token in the query string, percent-decoded.
+#[tokio::test]
+async fn before_connection_reads_a_percent_encoded_query_token() {
+    let app = Swill::new()
+        .handler(whoami)
+        .before_connection(|mut hs| async move {
+            if hs.query_param("token").as_deref() != Some("s3cret key") {
+                return Err(Rejection::new(StatusCode::UNAUTHORIZED, "bad token"));
+            }
+            hs.extensions_mut().insert(User {
+                name: "token-user".into(),
+            });
+            Ok(hs)
+        });
+    let server = spawn(app).await;
+    let refused = ws_connect_with(&format!("{}?token=wrong", server.url()), &[])
+        .await
+        .expect_err("refused");
+    assert_eq!(refused.status(), 401);
+    let url = format!("{}?room=r&token=s3cret%20key", server.url());
+    let (mut ws, _) = ws_connect_with(&url, &[]).await.expect("accepted");
+    send_bytes(&mut ws, request(1, &(), "whoami")).await;
+    let r = recv_resp(&mut ws).await;
+    assert_eq!(r.kind, MESSAGE, "{r:?}");
+    assert_eq!(r.data.as_array().unwrap()[0], V::from("token-user"));
+    drop(ws);
+    server.stop().await;
+}
