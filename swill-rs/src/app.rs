@@ -14,14 +14,16 @@ use crate::protocol::{Limits as EngineLimits, Router as EngineRouter, Shape};
 mod cidr;
 mod config;
 mod hook_set;
+pub(crate) mod log_limit;
 
 #[cfg(feature = "server")]
 pub(crate) use config::{canonical, Refusal};
 pub use config::{
-    Cidr, CidrError, Config, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
-    DEFAULT_MAX_CONCURRENT_CALLS, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP,
-    DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_PENDING_OUTPUT, DEFAULT_MAX_QUEUED_ITEMS,
-    DEFAULT_MESSAGE_TIMEOUT, DEFAULT_PING_INTERVAL, DEFAULT_SHUTDOWN_TIMEOUT,
+    Cidr, CidrError, Config, DEFAULT_ERROR_LOGS_PER_SECOND, DEFAULT_HANDSHAKE_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONCURRENT_CALLS, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_PENDING_OUTPUT,
+    DEFAULT_MAX_QUEUED_ITEMS, DEFAULT_MESSAGE_TIMEOUT, DEFAULT_PING_INTERVAL,
+    DEFAULT_SHUTDOWN_TIMEOUT,
 };
 pub use hook_set::Hooks;
 
@@ -417,11 +419,13 @@ impl Swill {
                 app_hooks,
             );
         }
+        let error_logs = log_limit::ErrorLogs::new(self.config.error_logs_per_second);
         Ok(Arc::new(App {
             handlers,
             by_name,
             conn_hooks: self.conn_hooks,
             states: Arc::new(self.states),
+            error_logs,
             config: self.config,
             paths: self.paths,
             api,
@@ -467,6 +471,7 @@ pub(crate) struct App {
     pub(crate) paths: Paths,
     pub(crate) api: Option<Arc<ApiDoc>>,
     pub(crate) title: String,
+    pub(crate) error_logs: log_limit::ErrorLogs,
 }
 
 impl fmt::Debug for App {

@@ -158,6 +158,7 @@ mod docs_page;
 #[cfg(feature = "server")]
 #[cfg_attr(docsrs, doc(cfg(feature = "server")))]
 pub mod pubsub;
+pub use app::DEFAULT_ERROR_LOGS_PER_SECOND;
 pub use app::{BuildError, Cidr, CidrError, Config, Hooks, Module, Swill};
 pub use app::{
     DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONCURRENT_CALLS,

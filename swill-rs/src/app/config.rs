@@ -52,6 +52,12 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// with hundreds of browsers behind it still fits.
 pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = DEFAULT_MAX_CONNECTIONS / 10;
 
+/// Default number of error log lines per second for each kind of failure (a handler that
+/// panicked, a result that cannot be encoded): enough to see that something is wrong and
+/// what, not enough for a client that makes every call fail to fill the disk. Lines held
+/// back are counted and the count is logged with the next line written.
+pub const DEFAULT_ERROR_LOGS_PER_SECOND: u32 = 10;
+
 /// Connection limits, timeouts and admission rules of an app.
 ///
 /// Every setting has a getter of the same name and a `#[must_use]` setter that clamps its
@@ -92,6 +98,7 @@ pub struct Config {
     pub(crate) decode_budget_ratio: usize,
     pub(crate) min_decode_budget: usize,
     pub(crate) debug: bool,
+    pub(crate) error_logs_per_second: u32,
 }
 
 impl Default for Config {
@@ -116,6 +123,7 @@ impl Default for Config {
             decode_budget_ratio: crate::payload::DEFAULT_DECODE_BUDGET_RATIO,
             min_decode_budget: crate::payload::DEFAULT_MIN_DECODE_BUDGET,
             debug: false,
+            error_logs_per_second: DEFAULT_ERROR_LOGS_PER_SECOND,
         }
     }
 }
@@ -298,6 +306,17 @@ impl Config {
         self.debug = on;
         self
     }
+
+    /// At most this many error log lines per second for each kind of failure (default
+    /// [`DEFAULT_ERROR_LOGS_PER_SECOND`]; 0 writes none). The lines held back are counted,
+    /// and the next line written carries the count as `suppressed`. The panic message itself
+    /// is printed by the process's panic hook, which swill leaves alone: see
+    /// [`limit_panic_output`](crate::server::limit_panic_output).
+    #[must_use]
+    pub fn error_logs_per_second(mut self, lines: u32) -> Self {
+        self.error_logs_per_second = lines;
+        self
+    }
 }
 
 /// Getters, one per setting. They carry a `get_` prefix because the setters, builder-style,
@@ -400,6 +419,11 @@ impl Config {
     /// Denied networks. See [`Config::deny_network`](Self::deny_network).
     pub fn get_denied_networks(&self) -> &[Cidr] {
         &self.denied_networks
+    }
+
+    /// See [`Config::error_logs_per_second`](Self::error_logs_per_second).
+    pub fn get_error_logs_per_second(&self) -> u32 {
+        self.error_logs_per_second
     }
 
     /// Whether debug mode is on. See [`Config::debug`](Self::debug).

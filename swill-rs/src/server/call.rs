@@ -5,6 +5,7 @@
 //! `is_open`) and the body tells it everything else as values.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 use std::task::Poll;
 
 use bytes::Bytes;
@@ -13,6 +14,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::calls::Call;
 use super::conn::Driver;
+use crate::app::log_limit::Verdict;
+use crate::app::App;
 use crate::handler::{BlockingJob, CallContext, CallView, Metadata, Start, Step};
 use crate::hooks::{HookError, Outcome};
 use crate::protocol::{CancelReason, Event, Seq};
@@ -139,7 +142,9 @@ where
                 Ok(Poll::Ready(step)) => step,
                 Err(panic) => {
                     let err = panic_error(&*panic, debug);
-                    tracing::error!(seq = seq.0, error = %err, "handler panicked");
+                    if let Some(suppressed) = logs(&self.app) {
+                        tracing::error!(seq = seq.0, error = %err, suppressed, "handler panicked");
+                    }
                     self.fail_call(seq, err);
                     return;
                 }
@@ -182,7 +187,7 @@ where
                     }
                     return;
                 }
-                Step::Blocking(job) => run_blocking(job, seq, debug),
+                Step::Blocking(job) => run_blocking(job, seq, self.app.clone()),
             }
         }
         // Still producing: yield to the other calls and come back.
@@ -275,7 +280,9 @@ where
             body, ctx, route, ..
         } = call;
         if catch_unwind(AssertUnwindSafe(move || drop(body))).is_err() {
-            tracing::error!("a handler panicked while being dropped");
+            if let Some(suppressed) = logs(&self.app) {
+                tracing::error!(suppressed, "a handler panicked while being dropped");
+            }
         }
         let Some(route) = self.app.handlers.get(route as usize) else {
             return;
@@ -284,21 +291,33 @@ where
             return;
         }
         let hooks = route.hooks.clone();
+        let app = self.app.clone();
         self.finals
             .get_or_insert_with(FuturesUnordered::new)
             .push(Box::pin(async move {
                 for h in &hooks.after_request {
                     let fut = AssertUnwindSafe(h(ctx.clone(), outcome.clone()));
                     if futures_util::FutureExt::catch_unwind(fut).await.is_err() {
-                        tracing::error!("after_request hook panicked");
+                        if let Some(suppressed) = logs(&app) {
+                            tracing::error!(suppressed, "after_request hook panicked");
+                        }
                     }
                 }
             }));
     }
 }
 
+/// Whether the app's error-log budget lets one more handler-failure line through now, and if
+/// so how many were held back before it.
+fn logs(app: &App) -> Option<u64> {
+    match app.error_logs.handler.check(std::time::Instant::now()) {
+        Verdict::Log { suppressed } => Some(suppressed),
+        Verdict::Suppress => None,
+    }
+}
+
 /// Runs a blocking handler on the pool; its result wakes the call through `deliver`.
-fn run_blocking(job: BlockingJob, seq: Seq, debug: bool) {
+fn run_blocking(job: BlockingJob, seq: Seq, app: Arc<App>) {
     let span = tracing::Span::current();
     tokio::task::spawn_blocking(move || {
         let _enter = span.enter();
@@ -306,8 +325,10 @@ fn run_blocking(job: BlockingJob, seq: Seq, debug: bool) {
         let out = match catch_unwind(AssertUnwindSafe(run)) {
             Ok(out) => out,
             Err(panic) => {
-                let err = panic_error(&*panic, debug);
-                tracing::error!(seq = seq.0, "blocking handler panicked");
+                let err = panic_error(&*panic, app.config.debug);
+                if let Some(suppressed) = logs(&app) {
+                    tracing::error!(seq = seq.0, suppressed, "blocking handler panicked");
+                }
                 Err(err)
             }
         };

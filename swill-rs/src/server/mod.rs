@@ -13,6 +13,7 @@ mod deadline;
 mod io;
 mod limits;
 mod pages;
+mod panics;
 mod service;
 
 use std::future::{Future, IntoFuture};
@@ -27,6 +28,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
+pub use panics::limit_panic_output;
 pub use service::{ShutdownHandle, SwillService, SUBPROTOCOL, SUBPROTOCOL_ALIAS};
 
 use crate::Swill;
