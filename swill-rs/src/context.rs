@@ -12,6 +12,10 @@ use http::{Extensions, HeaderMap, Uri};
 use crate::metadata::Metadata;
 use crate::protocol::Seq;
 
+mod closing;
+pub(crate) use closing::Closing;
+pub use closing::ShuttingDown;
+
 /// Application state values, keyed by type (see `Swill::with_state`).
 #[derive(Default)]
 pub(crate) struct StateMap(HashMap<TypeId, Box<dyn Any + Send + Sync>>);
@@ -56,6 +60,7 @@ struct ConnInner {
     extensions: Extensions,
     subprotocol: &'static str,
     states: Arc<StateMap>,
+    closing: Arc<Closing>,
 }
 
 impl Connection {
@@ -76,7 +81,28 @@ impl Connection {
             extensions,
             subprotocol,
             states,
+            closing: Arc::default(),
         }))
+    }
+
+    /// Resolves when the server starts a graceful shutdown of this connection (the process
+    /// shuts down, or [`ShutdownHandle::shutdown`](crate::server::ShutdownHandle::shutdown)
+    /// was called): the moment for an endless stream to end cleanly instead of holding the
+    /// shutdown until its timeout, for example with
+    /// `stream.take_until(conn.shutting_down())`. Running calls get the configured
+    /// `shutdown_timeout` after it fires.
+    pub fn shutting_down(&self) -> ShuttingDown {
+        ShuttingDown::new(self.0.closing.clone())
+    }
+
+    /// Whether the graceful shutdown of this connection has started.
+    pub fn is_shutting_down(&self) -> bool {
+        self.0.closing.is_raised()
+    }
+
+    /// Starts the shutdown signal (the server does this when its graceful shutdown begins).
+    pub(crate) fn begin_shutdown(&self) {
+        self.0.closing.raise();
     }
 
     /// A process-unique id for the connection (also the `conn` field of its tracing span).
@@ -222,6 +248,12 @@ impl CallContext {
     /// The request metadata (empty when the client sent none).
     pub fn metadata(&self) -> &Metadata {
         &self.0.metadata
+    }
+
+    /// Resolves when the call's connection starts shutting down (see
+    /// [`Connection::shutting_down`]).
+    pub fn shutting_down(&self) -> ShuttingDown {
+        self.connection().shutting_down()
     }
 
     /// The connection the call arrived on.

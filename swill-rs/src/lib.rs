@@ -134,7 +134,8 @@ pub mod __private;
 
 pub use error::{Code, Error, FieldError, FieldErrors, Result};
 pub use handler::{
-    CallContext, Connection, Extension, Metadata, Request, Response, State, Streaming, Value,
+    CallContext, Connection, Extension, Metadata, Request, Response, ShuttingDown, State,
+    Streaming, Value,
 };
 #[cfg(feature = "macros")]
 pub use swill_macros::handler;

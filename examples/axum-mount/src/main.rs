@@ -4,7 +4,14 @@
 //! twice: as a single route (`/rpc`, via `into_route`) and as a nested router
 //! (`/api/swill/ws`, `/api/swill/schema.json`, `/api/swill/docs`, via `into_router`). A tower
 //! layer (a response header and a concurrency limit) wraps everything. Prints
-//! `listening on ws://ADDR/rpc`. `--check` calls both mounts and the HTTP routes, then exits.
+//! `listening on ws://ADDR/rpc`. `--check` calls both mounts and the HTTP routes, shuts down
+//! gracefully, and exits.
+//!
+//! Graceful shutdown: hyper stops tracking a connection once it is upgraded, so axum's
+//! `with_graceful_shutdown` alone would return while WebSocket connections keep running.
+//! The `*_with_shutdown` mounts return a handle whose `after(signal)` future is what axum
+//! gets: it shuts the WebSocket connections down (handlers see
+//! `Connection::shutting_down`) and resolves once they are gone.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -12,6 +19,7 @@ use std::process::ExitCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
+use swill::server::ShutdownHandle;
 use swill::{Error, Request, Swill};
 use tower::ServiceBuilder;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -35,8 +43,11 @@ fn rpc_app() -> Swill {
         .handler(mul)
 }
 
-fn router() -> Router {
-    Router::new()
+/// The app's routes, and the shutdown handles of its two swill mounts.
+fn router() -> (Router, [ShutdownHandle; 2]) {
+    let (rpc_route, rpc_shutdown) = rpc_app().into_route_with_shutdown();
+    let (nested, nested_shutdown) = rpc_app().into_router_with_shutdown();
+    let router = Router::new()
         .route("/health", get(|| async { "ok" }))
         .route(
             "/api/version",
@@ -46,8 +57,8 @@ fn router() -> Router {
                 })
             }),
         )
-        .route("/rpc", rpc_app().into_route())
-        .nest("/api/swill", rpc_app().into_router())
+        .route("/rpc", rpc_route)
+        .nest("/api/swill", nested)
         .layer(
             ServiceBuilder::new()
                 .layer(SetResponseHeaderLayer::overriding(
@@ -55,7 +66,15 @@ fn router() -> Router {
                     axum::http::HeaderValue::from_static("axum-mount"),
                 ))
                 .concurrency_limit(1024),
-        )
+        );
+    (router, [rpc_shutdown, nested_shutdown])
+}
+
+/// Waits for `signal`, then shuts both swill mounts down and waits for their connections.
+async fn graceful(signal: impl std::future::Future<Output = ()>, handles: [ShutdownHandle; 2]) {
+    signal.await;
+    let [a, b] = handles;
+    tokio::join!(a.shutdown(), b.shutdown());
 }
 
 async fn check(addr: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
@@ -119,10 +138,25 @@ async fn main() -> ExitCode {
     };
     let local = listener.local_addr().unwrap_or(addr);
     println!("listening on ws://{local}/rpc");
-    let server = tokio::spawn(async move { axum::serve(listener, router()).await });
+    let (app, handles) = router();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = stop_rx => {}
+        }
+    };
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(graceful(signal, handles))
+            .await
+    });
     if run_check {
-        let result = check(local).await;
-        server.abort();
+        let mut result = check(local).await;
+        let _ = stop_tx.send(());
+        if result.is_ok() && !matches!(server.await, Ok(Ok(()))) {
+            result = Err("the graceful shutdown did not complete".into());
+        }
         return match result {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

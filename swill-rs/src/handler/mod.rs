@@ -51,7 +51,7 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-pub use crate::context::{CallContext, Connection};
+pub use crate::context::{CallContext, Connection, ShuttingDown};
 pub use crate::metadata::Metadata;
 pub use extract::{Extension, FromCall, State};
 pub use input::Streaming;

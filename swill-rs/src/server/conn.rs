@@ -153,6 +153,8 @@ where
             let mut progress = false;
 
             if self.shutdown_deadline.is_none() && self.shutdown.as_mut().poll(cx).is_ready() {
+                // Handlers waiting on `Connection::shutting_down` end their streams now.
+                self.conn.begin_shutdown();
                 let grace = self.app.config.shutdown_timeout;
                 self.shutdown_deadline = Some(Box::pin(tokio::time::sleep(grace)));
                 progress = true;

@@ -134,6 +134,38 @@ impl ShutdownHandle {
     pub fn live_connections(&self) -> usize {
         self.0.live.load(Ordering::Acquire)
     }
+
+    /// Whether a shutdown has started (new upgrades are then refused with HTTP 503).
+    pub fn is_shutting_down(&self) -> bool {
+        *self.0.shutdown.borrow()
+    }
+
+    /// Waits for `signal`, then shuts the connections down and waits until they are gone:
+    /// the future to hand to axum's `with_graceful_shutdown`, so that axum stops only after
+    /// the WebSocket connections (which hyper no longer tracks once upgraded) have finished.
+    ///
+    /// ```no_run
+    /// # async fn run() -> std::io::Result<()> {
+    /// let (swill_routes, shutdown) = swill::Swill::new().into_router_with_shutdown();
+    /// let app = axum::Router::new().merge(swill_routes);
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+    /// axum::serve(listener, app)
+    ///     .with_graceful_shutdown(shutdown.after(async {
+    ///         let _ = tokio::signal::ctrl_c().await;
+    ///     }))
+    ///     .await
+    /// # }
+    /// ```
+    pub fn after(
+        &self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let handle = self.clone();
+        async move {
+            signal.await;
+            handle.shutdown().await;
+        }
+    }
 }
 
 impl Swill {
@@ -188,6 +220,35 @@ impl Swill {
     /// When the app does not build, as [`Swill::into_service`] does.
     pub fn into_router<S: Clone + Send + Sync + 'static>(self) -> axum::Router<S> {
         axum::Router::new().fallback_service(self.into_service())
+    }
+
+    /// [`into_router`](Self::into_router), with the handle that shuts its WebSocket
+    /// connections down: pass [`ShutdownHandle::after`] to axum's `with_graceful_shutdown`.
+    /// Without it, axum's graceful shutdown returns while upgraded connections keep running
+    /// (hyper stops tracking a connection once it is upgraded).
+    ///
+    /// # Panics
+    /// When the app does not build, as [`Swill::into_service`] does.
+    pub fn into_router_with_shutdown<S: Clone + Send + Sync + 'static>(
+        self,
+    ) -> (axum::Router<S>, ShutdownHandle) {
+        let svc = self.into_service();
+        let handle = svc.shutdown_handle();
+        (axum::Router::new().fallback_service(svc), handle)
+    }
+
+    /// [`into_route`](Self::into_route), with the handle that shuts its WebSocket
+    /// connections down (see [`into_router_with_shutdown`](Self::into_router_with_shutdown)).
+    ///
+    /// # Panics
+    /// When the app does not build, as [`Swill::into_service`] does.
+    pub fn into_route_with_shutdown<S: Clone + Send + Sync + 'static>(
+        self,
+    ) -> (axum::routing::MethodRouter<S>, ShutdownHandle) {
+        let mut svc = self.into_service();
+        svc.route_self = false;
+        let handle = svc.shutdown_handle();
+        (axum::routing::any_service(svc), handle)
     }
 }
 
@@ -283,6 +344,12 @@ async fn handle<B: Send + 'static>(
     }
     if route_self && path != app.paths.ws {
         return not_found();
+    }
+    if *shared.tracker.shutdown.borrow() {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "503 Service Unavailable: shutting down",
+        );
     }
     upgrade(shared, req, peer).await
 }
