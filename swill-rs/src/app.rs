@@ -56,6 +56,8 @@ pub(crate) struct Paths {
     pub(crate) ws: String,
     pub(crate) schema: Option<String>,
     pub(crate) docs: Option<String>,
+    /// Whether schema.json and the docs page pass the `before_connection` hooks first.
+    pub(crate) guarded: bool,
 }
 
 /// A group of handlers nested under a name prefix (`math` → `math.add`), with call hooks
@@ -215,6 +217,7 @@ impl Swill {
                 ws: "/ws".into(),
                 schema: Some("/schema.json".into()),
                 docs: Some("/docs".into()),
+                guarded: false,
             },
             introspection: true,
             title: "swill API".into(),
@@ -290,6 +293,18 @@ impl Swill {
     #[must_use]
     pub fn docs_path(mut self, path: Option<String>) -> Self {
         self.paths.docs = path;
+        self
+    }
+
+    /// Guards `schema.json` and the docs page with the `before_connection` hooks: a GET for
+    /// either first runs them on the request (its URI, headers, cookies and peer), and a
+    /// rejection is answered as it would be for an upgrade (its status, reason and headers).
+    /// Off by default: both are public, as the `swill.introspect` rpc is to every accepted
+    /// connection. The docs page's static files (scripts and styles, the same for every app)
+    /// stay public; its HTML and the API description do not.
+    #[must_use]
+    pub fn guard_pages(mut self, on: bool) -> Self {
+        self.paths.guarded = on;
         self
     }
 

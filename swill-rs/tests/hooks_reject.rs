@@ -559,3 +559,48 @@ async fn before_connection_reads_a_percent_encoded_query_token() {
     drop(ws);
     server.stop().await;
 }
+
+/// `guard_pages`: schema.json and the docs page's HTML pass the same hook as the upgrade.
+#[tokio::test]
+async fn guarded_pages_pass_the_before_connection_hook() {
+    let guarded = |on| {
+        Swill::new()
+            .handler(whoami)
+            .guard_pages(on)
+            .before_connection(|hs| async move {
+                match hs.cookie("session") {
+                    Some(_) => Ok(hs),
+                    None => Err(Rejection::new(StatusCode::UNAUTHORIZED, "login first")
+                        .with_header(
+                            http::header::WWW_AUTHENTICATE,
+                            HeaderValue::from_static("Cookie"),
+                        )),
+                }
+            })
+    };
+    let server = spawn(guarded(true)).await;
+    let addr = server.addr;
+    for path in ["/schema.json", "/docs", "/docs/"] {
+        let res = http_get(addr, path).await;
+        assert_eq!(res.status, 401, "{path}");
+        assert_eq!(res.text(), "login first");
+        assert_eq!(res.header("www-authenticate"), Some("Cookie"));
+    }
+    // With the cookie, the page is served.
+    let req = format!(
+        "GET /schema.json HTTP/1.1\r\nHost: {addr}\r\nCookie: session=abc\r\nConnection: close\r\n\r\n"
+    );
+    let (res, _) = raw_http(addr, &req).await;
+    assert_eq!(res.status, 200);
+    assert!(res.json().is_object());
+    // The docs page's static files say nothing about the app and stay public.
+    if cfg!(feature = "docs-page") {
+        assert_eq!(http_get(addr, "/docs/app.js").await.status, 200);
+    }
+    server.stop().await;
+
+    // Off (the default): public.
+    let server = spawn(guarded(false)).await;
+    assert_eq!(http_get(server.addr, "/schema.json").await.status, 200);
+    server.stop().await;
+}

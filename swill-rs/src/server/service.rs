@@ -337,6 +337,12 @@ async fn handle<B: Send + 'static>(
         if !route_self || req.method() != Method::GET {
             return not_found();
         }
+        if app.paths.guarded && is_guarded_page(app, path) {
+            let hs = Handshake::new(owned_uri(req.uri()), owned_headers(req.headers()), peer);
+            if let Err(res) = run_before_connection(app, hs).await {
+                return res;
+            }
+        }
         if let Some(res) = super::pages::serve_page(app, &req) {
             return res;
         }
@@ -352,6 +358,34 @@ async fn handle<B: Send + 'static>(
         );
     }
     upgrade(shared, req, peer).await
+}
+
+/// Runs the `before_connection` hooks in order; a rejection becomes its HTTP response.
+async fn run_before_connection(app: &App, mut hs: Handshake) -> Result<Handshake, Response<Body>> {
+    for hook in &app.conn_hooks.before_connection {
+        match hook(hs).await {
+            Ok(next) => hs = next,
+            Err(rejection) => {
+                let mut res = text(rejection.status, rejection.reason);
+                res.headers_mut().extend(rejection.headers);
+                return Err(res);
+            }
+        }
+    }
+    Ok(hs)
+}
+
+/// `schema.json` and the docs page's HTML (not its static scripts and styles, which are the
+/// same for every app and say nothing about it).
+fn is_guarded_page(app: &App, path: &str) -> bool {
+    if app.paths.schema.as_deref() == Some(path) {
+        return true;
+    }
+    app.paths
+        .docs
+        .as_deref()
+        .and_then(|docs| path.strip_prefix(docs))
+        .is_some_and(|rest| matches!(rest, "" | "/" | "/index.html"))
 }
 
 /// The peer address `serve` attached, or the one axum's `ConnectInfo` provides.
@@ -452,17 +486,11 @@ async fn upgrade<B: Send + 'static>(
     };
     // hyper parses the request head zero-copy: header values and the URI are slices of its
     // 8 KiB read buffer. Copied here, they no longer pin that buffer for the connection's life.
-    let mut hs = Handshake::new(owned_uri(req.uri()), owned_headers(req.headers()), peer);
-    for hook in &app.conn_hooks.before_connection {
-        match hook(hs).await {
-            Ok(next) => hs = next,
-            Err(rejection) => {
-                let mut res = text(rejection.status, rejection.reason);
-                res.headers_mut().extend(rejection.headers);
-                return res;
-            }
-        }
-    }
+    let hs = Handshake::new(owned_uri(req.uri()), owned_headers(req.headers()), peer);
+    let hs = match run_before_connection(&app, hs).await {
+        Ok(hs) => hs,
+        Err(res) => return res,
+    };
 
     let on_upgrade = hyper::upgrade::on(&mut req);
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
