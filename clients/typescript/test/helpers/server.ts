@@ -41,7 +41,10 @@ process.on("exit", () => {
 	for (const child of started) child.kill("SIGKILL");
 });
 
-function launch(addr: string): Promise<{ child: ChildProcess; addr: string }> {
+function launch(
+	addr: string,
+	args: readonly string[],
+): Promise<{ child: ChildProcess; addr: string }> {
 	const bin = conformanceBin();
 	if (!existsSync(bin)) {
 		return Promise.reject(
@@ -50,7 +53,7 @@ function launch(addr: string): Promise<{ child: ChildProcess; addr: string }> {
 			),
 		);
 	}
-	const child = spawn(bin, ["--addr", addr], { stdio: ["ignore", "pipe", "pipe"] });
+	const child = spawn(bin, ["--addr", addr, ...args], { stdio: ["ignore", "pipe", "pipe"] });
 	started.add(child);
 	child.once("exit", () => started.delete(child));
 	let stderr = "";
@@ -85,9 +88,16 @@ function stopChild(child: ChildProcess): Promise<void> {
 	});
 }
 
+/** Options of {@link startServer}. */
+export interface ServerOptions {
+	/** More command-line flags, e.g. `["--redis", url]`; a restart passes them again. */
+	args?: readonly string[];
+}
+
 /** Starts a conformance server on 127.0.0.1 with an OS-chosen port. */
-export async function startServer(): Promise<ConformanceServer> {
-	let { child, addr } = await launch("127.0.0.1:0");
+export async function startServer(options: ServerOptions = {}): Promise<ConformanceServer> {
+	const args = options.args ?? [];
+	let { child, addr } = await launch("127.0.0.1:0", args);
 	return {
 		get url() {
 			return `ws://${addr}/ws`;
@@ -104,7 +114,7 @@ export async function startServer(): Promise<ConformanceServer> {
 			// The port was just freed; retry briefly in case the OS is slow to release it.
 			for (let attempt = 1; ; attempt++) {
 				try {
-					({ child, addr } = await launch(addr));
+					({ child, addr } = await launch(addr, args));
 					return;
 				} catch (error) {
 					if (attempt >= 20) throw error;
