@@ -243,7 +243,8 @@ async fn join(
     }
 }
 
-/// Posts a message to a room; answers it as posted.
+/// Posts a message to a room; answers it as posted. 429 past the connection's message
+/// budget ([`DEFAULT_MESSAGE_BURST`](crate::DEFAULT_MESSAGE_BURST)).
 #[swill::handler]
 async fn say(
     req: Request<SayRequest>,
@@ -251,8 +252,10 @@ async fn say(
     State(pubsub): State<PubSub>,
 ) -> Result<ChatMessage, Error> {
     let SayRequest { room, text } = req.into_data();
+    let visitor = Visitor::of(&conn)?;
+    visitor.may_say()?;
     let message = ChatMessage {
-        from: Visitor::of(&conn)?.nick(),
+        from: visitor.nick(),
         at: now_ms(),
         text,
         room,
@@ -262,7 +265,8 @@ async fn say(
 }
 
 /// Tells a room that the connection is typing (the page sends it at most every few
-/// seconds while the text field changes).
+/// seconds while the text field changes; more than one per
+/// [`DEFAULT_TYPING_INTERVAL`](crate::DEFAULT_TYPING_INTERVAL) is dropped).
 #[swill::handler]
 async fn typing(
     req: Request<RoomRequest>,
@@ -270,8 +274,12 @@ async fn typing(
     State(pubsub): State<PubSub>,
 ) -> Result<(), Error> {
     let room = req.into_data().room;
+    let visitor = Visitor::of(&conn)?;
+    if !visitor.may_type() {
+        return Ok(());
+    }
     let notice = TypingNotice {
-        from: Visitor::of(&conn)?.nick(),
+        from: visitor.nick(),
         at: now_ms(),
         room,
     };

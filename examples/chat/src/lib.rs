@@ -37,9 +37,11 @@
 //! | nickname | 1 to [`DEFAULT_MAX_NICK_LEN`] characters, no control characters, no outer spaces | validation (422) |
 //! | message text | 1 to [`DEFAULT_MAX_TEXT_LEN`] characters, not blank | validation (422) |
 //! | rooms | [`DEFAULT_MAX_ROOMS`] (`--max-rooms N`) | `join` of a new room past it: 429 |
+//! | messages per connection | bursts of [`DEFAULT_MESSAGE_BURST`], then one per [`DEFAULT_MESSAGE_INTERVAL`] | `say` past it: 429 |
+//! | typing notices per connection | one per [`DEFAULT_TYPING_INTERVAL`] | more are dropped (answered, not published) |
 //!
 //! The length limits are the constants the request types are validated with (the JSON
-//! schema at `/schema.json` shows them); the room count is a [`ChatConfig`] setting.
+//! schema at `/schema.json` shows them); the others are [`ChatConfig`] settings.
 
 mod check;
 mod handlers;
@@ -48,6 +50,8 @@ mod rooms;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use swill::pubsub::{Access, PubSub, PubSubBuilder, Sessions, DEFAULT_SESSION_COOKIE};
 use swill::{Connection, Error, Swill};
@@ -79,6 +83,19 @@ pub const DEFAULT_MAX_TEXT_LEN: u64 = 2000;
 /// one topic per instance with members and one presence lookup per `rooms` call, so a
 /// client may not create rooms without bound.
 pub const DEFAULT_MAX_ROOMS: usize = 100;
+
+/// How many messages one connection may post at once before the rate applies: a person
+/// pasting a few lines in a row is never refused.
+pub const DEFAULT_MESSAGE_BURST: u32 = 10;
+
+/// The sustained rate of messages per connection once the burst is spent, one per this
+/// interval (two a second): faster than anyone types, slow enough that one client cannot
+/// flood a room.
+pub const DEFAULT_MESSAGE_INTERVAL: Duration = Duration::from_millis(500);
+
+/// At most one typing notice per connection per this interval is published (the page sends
+/// one every two seconds while typing); the others are answered but dropped.
+pub const DEFAULT_TYPING_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The rooms that always exist; the page opens the first.
 pub const DEFAULT_ROOMS: [&str; 3] = ["lobby", "rust", "random"];
@@ -137,21 +154,105 @@ pub fn authorize(_conn: &Connection, topic: &str, access: Access) -> Result<(), 
     }
 }
 
-/// Who a connection is: its session and its nickname. The `before_connection` hook of
-/// [`app`] puts one in every connection's extensions; the presence entries carry the
-/// nickname (through [`PubSubBuilder::identify`]).
+/// A connection's message and typing budget (see [`DEFAULT_MESSAGE_BURST`]).
+#[derive(Debug)]
+struct Flow {
+    burst: u32,
+    interval: Duration,
+    typing_interval: Duration,
+    /// Messages that may be posted now, before `refilled` is brought up to date.
+    tokens: u32,
+    refilled: Instant,
+    last_typing: Option<Instant>,
+}
+
+impl Flow {
+    fn new(config: &ChatConfig) -> Self {
+        Self {
+            burst: config.message_burst,
+            interval: config.message_interval,
+            typing_interval: config.typing_interval,
+            tokens: config.message_burst,
+            refilled: Instant::now(),
+            last_typing: None,
+        }
+    }
+
+    /// Takes one message from the budget; `false` when it is spent.
+    fn message(&mut self) -> bool {
+        let now = Instant::now();
+        let earned = now.duration_since(self.refilled).as_nanos() / self.interval.as_nanos();
+        if earned > 0 {
+            let earned = u32::try_from(earned).unwrap_or(u32::MAX);
+            self.tokens = self.tokens.saturating_add(earned).min(self.burst);
+            // Keep the remainder, so a steady sender gets exactly one per interval.
+            self.refilled = if self.tokens == self.burst {
+                now
+            } else {
+                self.refilled + self.interval * earned
+            };
+        }
+        if self.tokens == 0 {
+            return false;
+        }
+        self.tokens -= 1;
+        true
+    }
+
+    /// Whether a typing notice may be published now.
+    fn typing(&mut self) -> bool {
+        let now = Instant::now();
+        match self.last_typing {
+            Some(at) if now.duration_since(at) < self.typing_interval => false,
+            _ => {
+                self.last_typing = Some(now);
+                true
+            }
+        }
+    }
+}
+
+/// Who a connection is: its session, its nickname and its message budget. The
+/// `before_connection` hook of [`app`] puts one in every connection's extensions; the
+/// presence entries carry the nickname (through [`PubSubBuilder::identify`]).
 #[derive(Debug, Clone)]
 pub struct Visitor {
     session: String,
     nick: Arc<Mutex<String>>,
+    flow: Arc<Mutex<Flow>>,
 }
 
 impl Visitor {
-    fn new(session: String, nick: String) -> Self {
+    fn new(session: String, nick: String, config: &ChatConfig) -> Self {
         Self {
             session,
             nick: Arc::new(Mutex::new(nick)),
+            flow: Arc::new(Mutex::new(Flow::new(config))),
         }
+    }
+
+    fn flow(&self) -> std::sync::MutexGuard<'_, Flow> {
+        self.flow.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes one message from the connection's budget.
+    ///
+    /// # Errors
+    ///
+    /// 429 when the budget is spent.
+    fn may_say(&self) -> Result<(), Error> {
+        if self.flow().message() {
+            Ok(())
+        } else {
+            Err(Error::too_many_requests(
+                "too many messages: wait a moment before sending more",
+            ))
+        }
+    }
+
+    /// Whether a typing notice of this connection may go out now.
+    fn may_type(&self) -> bool {
+        self.flow().typing()
     }
 
     /// The connection's nickname now.
@@ -191,6 +292,12 @@ pub struct ChatConfig {
     pub max_rooms: usize,
     /// See [`DEFAULT_ROOM_ANNOUNCE_INTERVAL`].
     pub room_announce_interval: Duration,
+    /// See [`DEFAULT_MESSAGE_BURST`].
+    pub message_burst: u32,
+    /// See [`DEFAULT_MESSAGE_INTERVAL`].
+    pub message_interval: Duration,
+    /// See [`DEFAULT_TYPING_INTERVAL`].
+    pub typing_interval: Duration,
 }
 
 impl Default for ChatConfig {
@@ -198,6 +305,9 @@ impl Default for ChatConfig {
         Self {
             max_rooms: DEFAULT_MAX_ROOMS,
             room_announce_interval: DEFAULT_ROOM_ANNOUNCE_INTERVAL,
+            message_burst: DEFAULT_MESSAGE_BURST,
+            message_interval: DEFAULT_MESSAGE_INTERVAL,
+            typing_interval: DEFAULT_TYPING_INTERVAL,
         }
     }
 }
@@ -216,20 +326,73 @@ impl ChatConfig {
         self.room_announce_interval = d.max(Duration::from_millis(1));
         self
     }
+
+    /// Sets [`message_burst`](Self::message_burst) (at least 1).
+    #[must_use]
+    pub fn message_burst(mut self, n: u32) -> Self {
+        self.message_burst = n.max(1);
+        self
+    }
+
+    /// Sets [`message_interval`](Self::message_interval) (at least 1 ms).
+    #[must_use]
+    pub fn message_interval(mut self, d: Duration) -> Self {
+        self.message_interval = d.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Sets [`typing_interval`](Self::typing_interval).
+    #[must_use]
+    pub fn typing_interval(mut self, d: Duration) -> Self {
+        self.typing_interval = d;
+        self
+    }
 }
 
 /// The swill app: the handlers, with `pubsub` (build it from [`pubsub_builder`]),
 /// `sessions` and the room directory `rooms` as state, and the hook that gives every
-/// connection its [`Visitor`]. Spawn [`Rooms::run`] next to it when several instances share
-/// a backend.
-pub fn app(pubsub: PubSub, sessions: Sessions, rooms: Rooms) -> Swill {
+/// connection its [`Visitor`] (with the per-connection limits of `config`). Spawn
+/// [`Rooms::run`] next to it when several instances share a backend.
+pub fn app(pubsub: PubSub, sessions: Sessions, rooms: Rooms, config: &ChatConfig) -> Swill {
     let hook_sessions = sessions.clone();
+    let config = Arc::new(config.clone());
     handlers::register(
         Swill::new()
             .info("chat", env!("CARGO_PKG_VERSION"))
             .with_state(pubsub)
             .with_state(sessions)
             .with_state(rooms)
-            .before_connection(move |hs| page::admit(hook_sessions.clone(), hs)),
+            .before_connection(move |hs| page::admit(hook_sessions.clone(), config.clone(), hs)),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_posts_a_burst_then_at_the_rate() {
+        let config = ChatConfig::default()
+            .message_burst(3)
+            .message_interval(Duration::from_secs(1))
+            .typing_interval(Duration::from_secs(2));
+        let mut flow = Flow::new(&config);
+        assert!(flow.message() && flow.message() && flow.message());
+        assert!(!flow.message());
+        tokio::time::advance(Duration::from_millis(1500)).await;
+        assert!(flow.message(), "one earned after an interval");
+        assert!(!flow.message());
+        tokio::time::advance(Duration::from_millis(500)).await;
+        assert!(flow.message(), "the half interval left over counts");
+        tokio::time::advance(Duration::from_secs(60)).await;
+        for _ in 0..3 {
+            assert!(flow.message());
+        }
+        assert!(!flow.message(), "idle time refills up to the burst only");
+
+        assert!(flow.typing());
+        assert!(!flow.typing());
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert!(flow.typing());
+    }
 }

@@ -85,7 +85,7 @@ async fn main() -> ExitCode {
     let local = listener.local_addr().unwrap_or(addr);
     let rooms = Rooms::new(pubsub.clone(), &config);
     let directory = tokio::spawn(rooms.clone().run());
-    let router = chat::router(chat::app(pubsub.clone(), sessions, rooms));
+    let router = chat::router(chat::app(pubsub.clone(), sessions, rooms, &config));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let closing = pubsub.clone();
     let server = tokio::spawn(async move {

@@ -13,7 +13,9 @@ use swill::hooks::{Handshake, Rejection};
 use swill::pubsub::{Sessions, DEFAULT_SESSION_TTL, MAX_SESSION_ID_LEN};
 use swill::Swill;
 
-use crate::{Visitor, NICK_KEY, SESSION_COOKIE};
+use std::sync::Arc;
+
+use crate::{ChatConfig, Visitor, NICK_KEY, SESSION_COOKIE};
 
 const INDEX_HTML: &str = include_str!("../assets/index.html");
 const APP_JS: &str = include_str!("../assets/app.js");
@@ -116,7 +118,11 @@ fn same_origin(hs: &Handshake) -> bool {
 /// The `before_connection` hook: refuses other sites' pages, finds the session (the cookie,
 /// or a fresh one, set on the 101 response), and loads its nickname (a new session gets
 /// `guest-XXXX`).
-pub(crate) async fn admit(sessions: Sessions, mut hs: Handshake) -> Result<Handshake, Rejection> {
+pub(crate) async fn admit(
+    sessions: Sessions,
+    config: Arc<ChatConfig>,
+    mut hs: Handshake,
+) -> Result<Handshake, Rejection> {
     if !same_origin(&hs) {
         return Err(Rejection::new(
             StatusCode::FORBIDDEN,
@@ -149,7 +155,7 @@ pub(crate) async fn admit(sessions: Sessions, mut hs: Handshake) -> Result<Hands
             nick
         }
     };
-    hs.extensions_mut().insert(Visitor::new(id, nick));
+    hs.extensions_mut().insert(Visitor::new(id, nick, &config));
     Ok(hs)
 }
 

@@ -34,7 +34,7 @@ impl Drop for Server {
 async fn spawn(config: ChatConfig) -> Server {
     let pubsub = chat::pubsub_builder().build();
     let rooms = Rooms::new(pubsub.clone(), &config);
-    let router = chat::router(chat::app(pubsub, Sessions::new(), rooms));
+    let router = chat::router(chat::app(pubsub, Sessions::new(), rooms, &config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let task = tokio::spawn(async move {
@@ -162,6 +162,26 @@ async fn new_rooms_past_the_limit_are_refused_with_429() {
         .stream::<ChatMessage>("join", &Room { room: "first" })
         .unwrap();
     within(again.opened()).await.unwrap();
+}
+
+#[tokio::test]
+async fn messages_past_the_connection_budget_are_refused_with_429() {
+    let config = ChatConfig::default()
+        .message_burst(2)
+        .message_interval(Duration::from_secs(3600));
+    let server = spawn(config).await;
+    let c = connect(&server, Some(&Sessions::new_id())).await.unwrap();
+    let say = Say {
+        room: "lobby",
+        text: "hi",
+    };
+    for _ in 0..2 {
+        let _: ChatMessage = within(c.call("say", &say)).await.unwrap();
+    }
+    assert_eq!(code_of::<ChatMessage>(&c, "say", &say).await, 429);
+    // The budget is the connection's: another connection still posts.
+    let other = connect(&server, Some(&Sessions::new_id())).await.unwrap();
+    let _: ChatMessage = within(other.call("say", &say)).await.unwrap();
 }
 
 #[tokio::test]
