@@ -99,6 +99,7 @@ pub struct Config {
     pub(crate) min_decode_budget: usize,
     pub(crate) debug: bool,
     pub(crate) error_logs_per_second: u32,
+    pub(crate) proxy_protocol: bool,
 }
 
 impl Default for Config {
@@ -124,6 +125,7 @@ impl Default for Config {
             min_decode_budget: crate::payload::DEFAULT_MIN_DECODE_BUDGET,
             debug: false,
             error_logs_per_second: DEFAULT_ERROR_LOGS_PER_SECOND,
+            proxy_protocol: false,
         }
     }
 }
@@ -307,6 +309,21 @@ impl Config {
         self
     }
 
+    /// Expect a PROXY protocol v2 header (what HAProxy, AWS NLB or Envoy send with
+    /// `send-proxy-v2`) at the start of every connection [`serve`](crate::serve) accepts,
+    /// and use the client address it names as the connection's peer: for hooks, handlers,
+    /// network filters and the per-address connection limit. Off by default. When on, a
+    /// connection without a valid header is closed, and the header must arrive within the
+    /// handshake timeout. Only turn it on when nothing but the proxy can reach the listener:
+    /// anyone who can connect directly can claim any address. A `LOCAL` header (the proxy's
+    /// own health check) keeps the socket's address. Mounted in your own HTTP server, call
+    /// [`read_proxy_header`](crate::server::read_proxy_header) in your accept loop instead.
+    #[must_use]
+    pub fn proxy_protocol(mut self, on: bool) -> Self {
+        self.proxy_protocol = on;
+        self
+    }
+
     /// At most this many error log lines per second for each kind of failure (default
     /// [`DEFAULT_ERROR_LOGS_PER_SECOND`]; 0 writes none). The lines held back are counted,
     /// and the next line written carries the count as `suppressed`. The panic message itself
@@ -419,6 +436,11 @@ impl Config {
     /// Denied networks. See [`Config::deny_network`](Self::deny_network).
     pub fn get_denied_networks(&self) -> &[Cidr] {
         &self.denied_networks
+    }
+
+    /// See [`Config::proxy_protocol`](Self::proxy_protocol).
+    pub fn get_proxy_protocol(&self) -> bool {
+        self.proxy_protocol
     }
 
     /// See [`Config::error_logs_per_second`](Self::error_logs_per_second).

@@ -14,6 +14,7 @@ mod io;
 mod limits;
 mod pages;
 mod panics;
+mod proxy;
 mod service;
 
 use std::future::{Future, IntoFuture};
@@ -29,6 +30,9 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
 pub use panics::limit_panic_output;
+pub use proxy::{
+    encode_header as encode_proxy_header, read_header as read_proxy_header, MAX_PROXY_HEADER_LEN,
+};
 pub use service::{ShutdownHandle, SwillService, SUBPROTOCOL, SUBPROTOCOL_ALIAS};
 
 use crate::Swill;
@@ -135,6 +139,7 @@ where
 {
     let handshake_timeout = app.config.handshake_timeout;
     let grace = app.config.shutdown_timeout;
+    let proxy_protocol = app.config.proxy_protocol;
     let svc = app
         .try_into_service()
         .map_err(|e| stdio::Error::new(stdio::ErrorKind::InvalidInput, e))?;
@@ -164,37 +169,28 @@ where
             }
         };
         let _ = stream.set_nodelay(true);
-        let got_request = Arc::new(AtomicBool::new(false));
-        let io = accept::HandshakeIo::new(stream, handshake_timeout, got_request.clone());
         let svc = svc.clone();
-        let svc = tower::util::MapRequest::new(
-            svc,
-            move |mut req: http::Request<hyper::body::Incoming>| {
-                got_request.store(true, Ordering::Release);
-                req.extensions_mut().insert(service::PeerAddr(peer));
-                req
-            },
-        );
-        // `HandshakeIo` answers 408 when the first request is late; hyper's own header timeout
-        // (which closes silently) stays as the bound for later requests on the connection.
-        let conn = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(handshake_timeout + HYPER_HEADER_MARGIN)
-            .serve_connection(TokioIo::new(io), TowerToHyperService::new(svc))
-            .with_upgrades();
         let mut stop = stop_rx.clone();
         http_tasks.spawn(async move {
-            tokio::pin!(conn);
-            let res = tokio::select! {
-                res = conn.as_mut() => res,
-                () = async { let _ = stop.wait_for(|v| *v).await; } => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
+            let mut stream = stream;
+            let peer = if proxy_protocol {
+                let header =
+                    tokio::time::timeout(handshake_timeout, proxy::read_header(&mut stream)).await;
+                match header {
+                    Ok(Ok(real)) => real.unwrap_or(peer),
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, %peer, "closed: no valid PROXY protocol header");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "closed: no PROXY protocol header in time");
+                        return;
+                    }
                 }
+            } else {
+                peer
             };
-            if let Err(e) = res {
-                tracing::debug!(error = %e, "http connection error");
-            }
+            serve_http(stream, peer, svc, handshake_timeout, &mut stop).await;
         });
     }
     drop(listener);
@@ -204,6 +200,43 @@ where
     let _ = tokio::time::timeout(grace + extra, shutdown.shutdown()).await;
     let _ = tokio::time::timeout(extra, http_tasks.wait()).await;
     Ok(())
+}
+
+/// Serves HTTP/1.1 (with upgrades) on one accepted socket until it closes, or until `stop`
+/// says the server is shutting down (then gracefully).
+async fn serve_http(
+    stream: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
+    svc: SwillService,
+    handshake_timeout: Duration,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+) {
+    let got_request = Arc::new(AtomicBool::new(false));
+    let io = accept::HandshakeIo::new(stream, handshake_timeout, got_request.clone());
+    let svc =
+        tower::util::MapRequest::new(svc, move |mut req: http::Request<hyper::body::Incoming>| {
+            got_request.store(true, Ordering::Release);
+            req.extensions_mut().insert(service::PeerAddr(peer));
+            req
+        });
+    // `HandshakeIo` answers 408 when the first request is late; hyper's own header timeout
+    // (which closes silently) stays as the bound for later requests on the connection.
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(handshake_timeout + HYPER_HEADER_MARGIN)
+        .serve_connection(TokioIo::new(io), TowerToHyperService::new(svc))
+        .with_upgrades();
+    tokio::pin!(conn);
+    let res = tokio::select! {
+        res = conn.as_mut() => res,
+        () = async { let _ = stop.wait_for(|v| *v).await; } => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = res {
+        tracing::debug!(error = %e, "http connection error");
+    }
 }
 
 /// hyper's header timeout runs this much longer than the handshake timeout, so that on the
