@@ -97,10 +97,22 @@ export function parseDocument(value: unknown): ApiDocument {
 	};
 }
 
+/** The `api` key of an item: `{title, version}` of the app (swill-rs adds it to every item). */
+function readApi(item: unknown): { title?: string; version?: string } {
+	const api = isRecord(item) ? item["api"] : undefined;
+	if (!isRecord(api)) return {};
+	const out: { title?: string; version?: string } = {};
+	if (typeof api["title"] === "string") out.title = api["title"];
+	if (typeof api["version"] === "string") out.version = api["version"];
+	return out;
+}
+
 /**
- * Builds the document from `swill.introspect` items (spec §8 plus the `schema`, `doc` and
- * `$defs` keys swill-rs adds), merging every item's `$defs`. Items of `swill.*` handlers are
- * skipped if a server sends them anyway.
+ * Builds the document from `swill.introspect` items (spec §8 plus the `schema`, `doc`,
+ * `$defs`, `example` and `api` keys swill-rs adds), merging every item's `$defs`; title and
+ * version come from `info`, else from the items' `api`. Items of `swill.*` handlers are
+ * skipped if a server sends them anyway. From a swill-rs server the result equals its
+ * `schema.json`.
  */
 export function documentFromIntrospection(
 	items: readonly unknown[],
@@ -108,9 +120,14 @@ export function documentFromIntrospection(
 ): ApiDocument {
 	const defs: Record<string, JsonSchema> = {};
 	const handlers: HandlerDescription[] = [];
+	let title = info.title;
+	let version = info.version;
 	items.forEach((item, index) => {
 		const handler = readHandler(item, index);
 		if (handler.name.startsWith("swill.")) return;
+		const api = readApi(item);
+		title ??= api.title;
+		version ??= api.version;
 		const itemDefs = readDefs(
 			isRecord(item) ? item["$defs"] : undefined,
 			`handlers[${index}].$defs`,
@@ -124,5 +141,5 @@ export function documentFromIntrospection(
 		}
 		handlers.push(handler);
 	});
-	return { swill: "swill/1", title: info.title, version: info.version, handlers, $defs: defs };
+	return { swill: "swill/1", title, version, handlers, $defs: defs };
 }

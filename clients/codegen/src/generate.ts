@@ -29,6 +29,59 @@ export interface GenerateOptions {
 	typesName?: string | undefined;
 	/** How 64-bit integers are typed; see {@link Int64Typing}. Default `"number"`. */
 	int64?: Int64Typing | undefined;
+	/**
+	 * Where the document came from (a URL or a file name), named in the module's first line.
+	 * Default: not named.
+	 */
+	source?: string | undefined;
+	/**
+	 * The WebSocket URL the module's TSDoc example connects to. Default
+	 * {@link DEFAULT_CLIENT_URL}; the CLI passes the server's own (see `clientUrlFor`).
+	 */
+	clientUrl?: string | undefined;
+}
+
+/** The example's URL when the document's server is not known: swill-rs's usual address. */
+export const DEFAULT_CLIENT_URL = "ws://127.0.0.1:8080/ws";
+
+/**
+ * Validation keywords shown as TSDoc tags on the field they constrain (`@minLength 1`).
+ * `minItems`/`maxItems` are left out: json-schema-to-typescript writes those itself.
+ */
+const CONSTRAINTS = [
+	"minLength",
+	"maxLength",
+	"minimum",
+	"maximum",
+	"exclusiveMinimum",
+	"exclusiveMaximum",
+	"multipleOf",
+	"pattern",
+	"format",
+	"uniqueItems",
+	"minProperties",
+	"maxProperties",
+] as const;
+
+/** The TSDoc tag lines of `schema`'s validation keywords, e.g. `["@minLength 1"]`. */
+export function constraintTags(schema: JsonSchema): string[] {
+	if (!isRecord(schema)) return [];
+	const tags: string[] = [];
+	for (const key of CONSTRAINTS) {
+		const value = schema[key];
+		if (typeof value === "number" || typeof value === "string" || typeof value === "boolean") {
+			// `*/` would end the comment: written `*\/` as in the doc comments.
+			tags.push(`@${key} ${String(value).replaceAll("\n", " ").replaceAll("*/", "*\\/")}`);
+		}
+	}
+	return tags;
+}
+
+/** A description with the constraint tags under it (one paragraph apart). */
+function describe(description: unknown, tags: string[]): string | undefined {
+	const text = typeof description === "string" && description.trim() !== "" ? description : "";
+	if (tags.length === 0) return text === "" ? undefined : text;
+	return text === "" ? tags.join("\n") : `${text}\n\n${tags.join("\n")}`;
 }
 
 /** The JSON Schema formats schemars gives 64-bit (and pointer-sized) Rust integers. */
@@ -88,9 +141,11 @@ function normalise(schema: JsonSchema, int64: Int64Typing): Record<string, unkno
 		: int64 === "bigint"
 			? int64Type(schema)
 			: undefined;
+	const tags = isByteArray(schema) ? [] : constraintTags(schema);
 	if (special !== undefined) {
 		const out: Record<string, unknown> = { tsType: special };
-		if (typeof schema["description"] === "string") out["description"] = schema["description"];
+		const description = describe(schema["description"], tags);
+		if (description !== undefined) out["description"] = description;
 		return out;
 	}
 	const out: Record<string, unknown> = {};
@@ -98,6 +153,8 @@ function normalise(schema: JsonSchema, int64: Int64Typing): Record<string, unkno
 		if (key === "$schema" || key === "$id") continue;
 		out[key] = normaliseValue(key, value, int64);
 	}
+	const description = describe(schema["description"], tags);
+	if (description !== undefined) out["description"] = description;
 	if (Array.isArray(schema["prefixItems"])) {
 		out["items"] = out["prefixItems"];
 		delete out["prefixItems"];
@@ -164,7 +221,9 @@ function titled(
 	const body = normalise(schema, int64);
 	// A bare $ref would be inlined as a copy of its target; an allOf of one keeps the alias.
 	const named = typeof body["$ref"] === "string" ? { allOf: [body] } : body;
-	return { ...named, title, description };
+	// The handler-side description replaces the type's own; its constraints stay.
+	const tags = isRecord(schema) && !isByteArray(schema) ? constraintTags(schema) : [];
+	return { ...named, title, description: describe(description, tags) };
 }
 
 function collectTitles(value: unknown, into: Set<string>): void {
@@ -375,9 +434,11 @@ function typesSchema(
 		};
 	}
 	const defs: Record<string, unknown> = {};
-	for (const [name, schema] of Object.entries(document.$defs ?? {})) {
-		defs[name] = normalise(schema, int64);
-	}
+	// Sorted: a document merged from introspection items lists them in another order.
+	const entries = Object.entries(document.$defs ?? {}).sort(([a], [b]) =>
+		a < b ? -1 : a > b ? 1 : 0,
+	);
+	for (const [name, schema] of entries) defs[name] = normalise(schema, int64);
 	return {
 		title: typesName,
 		description: "Request and response types of every handler, by handler name.",
@@ -387,6 +448,11 @@ function typesSchema(
 		properties,
 		$defs: defs,
 	};
+}
+
+/** `text` on one line, for a `//` comment. */
+function oneLine(text: string): string {
+	return text.replaceAll(/[\r\n\u2028\u2029]+/g, " ");
 }
 
 function hasExport(source: string, name: string): boolean {
@@ -438,15 +504,17 @@ export async function generate(
 		? `import * as swill from "${importFrom}";`
 		: `import type * as swill from "${importFrom}";`;
 	const title = [document.title, document.version].filter((part) => part !== undefined).join(" ");
+	const from = options.source === undefined ? "a swill/1 API document" : oneLine(options.source);
+	const clientUrl = options.clientUrl ?? DEFAULT_CLIENT_URL;
 	const lines = [
-		"// Generated by swill-codegen from a swill/1 API document. Do not edit.",
+		`// Generated by swill-codegen from ${from}. Do not edit.`,
 		...tsdoc([
 			`Typed client for ${title === "" ? "a swill-rs server" : title}.`,
 			"",
 			"@example",
 			"```ts",
 			`import { createClient } from "${importFrom}";`,
-			'const api = createApi(createClient({ url: "ws://127.0.0.1:8080/ws" }));',
+			`const api = createApi(createClient({ url: ${JSON.stringify(clientUrl)} }));`,
 			"```",
 			"",
 			"@module",

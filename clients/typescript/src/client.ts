@@ -5,12 +5,15 @@
  */
 import { backoffDelay, DEFAULT_RECONNECT, type ReconnectOptions } from "./backoff.js";
 import { Call, type CallShape, type ResumeHooks } from "./calls.js";
+// For TSDoc links only.
+import type { DEFAULT_MAX_REFUSAL_BODY_BYTES } from "./connection.js";
 import {
 	Connection,
 	type ConnectionEvents,
 	type ConnectionState,
 	type WebSocketConstructor,
 } from "./connection.js";
+import type { UpgradeRefusedError } from "./errors.js";
 import { Code, SwillError } from "./errors.js";
 import type { Int64Mode } from "./protocol/codec.js";
 import type { Metadata } from "./protocol/frames.js";
@@ -58,6 +61,12 @@ export interface ClientOptions {
 	 * for every stream (each stream can also opt out). Default {@link DEFAULT_RESUME}.
 	 */
 	resume?: Partial<ResumeOptions> | false;
+	/**
+	 * How many bytes of a refused upgrade's body {@link UpgradeRefusedError.body} keeps
+	 * (default {@link DEFAULT_MAX_REFUSAL_BODY_BYTES}, 4 KiB). Only WebSockets that expose the
+	 * handshake response (the `ws` package) see a body at all.
+	 */
+	maxRefusalBodyBytes?: number;
 }
 
 /** Per-call options. */
@@ -186,7 +195,11 @@ export interface SwillClient {
 		rpc: string,
 		options?: StreamingCallOptions,
 	): BidiStreamCall<Req, Res>;
-	/** Connects now instead of at the first call; resolves once the socket is open. */
+	/**
+	 * Connects now instead of at the first call; resolves once the socket is open. Rejects with
+	 * an {@link UpgradeRefusedError} when the server answers the upgrade with 401 or 403
+	 * (reconnecting stops; `ws` only, see its docs).
+	 */
 	connect(signal?: AbortSignal): Promise<void>;
 	/** Closes the connection for good; open calls fail with {@link Code.UNAVAILABLE}. */
 	close(): void;
@@ -278,6 +291,7 @@ export function createClient(options: ClientOptions): SwillClient {
 		connectTimeoutMs: options.connectTimeoutMs,
 		onWarning: options.onWarning,
 		int64: options.int64,
+		maxRefusalBodyBytes: options.maxRefusalBodyBytes,
 	});
 
 	const clientResume =

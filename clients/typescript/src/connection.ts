@@ -8,7 +8,7 @@
  */
 import { backoffDelay, DEFAULT_RECONNECT, type ReconnectOptions } from "./backoff.js";
 import { type Call, CallTable } from "./calls.js";
-import { Code, SwillError } from "./errors.js";
+import { Code, SwillError, UpgradeRefusedError } from "./errors.js";
 import { decodeResponse, type Int64Mode } from "./protocol/codec.js";
 import { SUBPROTOCOL_TOKEN_SAFE } from "./protocol/frames.js";
 
@@ -75,6 +75,102 @@ export interface ConnectionOptions {
 	onWarning?: ((message: string) => void) | undefined;
 	/** How 64-bit integers are decoded (default `"auto"`). */
 	int64?: Int64Mode | undefined;
+	/** How much of a refused upgrade's body is kept, in bytes (default 4 KiB). */
+	maxRefusalBodyBytes?: number | undefined;
+}
+
+/**
+ * Default cap on the body kept from a refused upgrade: enough for any error message or small
+ * JSON problem document, small enough that a misbehaving server cannot make the client buffer
+ * a page of HTML.
+ */
+export const DEFAULT_MAX_REFUSAL_BODY_BYTES = 4096;
+
+/** The parts of Node's `http.IncomingMessage` that the `ws` package's `unexpected-response` gives. */
+interface RefusalResponse {
+	statusCode?: number;
+	statusMessage?: string;
+	headers?: Record<string, string | string[] | undefined>;
+	on(event: string, listener: (value?: unknown) => void): unknown;
+	destroy?(): void;
+}
+
+/** A WebSocket with an EventEmitter `on` (the `ws` package), which can see a refused upgrade. */
+interface EmitterSocket {
+	on(
+		event: "unexpected-response",
+		listener: (request: unknown, response: unknown) => void,
+	): unknown;
+}
+
+function hasEmitter(socket: WebSocketLike): socket is WebSocketLike & EmitterSocket {
+	return typeof (socket as { on?: unknown }).on === "function";
+}
+
+/**
+ * Reads a refused upgrade's status, headers and (at most `maxBytes` of) body. Never rejects;
+ * resolves after `waitMs` with what arrived by then.
+ */
+function readRefusal(
+	url: string,
+	response: RefusalResponse,
+	maxBytes: number,
+	waitMs: number,
+): Promise<UpgradeRefusedError> {
+	const headers: Record<string, string> = {};
+	for (const [name, value] of Object.entries(response.headers ?? {})) {
+		if (value !== undefined)
+			headers[name.toLowerCase()] = Array.isArray(value) ? value.join(", ") : value;
+	}
+	const chunks: Uint8Array[] = [];
+	let size = 0;
+	let truncated = false;
+	return new Promise((resolve) => {
+		let done = false;
+		const finish = () => {
+			if (done) return;
+			done = true;
+			clearTimeout(timer);
+			const all = new Uint8Array(size);
+			let at = 0;
+			for (const chunk of chunks) {
+				all.set(chunk, at);
+				at += chunk.length;
+			}
+			// `stream: true` drops a character cut in half at the limit instead of mangling it.
+			const body = new TextDecoder().decode(all, { stream: truncated });
+			resolve(
+				new UpgradeRefusedError(url, response.statusCode ?? 0, {
+					statusText: response.statusMessage,
+					body,
+					bodyTruncated: truncated,
+					headers,
+				}),
+			);
+		};
+		const timer = setTimeout(() => {
+			response.destroy?.();
+			finish();
+		}, waitMs);
+		response.on("data", (chunk) => {
+			if (done) return;
+			const bytes = toBytes(chunk) ?? new TextEncoder().encode(String(chunk));
+			const room = maxBytes - size;
+			if (bytes.length > room) {
+				chunks.push(bytes.subarray(0, Math.max(0, room)));
+				size += Math.max(0, room);
+				truncated = true;
+				response.destroy?.();
+				finish();
+				return;
+			}
+			chunks.push(bytes);
+			size += bytes.length;
+		});
+		response.on("end", finish);
+		response.on("error", finish);
+		response.on("close", finish);
+	});
 }
 
 /** Default connect timeout: long enough for a few backoff rounds over a server restart. */
@@ -105,6 +201,25 @@ function toBytes(data: unknown): Uint8Array | undefined {
 	if (ArrayBuffer.isView(data))
 		return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 	return undefined;
+}
+
+/** The message of a connect that failed without a readable refusal. */
+function notConnected(
+	url: string,
+	code: number,
+	seesResponse: boolean,
+	errorMessage: string | undefined,
+): string {
+	if (seesResponse && errorMessage !== undefined) {
+		return `could not connect to ${url}: ${errorMessage} (close code ${code})`;
+	}
+	if (seesResponse) return `could not connect to ${url} (close code ${code})`;
+	return (
+		`could not connect to ${url} (close code ${code}): the server refused the WebSocket ` +
+		"upgrade or could not be reached. This WebSocket does not expose the HTTP response " +
+		"(browsers hide it): see the network panel or the server's log, or connect from Node " +
+		"with the `ws` package to see the status and body"
+	);
 }
 
 /** One multiplexed WebSocket with reconnects. */
@@ -257,6 +372,27 @@ export class Connection {
 		});
 		const entry: OpenSocket = { socket, table };
 		let opened = false;
+		/** The refused upgrade's response, once read (only sockets with `on`, i.e. `ws`). */
+		let refused: UpgradeRefusedError | undefined;
+		/** The last `error` event's message: `ws` says why a connect failed (ECONNREFUSED…). */
+		let errorMessage: string | undefined;
+		const emitter = hasEmitter(socket) ? socket : undefined;
+		const seesResponse = emitter !== undefined;
+		if (emitter !== undefined) {
+			emitter.on("unexpected-response", (_request, response) => {
+				const limit = this.#options.maxRefusalBodyBytes ?? DEFAULT_MAX_REFUSAL_BODY_BYTES;
+				const waitMs = this.#options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+				void readRefusal(this.url, response as RefusalResponse, limit, waitMs).then((error) => {
+					refused = error;
+					// Aborts the handshake: `ws` then fires error and close (1006), handled below.
+					try {
+						socket.close();
+					} catch (closeError) {
+						this.#warn(`closing a refused socket threw: ${String(closeError)}`);
+					}
+				});
+			});
+		}
 		socket.onopen = () => {
 			if (this.#state === "closed") return;
 			opened = true;
@@ -292,23 +428,30 @@ export class Connection {
 				this.#warn(`dropped a frame for seq ${decoded.frame.seq}, which has no open call`);
 			}
 		};
-		socket.onerror = () => {
-			// A close event always follows; it carries the details.
+		socket.onerror = (event: { message?: unknown; error?: unknown }) => {
+			// A close event always follows and reports the failure; keep what `ws` says about it.
+			const message = event?.error instanceof Error ? event.error.message : event?.message;
+			if (typeof message === "string" && message !== "") errorMessage = message;
 		};
 		socket.onclose = (event: { code?: number; reason?: string }) => {
 			const code = event.code ?? 1006;
 			const reason = event.reason ?? "";
 			if (this.#current === entry) this.#current = undefined;
 			if (this.#socket === socket) this.#socket = undefined;
-			const lost = new SwillError(
-				Code.UNAVAILABLE,
-				opened
-					? `connection lost (close code ${code}${reason ? `: ${reason}` : ""})`
-					: `could not connect to ${this.url} (close code ${code})`,
-			);
+			const lost: SwillError =
+				!opened && refused !== undefined
+					? refused
+					: new SwillError(
+							Code.UNAVAILABLE,
+							opened
+								? `connection lost (close code ${code}${reason ? `: ${reason}` : ""})`
+								: notConnected(this.url, code, seesResponse, errorMessage),
+						);
 			this.#lastFailure = lost;
 			const closedByUser = this.#state === "closed";
-			const willReconnect = !closedByUser && this.#reconnect !== undefined;
+			// A refusal that retrying cannot change (401, 403) stops the reconnecting.
+			const permanent = refused !== undefined && !opened && !refused.transient;
+			const willReconnect = !closedByUser && this.#reconnect !== undefined && !permanent;
 			// Resumable streams wait for the next socket; nothing else survives this one.
 			const { failed, resuming } = table.disconnect(
 				(call) =>
@@ -330,6 +473,7 @@ export class Connection {
 			if (closedByUser) return;
 			if (!willReconnect) {
 				this.#state = "idle";
+				this.#attempt = 0;
 				for (const waiter of [...this.#waiters]) waiter.reject(lost);
 				return;
 			}

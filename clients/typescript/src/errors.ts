@@ -68,7 +68,7 @@ export class SwillError extends Error {
 	readonly code: number;
 	/** The error map's `data`, or `undefined` when the server sent none. */
 	readonly data: unknown;
-	/** `"server"` for ERROR frames, `"client"` for conditions this client detected. */
+	/** `"server"` for ERROR frames and refused upgrades, `"client"` for conditions this client detected. */
 	readonly origin: ErrorOrigin;
 
 	constructor(code: number, message: string, options: SwillErrorOptions = {}) {
@@ -101,5 +101,70 @@ export class SwillError extends Error {
 			if (Array.isArray(errors)) out[field] = errors;
 		}
 		return out;
+	}
+}
+
+/** Options of the {@link UpgradeRefusedError} constructor. */
+export interface UpgradeRefusedErrorOptions {
+	/** The status line's reason phrase, e.g. `"Unauthorized"`. */
+	statusText?: string | undefined;
+	/** The response body as text (cut at the client's `maxRefusalBodyBytes`). */
+	body?: string | undefined;
+	/** Whether the body was cut. */
+	bodyTruncated?: boolean | undefined;
+	/** The response headers, names in lower case. */
+	headers?: Record<string, string> | undefined;
+}
+
+/**
+ * The server answered the WebSocket upgrade with an HTTP response instead of switching
+ * protocols, e.g. a `before_connection` hook returned 401. Only WebSockets that expose the
+ * handshake response can see this: the `ws` package can (the client reads the status, headers
+ * and body); browsers and Node's global WebSocket cannot, and report close code 1006 instead.
+ *
+ * {@link SwillError.code} is the HTTP status (so `Code.UNAUTHORIZED` matches a 401) and
+ * `origin` is `"server"`. A 401 or 403 is not retried: reconnecting stops and waiting calls
+ * fail with this error at once (the next call tries once more, e.g. after the application
+ * refreshed its credentials). Any other status is retried with the usual backoff, because it
+ * may pass (a 503 while the server starts, a 404 while a route is being deployed).
+ */
+export class UpgradeRefusedError extends SwillError {
+	/** The HTTP status of the refusal, e.g. 401. */
+	readonly status: number;
+	/** The reason phrase, `""` when the server sent none. */
+	readonly statusText: string;
+	/** The body as text, `undefined` when there was none. */
+	readonly body: string | undefined;
+	/** True when `body` was cut at the client's `maxRefusalBodyBytes`. */
+	readonly bodyTruncated: boolean;
+	/** The response headers (e.g. `www-authenticate`), names in lower case. */
+	readonly headers: Record<string, string>;
+	/** The URL whose upgrade was refused. */
+	readonly url: string;
+
+	constructor(url: string, status: number, options: UpgradeRefusedErrorOptions = {}) {
+		const statusText = options.statusText ?? "";
+		const body = options.body === "" ? undefined : options.body;
+		const said = body === undefined ? "" : `: ${body.trim()}${options.bodyTruncated ? "…" : ""}`;
+		super(
+			status,
+			`the server refused the WebSocket upgrade of ${url} with HTTP ${status}${statusText ? ` ${statusText}` : ""}${said}`,
+			{ origin: "server", data: body },
+		);
+		this.name = "UpgradeRefusedError";
+		this.status = status;
+		this.statusText = statusText;
+		this.body = body;
+		this.bodyTruncated = options.bodyTruncated ?? false;
+		this.headers = options.headers ?? {};
+		this.url = url;
+	}
+
+	/**
+	 * Whether the client keeps reconnecting after this refusal: false for 401 and 403 (the
+	 * credentials will not change by retrying), true for every other status.
+	 */
+	get transient(): boolean {
+		return this.status !== 401 && this.status !== 403;
 	}
 }

@@ -23,8 +23,9 @@ export type {
 	WebSocketConstructor,
 	WebSocketLike,
 } from "./connection.js";
-export type { ErrorOrigin, SwillErrorOptions } from "./errors.js";
-export { Code, SwillError } from "./errors.js";
+export { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_MAX_REFUSAL_BODY_BYTES } from "./connection.js";
+export type { ErrorOrigin, SwillErrorOptions, UpgradeRefusedErrorOptions } from "./errors.js";
+export { Code, SwillError, UpgradeRefusedError } from "./errors.js";
 export type { Int64Mode } from "./protocol/codec.js";
 export { DEFAULT_INT64_MODE } from "./protocol/codec.js";
 export type { ErrorMap, Metadata, RequestFrame, ResponseFrame } from "./protocol/frames.js";

@@ -17,6 +17,17 @@
 //   conn-status                    connection indicator; data-state is one of
 //                                  idle | connecting | open | closed
 //   reconnect                      button: connect / reconnect now
+//   conn-error [data-reason]       why the last connect failed, shown until one
+//                                  succeeds; data-reason is one of refused (the
+//                                  server answered HTTP but refused the upgrade) |
+//                                  unreachable | timeout | unknown (cross-origin:
+//                                  cannot tell); browsers hide the HTTP status
+//   token-panel / token-toggle     the token form (a <details>) and its toggle;
+//     token-set                    shown while a token is in use
+//     token-input, token-param     the token and the query parameter it is sent as
+//                                  (default config.tokenParam, else "token");
+//                                  both kept in sessionStorage
+//     token-apply, token-clear     use the token and reconnect / forget it
 //   load-error                     banner shown when the schema cannot be loaded
 //   loading                        "loading" line, hidden once handlers render
 //   handler-filter                 search box filtering the handler list
@@ -691,9 +702,14 @@ const SUBPROTOCOL = "swill.v1";
 const CONNECT_TIMEOUT_MS = 10000;
 
 class Connection {
-  constructor(url, onState) {
+  /**
+   * `onFailure({ url, code, timedOut })` runs when a socket closes before it opened (the
+   * browser says nothing more: a refused upgrade and an unreachable server look alike).
+   */
+  constructor(url, onState, onFailure = () => {}) {
     this.url = url;
     this.onState = onState;
+    this.onFailure = onFailure;
     this.ws = null;
     this.state = "idle";
     this.nextSeq = 1;
@@ -721,9 +737,15 @@ class Connection {
     this.ws = ws;
     this.nextSeq = 1;
     this.setState("connecting");
+    let opened = false;
+    let timedOut = false;
     const opening = new Promise((resolve, reject) => {
-      const timer = setTimeout(() => ws.close(), CONNECT_TIMEOUT_MS);
+      const timer = setTimeout(() => {
+        timedOut = true;
+        ws.close();
+      }, CONNECT_TIMEOUT_MS);
       ws.addEventListener("open", () => {
+        opened = true;
         clearTimeout(timer);
         if (this.opening === opening) this.opening = null;
         if (this.ws !== ws) return;
@@ -741,6 +763,7 @@ class Connection {
         if (this.opening === opening) this.opening = null;
         if (this.ws !== ws) return; // replaced by reconnect(): already cleaned up
         this.detach(`connection ${why}`, why);
+        if (!opened) this.onFailure({ url: ws.url, code: ev.code, timedOut });
       });
     });
     opening.catch(() => {}); // callers handle it; never an unhandled rejection
@@ -811,6 +834,85 @@ function wsUrl(path) {
   if (/^wss?:\/\//.test(path)) return path;
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
   return `${proto}//${location.host}${path.startsWith("/") ? path : `/${path}`}`;
+}
+
+/** The query parameter a token travels in when the config names none. */
+export const DEFAULT_TOKEN_PARAM = "token";
+
+/** `url` with `param=token` in its query (replacing any earlier one); unchanged without a token. */
+export function withToken(url, param, token) {
+  if (!token || !param) return url;
+  const u = new URL(url);
+  u.searchParams.set(param, token);
+  return u.href;
+}
+
+/** `url` with the token's value hidden, for messages. */
+export function redactToken(url, param) {
+  try {
+    const u = new URL(url);
+    if (param && u.searchParams.has(param)) u.searchParams.set(param, "…");
+    return decodeURI(u.href);
+  } catch {
+    return url;
+  }
+}
+
+/**
+ * Why a connect failed, from what a browser can know: a close before `open` (code 1006) says
+ * nothing, so a same-origin HTTP request to the WebSocket URL tells a server that answers (it
+ * refused the upgrade) from one that cannot be reached. `probe(httpUrl)` resolves true when
+ * the server answered at all. Returns `{ reason, text }`.
+ */
+export async function explainFailure({ url, code, timedOut, param, hasToken, pageOrigin, probe }) {
+  const shown = redactToken(url, param);
+  if (timedOut) {
+    return { reason: "timeout", text: `No answer from ${shown} within ${CONNECT_TIMEOUT_MS / 1000} s: the server or a proxy in between is not completing the WebSocket handshake.` };
+  }
+  const hidden = "Browsers do not reveal the HTTP status or body of a refused upgrade: the Network panel of the developer tools, or the server's log, shows them.";
+  let http;
+  try {
+    http = new URL(url);
+    http.protocol = http.protocol === "wss:" ? "https:" : "http:";
+  } catch {
+    return { reason: "unknown", text: `Could not connect to ${shown} (close code ${code}).` };
+  }
+  if (http.origin !== pageOrigin) {
+    return { reason: "unknown", text: `Could not connect to ${shown} (close code ${code}): the server refused the upgrade or could not be reached; a browser cannot tell which. ${hidden}` };
+  }
+  let answered = false;
+  try {
+    answered = await probe(http.href);
+  } catch {
+    answered = false;
+  }
+  if (!answered) {
+    return { reason: "unreachable", text: `The server at ${shown} could not be reached (close code ${code}): it is down, restarting, or the network is out. Press Connect to try again.` };
+  }
+  const credentials = hasToken
+    ? `It refused with the token given (sent as ?${param}=…): check the token, or the parameter name the server reads.`
+    : `If it wants credentials (its before_connection hook refuses without them), enter a token under Token: it is sent as ?${param}=… on the WebSocket URL.`;
+  return { reason: "refused", text: `The server answered but refused the WebSocket connection to ${shown} (close code ${code}). ${credentials} ${hidden}` };
+}
+
+const TOKEN_KEY = "swill-docs:token";
+const TOKEN_PARAM_KEY = "swill-docs:token-param";
+
+function stored(key) {
+  try {
+    return sessionStorage.getItem(key) || "";
+  } catch {
+    return "";
+  }
+}
+
+function store(key, value) {
+  try {
+    if (value) sessionStorage.setItem(key, value);
+    else sessionStorage.removeItem(key);
+  } catch {
+    // Storage switched off: the token lasts until the page is left.
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -1248,7 +1350,7 @@ function formatMs(ms) {
 // Page
 
 function readConfig() {
-  const defaults = { ws: "/ws", schema: "/schema.json", title: "" };
+  const defaults = { ws: "/ws", schema: "/schema.json", title: "", tokenParam: DEFAULT_TOKEN_PARAM };
   const el = document.getElementById("swill-config");
   const text = el ? el.textContent.trim() : "";
   if (!text || text.startsWith("__")) return defaults;
@@ -1366,31 +1468,120 @@ function render(doc, config, conn) {
   }
 }
 
+/** The token form: what is in use, kept in sessionStorage, applied to the URLs. */
+function tokenState(config) {
+  const fallback = typeof config.tokenParam === "string" && config.tokenParam ? config.tokenParam : DEFAULT_TOKEN_PARAM;
+  return {
+    token: stored(TOKEN_KEY),
+    param: stored(TOKEN_PARAM_KEY) || fallback,
+    fallback,
+  };
+}
+
+function renderToken(tokens) {
+  document.getElementById("token-input").value = tokens.token;
+  document.getElementById("token-param").value = tokens.param;
+  document.getElementById("token-param-name").textContent = tokens.param;
+  document.getElementById("token-set").hidden = !tokens.token;
+}
+
+function renderConnError(failure) {
+  const banner = document.getElementById("conn-error");
+  if (!failure) {
+    banner.hidden = true;
+    banner.replaceChildren();
+    delete banner.dataset.reason;
+    return;
+  }
+  banner.dataset.reason = failure.reason;
+  const label = { refused: "Connection refused.", unreachable: "Server unreachable.", timeout: "Connection timed out.", unknown: "Cannot connect." }[failure.reason] || "Cannot connect.";
+  banner.replaceChildren(h("strong", { text: label }), ` ${failure.text}`);
+  banner.hidden = false;
+}
+
 async function main() {
   const config = readConfig();
-  const conn = new Connection(wsUrl(String(config.ws)), renderConnState);
+  const tokens = tokenState(config);
+  const baseWs = wsUrl(String(config.ws));
+  /** Bumped at each connect attempt, so a slow probe cannot report on a newer attempt. */
+  let attempt = 0;
+  const conn = new Connection(
+    withToken(baseWs, tokens.param, tokens.token),
+    (state, detail) => {
+      renderConnState(state, detail);
+      if (state === "connecting") attempt += 1;
+      if (state === "open") renderConnError(null);
+    },
+    async (failure) => {
+      const mine = attempt;
+      const explained = await explainFailure({
+        ...failure,
+        param: tokens.param,
+        hasToken: Boolean(tokens.token),
+        pageOrigin: location.origin,
+        probe: (url) =>
+          fetch(url, { cache: "no-store", signal: AbortSignal.timeout(CONNECT_TIMEOUT_MS) }).then(
+            () => true,
+            () => false,
+          ),
+      });
+      if (mine === attempt && conn.state !== "open") renderConnError(explained);
+    },
+  );
   renderConnState("idle");
+  renderToken(tokens);
   document.getElementById("reconnect").addEventListener("click", () => {
     conn.reconnect().catch((err) => console.warn("swill docs:", err.message));
   });
   const loading = document.getElementById("loading");
-  try {
-    if (typeof config.schema !== "string" || !config.schema) {
-      throw new Error("this server publishes no schema document, so there is nothing to list");
-    }
-    const res = await fetch(config.schema, { headers: { accept: "application/json" }, cache: "no-store" });
-    if (!res.ok) throw new Error(`${res.status} ${res.statusText}`.trim());
-    const doc = await res.json();
-    render(doc, config, conn);
-  } catch (err) {
+  let loaded = false;
+  const loadSchema = async () => {
     const banner = document.getElementById("load-error");
-    banner.textContent = config.schema
-      ? `Could not load the API description from ${config.schema}: ${err.message}`
-      : `No API description: ${err.message}.`;
-    banner.hidden = false;
-  } finally {
-    loading.hidden = true;
-  }
+    try {
+      if (typeof config.schema !== "string" || !config.schema) {
+        throw new Error("this server publishes no schema document, so there is nothing to list");
+      }
+      const url = withToken(new URL(config.schema, location.href).href, tokens.param, tokens.token);
+      const res = await fetch(url, { headers: { accept: "application/json" }, cache: "no-store" });
+      if (!res.ok) {
+        const hint = res.status === 401 || res.status === 403 ? " (enter a token under Token)" : "";
+        throw new Error(`${res.status} ${res.statusText}${hint}`.trim());
+      }
+      const doc = await res.json();
+      render(doc, config, conn);
+      loaded = true;
+      banner.hidden = true;
+    } catch (err) {
+      banner.textContent = config.schema
+        ? `Could not load the API description from ${config.schema}: ${err.message}`
+        : `No API description: ${err.message}.`;
+      banner.hidden = false;
+    } finally {
+      loading.hidden = true;
+    }
+  };
+  const apply = (token, param) => {
+    tokens.token = token;
+    tokens.param = param || tokens.fallback;
+    store(TOKEN_KEY, tokens.token);
+    store(TOKEN_PARAM_KEY, tokens.param === tokens.fallback ? "" : tokens.param);
+    renderToken(tokens);
+    conn.url = withToken(baseWs, tokens.param, tokens.token);
+    if (!loaded && config.schema) void loadSchema();
+    conn.reconnect().catch((err) => console.warn("swill docs:", err.message));
+  };
+  document.getElementById("token-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    apply(document.getElementById("token-input").value.trim(), document.getElementById("token-param").value.trim());
+    document.getElementById("token-panel").open = false;
+  });
+  document.getElementById("token-clear").addEventListener("click", () => {
+    apply("", document.getElementById("token-param").value.trim());
+  });
+  document.getElementById("token-param").addEventListener("input", (ev) => {
+    document.getElementById("token-param-name").textContent = ev.target.value.trim() || tokens.fallback;
+  });
+  await loadSchema();
   conn.ready().catch((err) => console.warn("swill docs:", err.message));
 }
 

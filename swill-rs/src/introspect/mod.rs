@@ -34,8 +34,14 @@
 //!    "request":  {"streams": bool, "type": TypeDef, "schema": JSON Schema},
 //!    "response": {"streams": bool, "type": TypeDef, "schema": JSON Schema},
 //!    "doc": str,
-//!    "$defs": {only the definitions this handler's schemas reach, sorted}}
+//!    "$defs": {only the definitions this handler's schemas reach, sorted},
+//!    "example": the handler's schema.json example,
+//!    "api": {"title": str, "version": str}}
 //!   ```
+//!
+//!   `example` and `api` repeat what schema.json says, so that a client reading only the
+//!   stream (the TypeScript generator given a `ws://` URL) knows as much as one reading
+//!   schema.json.
 //!
 //!   Each item is self-contained. The TypeDef is derived from the schema (see the table below)
 //!   and never fails: what cannot be named is `any`.
@@ -226,7 +232,15 @@ impl ApiDoc {
         let introspect_items = visible
             .iter()
             .zip(&schemas)
-            .map(|(h, (request, response))| encode(&item(h, request, response, &defs)))
+            .zip(&entries)
+            .map(|((h, (request, response)), entry)| {
+                let extra = Extra {
+                    example: &entry["example"],
+                    title,
+                    version,
+                };
+                encode(&item(h, request, response, &defs, &extra))
+            })
             .collect();
 
         let schema_json = json!({
@@ -280,8 +294,22 @@ impl fmt::Debug for ApiDoc {
     }
 }
 
+/// What an item carries besides the handler itself, so that a client reading the stream learns
+/// everything schema.json says.
+struct Extra<'a> {
+    example: &'a Value,
+    title: &'a str,
+    version: &'a str,
+}
+
 /// The `swill.introspect` item of one handler.
-fn item(h: &HandlerInfo, request: &Value, response: &Value, defs: &Map<String, Value>) -> Mp {
+fn item(
+    h: &HandlerInfo,
+    request: &Value,
+    response: &Value,
+    defs: &Map<String, Value>,
+    extra: &Extra<'_>,
+) -> Mp {
     let side = |streams: bool, info: &TypeInfo, schema: &Value| {
         let ty = if info.is_none() {
             typedef::leaf("None")
@@ -313,6 +341,14 @@ fn item(h: &HandlerInfo, request: &Value, response: &Value, defs: &Map<String, V
         ),
         (Mp::from("doc"), Mp::from(h.doc.as_str())),
         (Mp::from("$defs"), Mp::Map(own_defs)),
+        (Mp::from("example"), to_msgpack(extra.example)),
+        (
+            Mp::from("api"),
+            Mp::Map(vec![
+                (Mp::from("title"), Mp::from(extra.title)),
+                (Mp::from("version"), Mp::from(extra.version)),
+            ]),
+        ),
     ])
 }
 

@@ -273,7 +273,7 @@ fn items_match_the_introspection_vectors_minus_extra_keys() {
         let item = decode(bytes);
         assert_eq!(
             map_keys(&item),
-            ["name", "request", "response", "doc", "$defs"],
+            ["name", "request", "response", "doc", "$defs", "example", "api"],
             "{name}"
         );
         for side in ["request", "response"] {
@@ -284,6 +284,27 @@ fn items_match_the_introspection_vectors_minus_extra_keys() {
             );
         }
         assert_eq!(hex(&encode(&as_original(&item))), *want, "{name}");
+    }
+}
+
+#[test]
+fn items_carry_the_example_and_the_api_title_and_version_of_schema_json() {
+    let doc = ApiDoc::build("demo", "1.2.3", &vector_app());
+    let handlers = doc.schema_json()["handlers"].as_array().expect("list");
+    assert_eq!(handlers.len(), doc.introspect_items().len());
+    for (entry, bytes) in handlers.iter().zip(doc.introspect_items()) {
+        let item = decode(bytes);
+        let name = entry["name"].as_str().expect("name");
+        assert_eq!(get(&item, "name").as_str(), Some(name));
+        assert_eq!(
+            *get(&item, "example"),
+            super::to_msgpack(&entry["example"]),
+            "{name}"
+        );
+        let api = get(&item, "api");
+        assert_eq!(map_keys(api), ["title", "version"], "{name}");
+        assert_eq!(get(api, "title").as_str(), Some("demo"));
+        assert_eq!(get(api, "version").as_str(), Some("1.2.3"));
     }
 }
 

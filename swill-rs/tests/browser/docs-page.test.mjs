@@ -207,19 +207,8 @@ describe("docs page", { timeout: BUILD_TIMEOUT_MS + 5 * 60_000 }, () => {
   });
 
   after(async () => {
-    try {
-      if (page) {
-        mkdirSync(artifacts, { recursive: true });
-        // Sticky header and sidebar belong at the top of a full-page shot.
-        await page.evaluate(() => window.scrollTo(0, 0));
-        await page.screenshot({ path: join(artifacts, "docs-page.png"), fullPage: true, timeout: 15_000 });
-        await page.emulateMedia({ colorScheme: "dark" });
-        await page.screenshot({ path: join(artifacts, "docs-page-dark.png"), fullPage: true, timeout: 15_000 });
-      }
-    } finally {
-      if (browser) await browser.close().catch(() => {});
-      await stopServer();
-    }
+    if (browser) await browser.close().catch(() => {});
+    await stopServer();
   });
 
   test("lists every conformance handler with a shape badge", async () => {
@@ -339,4 +328,159 @@ describe("docs page", { timeout: BUILD_TIMEOUT_MS + 5 * 60_000 }, () => {
     assert.deepEqual(foreignRequests, [], "the page fetched something other than the server's own assets");
     assert.deepEqual(pageErrors, []);
   });
+
+  test("saves screenshots", async () => {
+    mkdirSync(artifacts, { recursive: true });
+    // Sticky header and sidebar belong at the top of a full-page shot.
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: join(artifacts, "docs-page.png"), fullPage: true, timeout: 15_000 });
+    await page.emulateMedia({ colorScheme: "dark" });
+    await page.screenshot({ path: join(artifacts, "docs-page-dark.png"), fullPage: true, timeout: 15_000 });
+    await page.emulateMedia({ colorScheme: "light" });
+  });
+
+  test("a token is sent as a query parameter of the WebSocket URL and kept for the tab", async () => {
+    const { tab, sockets, errors, close } = await openTab();
+    try {
+      await waitOpen(tab);
+      assert.equal(new URL(sockets.at(-1)).search, "", "no token yet, no query");
+      assert.equal(await tab.locator(tid("token-param")).inputValue(), "token", "default parameter name");
+      assert.equal(await tab.locator(tid("token-set")).isHidden(), true);
+
+      const token = "s3cret/+ =&x";
+      await tab.locator(tid("token-toggle")).click();
+      await tab.locator(tid("token-input")).fill(token);
+      let next = tab.waitForEvent("websocket", { timeout: UI_TIMEOUT_MS });
+      await tab.locator(tid("token-apply")).click();
+      let ws = await next;
+      assert.equal(new URL(ws.url()).searchParams.get("token"), token, ws.url());
+      await waitOpen(tab);
+      assert.equal(await tab.locator(tid("token-set")).isVisible(), true, "the toggle shows a token is in use");
+      assert.equal(await tab.evaluate(() => sessionStorage.getItem("swill-docs:token")), token);
+
+      // Calls run on the socket that carries the token.
+      await tab.locator(`${tid("handler")}[data-handler="add"] ${tid("pg-request")}`).fill("[1, 1]");
+      await tab.locator(`${tid("handler")}[data-handler="add"] ${tid("pg-send")}`).click();
+      await tab.waitForFunction(
+        () => document.querySelector('[data-testid="handler"][data-handler="add"] [data-testid="pg-status"]')?.dataset.status === "done",
+        null,
+        { timeout: UI_TIMEOUT_MS },
+      );
+
+      // A reload keeps it (same tab): the first socket already carries it.
+      next = tab.waitForEvent("websocket", { timeout: UI_TIMEOUT_MS });
+      await tab.reload({ waitUntil: "load" });
+      ws = await next;
+      assert.equal(new URL(ws.url()).searchParams.get("token"), token, `after reload: ${ws.url()}`);
+      assert.equal(await tab.locator(tid("token-input")).inputValue(), token);
+      await waitOpen(tab);
+
+      // Another parameter name replaces the default one.
+      await tab.locator(tid("token-toggle")).click();
+      await tab.locator(tid("token-param")).fill("key");
+      next = tab.waitForEvent("websocket", { timeout: UI_TIMEOUT_MS });
+      await tab.locator(tid("token-apply")).click();
+      ws = await next;
+      const params = new URL(ws.url()).searchParams;
+      assert.equal(params.get("key"), token, ws.url());
+      assert.equal(params.has("token"), false, ws.url());
+      await waitOpen(tab);
+      assert.equal(await tab.evaluate(() => sessionStorage.getItem("swill-docs:token-param")), "key");
+
+      // Forget drops it from the URL and from storage.
+      await tab.locator(tid("token-toggle")).click();
+      next = tab.waitForEvent("websocket", { timeout: UI_TIMEOUT_MS });
+      await tab.locator(tid("token-clear")).click();
+      ws = await next;
+      assert.equal(new URL(ws.url()).searchParams.has("key"), false, ws.url());
+      await waitOpen(tab);
+      assert.equal(await tab.evaluate(() => sessionStorage.getItem("swill-docs:token")), null);
+      assert.equal(await tab.locator(tid("token-set")).isHidden(), true);
+      assert.equal(await tab.locator(tid("conn-error")).isHidden(), true, "no error shown while connected");
+      assert.deepEqual(errors, []);
+    } finally {
+      await close();
+    }
+  });
+
+  test("a refused upgrade says the server refused it and that the browser hides the status", async () => {
+    // The served config, edited to point the page at a path the real server refuses (404).
+    const { tab, close } = await openTab(async (context) => {
+      await context.route(`${base}/docs`, async (route) => {
+        const res = await route.fetch();
+        const body = (await res.text()).replace(/"ws":"[^"]*"/, '"ws":"/refused"');
+        await route.fulfill({ response: res, body });
+      });
+    });
+    try {
+      const banner = tab.locator(tid("conn-error"));
+      await banner.waitFor({ state: "visible", timeout: UI_TIMEOUT_MS });
+      assert.equal(await banner.getAttribute("data-reason"), "refused");
+      const text = await banner.innerText();
+      assert.match(text, /refused the WebSocket connection to ws:\/\/[^ ]+\/refused/);
+      assert.match(text, /Browsers do not reveal the HTTP status/);
+      assert.match(text, /enter a token under Token/);
+      assert.equal(await tab.locator(tid("conn-status")).getAttribute("data-state"), "closed");
+      mkdirSync(artifacts, { recursive: true });
+      await tab.screenshot({ path: join(artifacts, "docs-page-refused.png"), timeout: 15_000 });
+
+      // With a token, the message says the token was refused.
+      await tab.locator(tid("token-toggle")).click();
+      await tab.locator(tid("token-input")).fill("wrong");
+      await tab.locator(tid("token-apply")).click();
+      await tab.waitForFunction(
+        () => /refused with the token given/.test(document.querySelector('[data-testid="conn-error"]')?.textContent ?? ""),
+        null,
+        { timeout: UI_TIMEOUT_MS },
+      );
+      assert.doesNotMatch(await banner.innerText(), /wrong/, "the token itself is not shown");
+    } finally {
+      await close();
+    }
+  });
+
+  // Last: it stops the server.
+  test("an unreachable server is told apart from a refusal", async () => {
+    const { tab, errors, close } = await openTab();
+    try {
+      await waitOpen(tab);
+      await stopServer();
+      await tab.waitForFunction(() => document.querySelector('[data-testid="conn-status"]')?.dataset.state === "closed", null, {
+        timeout: UI_TIMEOUT_MS,
+      });
+      await tab.locator(tid("reconnect")).click();
+      const banner = tab.locator(tid("conn-error"));
+      await banner.waitFor({ state: "visible", timeout: UI_TIMEOUT_MS });
+      assert.equal(await banner.getAttribute("data-reason"), "unreachable", await banner.innerText());
+      assert.match(await banner.innerText(), /could not be reached/);
+      assert.deepEqual(errors, [], "no uncaught page errors");
+    } finally {
+      await close();
+    }
+  });
 });
+
+/** A fresh tab (own context, so its sessionStorage starts empty) on the docs page. */
+async function openTab(setup = async () => {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  await setup(context);
+  const tab = await context.newPage();
+  tab.setDefaultTimeout(UI_TIMEOUT_MS);
+  const sockets = [];
+  const errors = [];
+  tab.on("websocket", (ws) => sockets.push(ws.url()));
+  tab.on("pageerror", (err) => errors.push(`pageerror: ${err.message}`));
+  const res = await tab.goto(`${base}/docs`, { waitUntil: "load", timeout: 15_000 });
+  assert.equal(res?.status(), 200);
+  return { tab, sockets, errors, close: () => context.close().catch(() => {}) };
+}
+
+async function waitOpen(tab) {
+  try {
+    await tab.waitForFunction(() => document.querySelector('[data-testid="conn-status"]')?.dataset.state === "open", null, {
+      timeout: UI_TIMEOUT_MS,
+    });
+  } catch {
+    assert.fail(`not connected: ${await tab.locator(tid("conn-status")).getAttribute("title")}`);
+  }
+}
