@@ -474,3 +474,77 @@ fn the_resume_types_cross_threads() {
     send_sync::<ConnectionState>();
     send_sync::<ReconnectPolicy>();
 }
+
+/// Serves the feed on `addr` (a port the OS chose before) until `stop` fires.
+async fn serve_feed_on(
+    addr: std::net::SocketAddr,
+    feed_state: &Feed,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .with_timeout()
+        .await
+        .expect("bind the same port again");
+    let app = Swill::new()
+        .config(swill::Config::new().shutdown_timeout(Duration::from_millis(50)))
+        .with_state(feed_state.clone())
+        .handler(feed);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        swill::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await
+    });
+    (tx, task)
+}
+
+/// The server restarts on the same port, its history kept elsewhere (as Redis would): the
+/// client reconnects through refused attempts and the stream loses nothing.
+#[tokio::test]
+async fn a_stream_survives_a_server_restart_on_the_same_port() {
+    let state = Feed::new();
+    let addr = {
+        let probe = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        probe.local_addr().unwrap()
+    };
+    let (stop, task) = serve_feed_on(addr, &state).await;
+    let client = Client::builder(format!("ws://{addr}/ws"))
+        .reconnect(quick())
+        .connect()
+        .with_timeout()
+        .await
+        .unwrap();
+    let mut s = client.stream::<u64>("feed", &()).unwrap();
+    s.opened().with_timeout().await.unwrap();
+    state.push(2);
+    assert_eq!(s.next().with_timeout().await.unwrap().unwrap(), 1);
+    assert_eq!(s.next().with_timeout().await.unwrap().unwrap(), 2);
+
+    // Graceful shutdown: the open stream holds it for the 50 ms grace, then 1001.
+    let _ = stop.send(());
+    task.with_timeout().await.unwrap().unwrap();
+    let mut state_rx = client.watch_state();
+    state_rx
+        .wait_for(|s| matches!(s, ConnectionState::Reconnecting { .. }))
+        .with_timeout()
+        .await
+        .unwrap();
+    state.push(2);
+    let (stop, task) = serve_feed_on(addr, &state).await;
+    assert_eq!(s.next().with_timeout().await.unwrap().unwrap(), 3);
+    assert_eq!(s.next().with_timeout().await.unwrap().unwrap(), 4);
+    state.push(1);
+    assert_eq!(s.next().with_timeout().await.unwrap().unwrap(), 5);
+    assert!(s.last_resume().is_some_and(|r| r.recovered));
+    // The old server dropped its listener at the signal: attempts were refused until the
+    // new one listened, so this is the second connection.
+    assert_eq!(client.state(), ConnectionState::Connected { connection: 2 });
+    drop(s);
+    client.close();
+    let _ = stop.send(());
+    task.with_timeout().await.unwrap().unwrap();
+}
