@@ -50,6 +50,7 @@
 //! end with [`ClientError::Disconnected`].
 
 mod backoff;
+mod connect;
 mod driver;
 mod reply;
 mod resume;
@@ -73,7 +74,7 @@ pub use backoff::{
     ReconnectPolicy, DEFAULT_MAX_RECONNECT_ATTEMPTS, DEFAULT_RECONNECT_FACTOR,
     DEFAULT_RECONNECT_INITIAL_DELAY, DEFAULT_RECONNECT_JITTER, DEFAULT_RECONNECT_MAX_DELAY,
 };
-pub use driver::Subprotocol;
+pub use connect::Subprotocol;
 pub use reply::{Events, ReplyFuture, RequestSink, ResponseStream};
 pub use resume::{Position, ResumeCause, Resumed, StreamEvent};
 
@@ -214,7 +215,7 @@ impl fmt::Debug for Client {
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct ClientBuilder {
-    settings: driver::Settings,
+    settings: connect::Settings,
 }
 
 impl ClientBuilder {
@@ -288,7 +289,7 @@ impl ClientBuilder {
     /// When the handshake fails or times out, or the server selects no swill subprotocol.
     /// The first connection is not retried.
     pub async fn connect(self) -> Result<Client, ClientError> {
-        let ws = driver::dial(&self.settings).await?;
+        let ws = connect::dial(&self.settings).await?;
         let subprotocol = self.settings.subprotocol.as_str();
         let (cmd, state) = driver::spawn(Arc::new(self.settings), ws);
         Ok(Client {
@@ -314,7 +315,7 @@ impl Client {
     /// Connection options.
     pub fn builder(url: impl Into<String>) -> ClientBuilder {
         ClientBuilder {
-            settings: driver::Settings {
+            settings: connect::Settings {
                 url: url.into(),
                 subprotocol: Subprotocol::Alias,
                 headers: Vec::new(),
