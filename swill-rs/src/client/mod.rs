@@ -36,18 +36,20 @@
 //!
 //! # Resumable streams
 //!
-//! A streamed reply whose leading metadata carries a string `epoch` and an integer `offset`
-//! (as `swill::pubsub` topics with history send) is *resumable*: its k-th item is at position
-//! `offset + k`. When the connection drops, the client re-opens such a stream on the next
-//! connection with the same rpc, payload and request metadata plus `since: {epoch, offset}`
-//! (the last position received), and the [`ResponseStream`] goes on yielding items. The same
-//! happens when the server ends the stream because it fell behind (ERROR 503 with `lagged`
-//! or `interrupted: true`). The server's answer says whether the stream continues without a
-//! gap (`recovered: true`) or only live items follow (`recovered: false`): see
-//! [`ResponseStream::events`] (a [`StreamEvent::Resumed`] in the stream, at the point where
-//! it happened), [`ResponseStream::last_resume`] and [`ResponseStream::position`]. A stream
-//! is re-opened at most [`ClientBuilder::max_resume_attempts`] times in a row; other streams
-//! end with [`ClientError::Disconnected`].
+//! A streamed reply to a single request ([`Client::stream`]) whose leading metadata carries a
+//! string `epoch` and an integer `offset` (as `swill::pubsub` topics with history send) is
+//! *resumable*: its k-th item is at position `offset + k`. When the connection drops, the
+//! client re-opens such a stream on the next connection with the same rpc, payload and
+//! request metadata plus `since: {epoch, offset}` (the last position received), and the
+//! [`ResponseStream`] goes on yielding items. The same happens when the server ends the
+//! stream because it fell behind (ERROR 503 with `lagged` or `interrupted: true`). The
+//! server's answer says whether the stream continues without a gap (`recovered: true`) or
+//! only live items follow (`recovered: false`): see [`ResponseStream::events`] (a
+//! [`StreamEvent::Resumed`] in the stream, at the point where it happened),
+//! [`ResponseStream::last_resume`] and [`ResponseStream::position`]. A stream is re-opened at
+//! most [`ClientBuilder::max_resume_attempts`] times in a row. Other streams, and every call
+//! with a streamed request (which cannot be replayed), end with
+//! [`ClientError::Disconnected`].
 
 mod backoff;
 mod connect;
