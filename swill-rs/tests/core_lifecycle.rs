@@ -249,7 +249,14 @@ async fn client_calls_end_with_closed_when_the_server_goes_away() {
     let permits = Arc::new(Semaphore::new(0));
     let server =
         spawn(app(&log, &permits).tune(|c| c.shutdown_timeout(Duration::from_millis(200)))).await;
-    let client = Client::connect(server.url()).with_timeout().await.unwrap();
+    // Without reconnecting, a dropped connection closes the client (client_reconnect.rs
+    // covers the default, which reconnects).
+    let client = Client::builder(server.url())
+        .no_reconnect()
+        .connect()
+        .with_timeout()
+        .await
+        .unwrap();
     let pending = tokio::spawn({
         let client = client.clone();
         async move { client.call::<u64>("hang", &()).await }
@@ -258,9 +265,9 @@ async fn client_calls_end_with_closed_when_the_server_goes_away() {
     server.stop().await;
     log.expect("dropped 1").await;
     let err = pending.with_timeout().await.unwrap().unwrap_err();
-    assert!(matches!(err, ClientError::Closed), "{err:?}");
-    // The client's driver drops the reply channels and its command queue as it ends, in one
-    // poll: the call above saw Closed, so the client is closed already.
+    assert!(matches!(err, ClientError::Disconnected), "{err:?}");
+    // The client's driver closes its command queue before it fails the calls left, in one
+    // poll: the call above saw Disconnected, so the client is closed already.
     assert!(client.is_closed());
     let err = client
         .call::<i64>("add", &(1, 2))

@@ -1,40 +1,29 @@
-//! The client's connection task: owns the socket and the [`ClientConn`] engine.
+//! The client's connection task: owns the socket and the [`ClientConn`] engine of each
+//! connection, every call's bookkeeping, and the reconnect loop.
+//!
+//! One task runs for the client's life. Each socket gets a fresh engine (seqs restart at 1,
+//! swill/1 §2.3). When a socket drops, calls in flight fail with
+//! [`ClientError::Disconnected`] (never re-sent: they may not be idempotent), except the
+//! resumable streams, which are re-opened with `since` on the next socket. While there is no
+//! socket, new calls wait for one (bounded by `wait_for_connection`).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::Poll;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::ClientError;
+use super::backoff::random_unit;
+use super::connect::{dial, Settings, Ws};
+use super::resume::{is_interruption, outcome, Position, ResumeCause, Resumed};
+use super::{ClientError, ConnectionState};
 use crate::protocol::{ClientConn, ClientEvent, Seq, Shape};
-use crate::Error;
-
-/// Which subprotocol the client offers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum Subprotocol {
-    /// `swill.v1`, the token-safe alias (default; what browsers can send too).
-    #[default]
-    Alias,
-    /// `swill/1` exactly as the original clients send it.
-    Original,
-}
-
-impl Subprotocol {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Alias => "swill.v1",
-            Self::Original => "swill/1",
-        }
-    }
-}
+use crate::{Error, Metadata};
 
 pub(super) enum Command {
     Open {
@@ -42,7 +31,7 @@ pub(super) enum Command {
         rpc: String,
         shape: Shape,
         data: Option<Vec<u8>>,
-        metadata: Option<Bytes>,
+        metadata: Option<Metadata>,
         reply: mpsc::UnboundedSender<Reply>,
     },
     Item {
@@ -55,6 +44,7 @@ pub(super) enum Command {
     Cancel {
         id: u64,
     },
+    Close,
 }
 
 #[derive(Debug)]
@@ -70,110 +60,606 @@ pub(super) enum Reply {
         trailing: Option<Bytes>,
     },
     Error(Error),
+    /// A resumable stream was re-opened; `leading` is the new stream's leading metadata.
+    Resumed {
+        resumed: Resumed,
+        leading: Option<Bytes>,
+    },
+    /// The call is over without an answer from the server.
+    Failed(Failure),
 }
 
-pub(super) async fn connect(
-    url: &str,
-    subprotocol: Subprotocol,
-    headers: &[(String, String)],
-    max_message_size: usize,
-) -> Result<(mpsc::UnboundedSender<Command>, &'static str), ClientError> {
-    let mut req = url.into_client_request().map_err(ClientError::Connect)?;
-    let offered = subprotocol.as_str();
-    req.headers_mut()
-        .insert("sec-websocket-protocol", HeaderValue::from_static(offered));
-    for (k, v) in headers {
-        let name = tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(k.as_bytes())
-            .map_err(|e| {
-                ClientError::Connect(tokio_tungstenite::tungstenite::Error::HttpFormat(e.into()))
-            })?;
-        let value = HeaderValue::from_str(v).map_err(|e| {
-            ClientError::Connect(tokio_tungstenite::tungstenite::Error::HttpFormat(e.into()))
-        })?;
-        req.headers_mut().append(name, value);
+/// Why a call ended without an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Failure {
+    Disconnected,
+    Closed,
+    Unavailable,
+}
+
+impl Failure {
+    pub(super) fn into_error(self) -> ClientError {
+        match self {
+            Self::Disconnected => ClientError::Disconnected,
+            Self::Closed => ClientError::Closed,
+            Self::Unavailable => ClientError::Unavailable,
+        }
     }
-    let cfg = WebSocketConfig::default()
-        .read_buffer_size(8 * 1024)
-        .max_message_size(Some(max_message_size))
-        .max_frame_size(Some(max_message_size));
-    let (ws, res) = tokio_tungstenite::connect_async_with_config(req, Some(cfg), true)
-        .await
-        .map_err(ClientError::Connect)?;
-    let selected = res
-        .headers()
-        .get("sec-websocket-protocol")
-        .map(HeaderValue::as_bytes);
-    if selected != Some(offered.as_bytes()) {
-        return Err(ClientError::Subprotocol);
-    }
+}
+
+/// Starts the connection task on an open socket.
+pub(super) fn spawn(
+    settings: Arc<Settings>,
+    ws: Ws,
+) -> (
+    mpsc::UnboundedSender<Command>,
+    watch::Receiver<ConnectionState>,
+) {
     let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(run(ws, rx));
-    Ok((tx, offered))
+    let (state, state_rx) = watch::channel(ConnectionState::Connected { connection: 1 });
+    let driver = Driver {
+        settings,
+        rx,
+        commands_open: true,
+        state,
+        calls: BTreeMap::new(),
+        connection: 0,
+    };
+    tokio::spawn(driver.run(ws));
+    (tx, state_rx)
 }
 
-struct Open {
-    seq: Seq,
+/// One call, from its Open command to its last reply.
+struct Call {
+    rpc: String,
+    shape: Shape,
+    /// Kept while the call may have to be opened again (waiting, or a resumable stream).
+    data: Option<Vec<u8>>,
+    metadata: Option<Metadata>,
     reply: mpsc::UnboundedSender<Reply>,
+    /// Its seq on the current socket.
+    seq: Option<Seq>,
+    /// A call made while there was no socket.
+    waiting: Option<Waiting>,
+    resume: Resume,
 }
 
-async fn run<S>(ws: tokio_tungstenite::WebSocketStream<S>, mut rx: mpsc::UnboundedReceiver<Command>)
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    let mut engine = ClientConn::new();
-    let mut by_id: HashMap<u64, Open> = HashMap::new();
-    let mut by_seq: HashMap<Seq, u64> = HashMap::new();
-    let mut commands_open = true;
-    // Reading never waits for writing: a server that stops reading until we read its
-    // replies (output backpressure) would otherwise deadlock a large upload.
-    let (mut sink, mut stream) = ws.split();
-    let mut outq: VecDeque<Bytes> = VecDeque::new();
-    let mut unflushed = false;
-    loop {
-        while let Some(frame) = engine.poll_transmit() {
-            outq.push_back(frame);
+struct Waiting {
+    /// When it fails with [`Failure::Unavailable`].
+    deadline: Instant,
+    /// Request items and END_OF_STREAM sent before it could open, in order.
+    queued: Vec<Queued>,
+}
+
+enum Queued {
+    Item(Vec<u8>),
+    End,
+}
+
+/// Resume bookkeeping of a single-request stream.
+#[derive(Default)]
+struct Resume {
+    /// The last position received, once the leading metadata made the stream resumable.
+    at: Option<Position>,
+    /// Whether the current open delivered its leading metadata.
+    leading_seen: bool,
+    /// The current (or next) open is a re-open, for this reason.
+    reopen: Option<ResumeCause>,
+    /// Re-opens since the count was last reset (see the builder's `max_resume_attempts`).
+    attempts: u32,
+}
+
+impl Call {
+    fn send(&self, reply: Reply) {
+        let _ = self.reply.send(reply);
+    }
+
+    /// Single request, streamed response: the only shape whose call can be opened again
+    /// (a streamed request cannot be replayed).
+    fn may_resume(&self, settings: &Settings) -> bool {
+        settings.resume && !self.shape.request_streams && self.shape.response_streams
+    }
+
+    /// Handles the first leading metadata of the current open. For a re-open it returns the
+    /// [`Reply::Resumed`] that replaces it.
+    fn first_leading(&mut self, raw: Option<&Bytes>, settings: &Settings) -> Option<Reply> {
+        if self.resume.leading_seen || !self.may_resume(settings) {
+            return None;
         }
-        let want_write = unflushed || !outq.is_empty();
-        if !commands_open && by_id.is_empty() && !want_write {
-            let _ = sink.close().await;
-            return;
+        self.resume.leading_seen = true;
+        let md = raw.and_then(|r| Metadata::from_msgpack(r).ok());
+        match self.resume.reopen.take() {
+            None => {
+                self.resume.at = md.as_ref().and_then(Position::from_leading);
+                None
+            }
+            Some(cause) => {
+                let resumed = outcome(md.as_ref(), self.resume.at.as_ref(), cause);
+                if cause == ResumeCause::Reconnected {
+                    // The resume reached the server and worked: a quiet stream survives any
+                    // number of reconnects.
+                    self.resume.attempts = 0;
+                }
+                self.resume.at.clone_from(&resumed.position);
+                Some(Reply::Resumed {
+                    resumed,
+                    leading: raw.cloned(),
+                })
+            }
         }
-        tokio::select! {
-            cmd = rx.recv(), if commands_open => match cmd {
-                Some(cmd) => {
-                    apply(cmd, &mut engine, &mut by_id, &mut by_seq);
+    }
+
+    /// Whether this stream may be re-opened once more; counts the attempt if so.
+    fn take_resume_attempt(&mut self, settings: &Settings, cause: ResumeCause) -> bool {
+        if self.resume.at.is_none() || self.resume.attempts >= settings.max_resume_attempts {
+            return false;
+        }
+        self.resume.attempts += 1;
+        // A re-open whose own leading never came stays a resume from the same position.
+        if self.resume.reopen.is_none() || cause == ResumeCause::Reconnected {
+            self.resume.reopen = Some(cause);
+        }
+        true
+    }
+
+    /// Request metadata for the next open: the call's own, plus `since` on a re-open.
+    fn open_metadata(&self) -> Option<Bytes> {
+        match (&self.resume.reopen, &self.resume.at) {
+            (Some(_), Some(at)) => {
+                let mut md = self.metadata.clone().unwrap_or_default();
+                md.insert(Position::SINCE, at);
+                Some(md.to_msgpack())
+            }
+            _ => self.metadata.as_ref().map(Metadata::to_msgpack),
+        }
+    }
+}
+
+/// The engine of the current socket and its seq → call id map.
+struct Session {
+    engine: ClientConn,
+    by_seq: HashMap<Seq, u64>,
+}
+
+impl Session {
+    fn open(&mut self, id: u64, call: &mut Call, settings: &Settings) {
+        let md = call.open_metadata();
+        let seq = self
+            .engine
+            .open(&call.rpc, call.shape, call.data.as_deref(), md.as_deref());
+        call.seq = Some(seq);
+        call.resume.leading_seen = false;
+        self.by_seq.insert(seq, id);
+        if let Some(waiting) = call.waiting.take() {
+            for q in waiting.queued {
+                let _ = match q {
+                    Queued::Item(data) => self.engine.send_item(seq, &data),
+                    Queued::End => self.engine.send_end(seq),
+                };
+            }
+        }
+        if !call.may_resume(settings) {
+            call.data = None;
+            call.metadata = None;
+        }
+    }
+}
+
+/// How a socket's session ended.
+enum SessionEnd {
+    /// The client is closed, or nothing uses it any more: the task ends.
+    Finished,
+    /// The socket dropped.
+    Dropped,
+}
+
+struct Driver {
+    settings: Arc<Settings>,
+    rx: mpsc::UnboundedReceiver<Command>,
+    commands_open: bool,
+    state: watch::Sender<ConnectionState>,
+    /// Every live call, oldest first (calls are opened again in the order they were made).
+    calls: BTreeMap<u64, Call>,
+    connection: u64,
+}
+
+impl Driver {
+    async fn run(mut self, ws: Ws) {
+        let mut next = Some(ws);
+        while let Some(ws) = next.take() {
+            self.connection += 1;
+            self.state.send_replace(ConnectionState::Connected {
+                connection: self.connection,
+            });
+            match self.session(ws).await {
+                SessionEnd::Finished => break,
+                SessionEnd::Dropped => next = self.reconnect().await,
+            }
+        }
+        self.shut(|_| Failure::Closed);
+    }
+
+    /// Ends the task's work: no new command is taken, the state says so, then every call
+    /// left fails (in that order, so that a caller who saw its call fail sees the client
+    /// closed).
+    fn shut(&mut self, failure: impl Fn(&Call) -> Failure) {
+        self.rx.close();
+        self.commands_open = false;
+        self.state.send_replace(ConnectionState::Disconnected);
+        for call in std::mem::take(&mut self.calls).into_values() {
+            call.send(Reply::Failed(failure(&call)));
+        }
+    }
+
+    /// Serves one socket until it drops or the client is done.
+    async fn session(&mut self, ws: Ws) -> SessionEnd {
+        let mut s = Session {
+            engine: ClientConn::new(),
+            by_seq: HashMap::new(),
+        };
+        let settings = Arc::clone(&self.settings);
+        for (id, call) in &mut self.calls {
+            s.open(*id, call, &settings);
+        }
+        // Reading never waits for writing: a server that stops reading until we read its
+        // replies (output backpressure) would otherwise deadlock a large upload.
+        let (mut sink, mut stream) = ws.split();
+        let mut outq: VecDeque<Bytes> = VecDeque::new();
+        let mut unflushed = false;
+        loop {
+            while let Some(frame) = s.engine.poll_transmit() {
+                outq.push_back(frame);
+            }
+            let want_write = unflushed || !outq.is_empty();
+            if !self.commands_open && self.calls.is_empty() && !want_write {
+                let _ = sink.close().await;
+                return SessionEnd::Finished;
+            }
+            tokio::select! {
+                cmd = self.rx.recv(), if self.commands_open => {
+                    let mut next = cmd;
                     // Take whatever else is queued before writing: one flush for the batch.
-                    while let Ok(cmd) = rx.try_recv() {
-                        apply(cmd, &mut engine, &mut by_id, &mut by_seq);
+                    loop {
+                        match next {
+                            Some(Command::Close) => {
+                                self.shut(|_| Failure::Closed);
+                                let close = async {
+                                    let _ = write_all(&mut sink, &mut outq, &mut unflushed).await;
+                                    let _ = sink.close().await;
+                                };
+                                let _ = tokio::time::timeout(settings.handshake_timeout, close).await;
+                                return SessionEnd::Finished;
+                            }
+                            Some(cmd) => self.apply(&mut s, cmd),
+                            None => {
+                                self.commands_open = false;
+                                break;
+                            }
+                        }
+                        match self.rx.try_recv() {
+                            Ok(cmd) => next = Some(cmd),
+                            Err(_) => break,
+                        }
                     }
                 }
-                None => commands_open = false,
-            },
-            msg = stream.next() => match msg {
-                Some(Ok(Message::Binary(bytes))) => {
-                    if let Err(e) = engine.handle_message(bytes) {
-                        tracing::debug!(error = %e, "ignoring an undecodable frame from the server");
+                msg = stream.next() => match msg {
+                    Some(Ok(Message::Binary(bytes))) => {
+                        if let Err(e) = s.engine.handle_message(bytes) {
+                            tracing::debug!(error = %e, "ignoring an undecodable frame from the server");
+                        }
+                        while let Some(ev) = s.engine.poll_event() {
+                            self.deliver(&mut s, ev);
+                        }
                     }
-                    while let Some(ev) = engine.poll_event() {
-                        deliver(ev, &mut by_id, &mut by_seq);
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => {
+                        tracing::debug!(error = %e, "client connection failed");
+                        return SessionEnd::Dropped;
                     }
-                }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => {
-                    tracing::debug!(error = %e, "client connection failed");
-                    break;
-                }
-                None => break,
-            },
-            res = write_all(&mut sink, &mut outq, &mut unflushed), if want_write => {
-                if let Err(e) = res {
-                    tracing::debug!(error = %e, "client connection failed");
-                    return;
+                    None => return SessionEnd::Dropped,
+                },
+                res = write_all(&mut sink, &mut outq, &mut unflushed), if want_write => {
+                    if let Err(e) = res {
+                        tracing::debug!(error = %e, "client connection failed");
+                        return SessionEnd::Dropped;
+                    }
                 }
             }
         }
     }
-    // Every reply channel drops here: open calls end with ClientError::Closed.
+
+    /// A command while a socket is up.
+    fn apply(&mut self, s: &mut Session, cmd: Command) {
+        match cmd {
+            Command::Open {
+                id,
+                rpc,
+                shape,
+                data,
+                metadata,
+                reply,
+            } => {
+                let mut call = Call {
+                    rpc,
+                    shape,
+                    data,
+                    metadata,
+                    reply,
+                    seq: None,
+                    waiting: None,
+                    resume: Resume::default(),
+                };
+                s.open(id, &mut call, &self.settings);
+                self.calls.insert(id, call);
+            }
+            Command::Item { id, data } => {
+                if let Some(seq) = self.calls.get(&id).and_then(|c| c.seq) {
+                    let _ = s.engine.send_item(seq, &data);
+                }
+            }
+            Command::End { id } => {
+                if let Some(seq) = self.calls.get(&id).and_then(|c| c.seq) {
+                    let _ = s.engine.send_end(seq);
+                }
+            }
+            Command::Cancel { id } => {
+                if let Some(seq) = self.calls.remove(&id).and_then(|c| c.seq) {
+                    s.by_seq.remove(&seq);
+                    s.engine.cancel(seq);
+                }
+            }
+            Command::Close => {}
+        }
+    }
+
+    /// An event of the engine: forwarded to its call, with the resume bookkeeping.
+    fn deliver(&mut self, s: &mut Session, ev: ClientEvent) {
+        let seq = match &ev {
+            ClientEvent::Metadata { seq, .. }
+            | ClientEvent::Message { seq, .. }
+            | ClientEvent::End { seq, .. }
+            | ClientEvent::Error { seq, .. } => *seq,
+            #[allow(unreachable_patterns)]
+            _ => return,
+        };
+        let Some(&id) = s.by_seq.get(&seq) else {
+            return;
+        };
+        let Some(call) = self.calls.get_mut(&id) else {
+            s.by_seq.remove(&seq);
+            return;
+        };
+        let settings = &*self.settings;
+        let last = match ev {
+            ClientEvent::Metadata { leading, .. } => {
+                match call.first_leading(Some(&leading), settings) {
+                    Some(resumed) => call.send(resumed),
+                    None => call.send(Reply::Metadata(leading)),
+                }
+                false
+            }
+            ClientEvent::Message {
+                data,
+                mut leading,
+                trailing,
+                last,
+                ..
+            } => {
+                if let Some(resumed) = call.first_leading(leading.as_ref(), settings) {
+                    call.send(resumed);
+                    leading = None;
+                }
+                if let Some(at) = &mut call.resume.at {
+                    at.offset = at.offset.saturating_add(1);
+                    call.resume.attempts = 0;
+                }
+                call.send(Reply::Message {
+                    data,
+                    leading,
+                    trailing,
+                });
+                last
+            }
+            ClientEvent::End {
+                mut leading,
+                trailing,
+                ..
+            } => {
+                if let Some(resumed) = call.first_leading(leading.as_ref(), settings) {
+                    call.send(resumed);
+                    leading = None;
+                }
+                call.send(Reply::End { leading, trailing });
+                true
+            }
+            ClientEvent::Error {
+                code,
+                message,
+                data,
+                ..
+            } => {
+                let mut err = Error::new(code, message);
+                if let Some(raw) = data {
+                    if let Ok(v) = rmpv::decode::read_value(&mut &raw[..]) {
+                        err = err.with_value(v);
+                    }
+                }
+                s.by_seq.remove(&seq);
+                if is_interruption(&err) && call.take_resume_attempt(settings, ResumeCause::Lagged)
+                {
+                    tracing::debug!(rpc = %call.rpc, "resuming a stream that lagged");
+                    s.open(id, call, settings);
+                    return;
+                }
+                call.send(Reply::Error(err));
+                true
+            }
+            #[allow(unreachable_patterns)]
+            _ => false,
+        };
+        if last {
+            s.by_seq.remove(&seq);
+            self.calls.remove(&id);
+        }
+    }
+
+    /// After a drop: every call in flight fails, except the resumable streams, which wait
+    /// for the next socket.
+    fn drop_in_flight(&mut self) {
+        let settings = Arc::clone(&self.settings);
+        self.calls.retain(|_, call| {
+            if call.seq.take().is_none() {
+                return true;
+            }
+            if call.take_resume_attempt(&settings, ResumeCause::Reconnected) {
+                return true;
+            }
+            call.send(Reply::Failed(Failure::Disconnected));
+            false
+        });
+    }
+
+    /// Dials with backoff until a socket is up (`Some`), or the client is done (`None`, with
+    /// every call failed).
+    async fn reconnect(&mut self) -> Option<Ws> {
+        let Some(policy) = self.settings.reconnect.clone() else {
+            self.shut(|_| Failure::Disconnected);
+            return None;
+        };
+        let mut attempt: u32 = 0;
+        loop {
+            if policy.attempts().is_some_and(|max| attempt >= max) {
+                tracing::debug!(attempts = attempt, "giving up reconnecting");
+                self.shut(|c| match c.waiting {
+                    Some(_) => Failure::Unavailable,
+                    None => Failure::Disconnected,
+                });
+                return None;
+            }
+            attempt += 1;
+            let delay = policy.delay(attempt, random_unit());
+            self.state
+                .send_replace(ConnectionState::Reconnecting { attempt, delay });
+            if attempt == 1 {
+                // After the state says so: a caller whose call failed sees it reconnecting.
+                self.drop_in_flight();
+            }
+            let wake = Instant::now() + delay;
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep_until(wake) => break,
+                    go_on = self.offline_step() => if !go_on { return None },
+                }
+            }
+            let settings = Arc::clone(&self.settings);
+            let dial = dial(&settings);
+            tokio::pin!(dial);
+            loop {
+                tokio::select! {
+                    res = &mut dial => match res {
+                        Ok(ws) => return Some(ws),
+                        Err(e) => {
+                            tracing::debug!(error = %e, attempt, "reconnect attempt failed");
+                            break;
+                        }
+                    },
+                    go_on = self.offline_step() => if !go_on { return None },
+                }
+            }
+        }
+    }
+
+    /// Waits for one command or the next waiting call's deadline while there is no socket.
+    /// `false` when the task should end (closed, or nothing uses the client any more).
+    async fn offline_step(&mut self) -> bool {
+        let deadline = self
+            .calls
+            .values()
+            .filter_map(|c| c.waiting.as_ref().map(|w| w.deadline))
+            .min();
+        if !self.commands_open && self.calls.is_empty() {
+            return false;
+        }
+        tokio::select! {
+            cmd = self.rx.recv(), if self.commands_open => match cmd {
+                Some(Command::Close) => {
+                    self.shut(|_| Failure::Closed);
+                    return false;
+                }
+                Some(cmd) => self.apply_offline(cmd),
+                None => self.commands_open = false,
+            },
+            () = sleep_until_opt(deadline), if deadline.is_some() => {
+                let now = Instant::now();
+                self.calls.retain(|_, call| match &call.waiting {
+                    Some(w) if w.deadline <= now => {
+                        call.send(Reply::Failed(Failure::Unavailable));
+                        false
+                    }
+                    _ => true,
+                });
+            }
+            // No command can come and no call waits: only the caller's other branch can end
+            // this (the calls left are resumable streams waiting for the socket).
+            else => std::future::pending::<()>().await,
+        }
+        self.commands_open || !self.calls.is_empty()
+    }
+
+    /// A command while there is no socket.
+    fn apply_offline(&mut self, cmd: Command) {
+        match cmd {
+            Command::Open {
+                id,
+                rpc,
+                shape,
+                data,
+                metadata,
+                reply,
+            } => {
+                let wait = self.settings.wait_for_connection;
+                if wait.is_zero() {
+                    let _ = reply.send(Reply::Failed(Failure::Unavailable));
+                    return;
+                }
+                let call = Call {
+                    rpc,
+                    shape,
+                    data,
+                    metadata,
+                    reply,
+                    seq: None,
+                    waiting: Some(Waiting {
+                        deadline: Instant::now() + wait,
+                        queued: Vec::new(),
+                    }),
+                    resume: Resume::default(),
+                };
+                self.calls.insert(id, call);
+            }
+            Command::Item { id, data } => {
+                if let Some(w) = self.calls.get_mut(&id).and_then(|c| c.waiting.as_mut()) {
+                    w.queued.push(Queued::Item(data));
+                }
+            }
+            Command::End { id } => {
+                if let Some(w) = self.calls.get_mut(&id).and_then(|c| c.waiting.as_mut()) {
+                    w.queued.push(Queued::End);
+                }
+            }
+            Command::Cancel { id } => {
+                self.calls.remove(&id);
+            }
+            Command::Close => {}
+        }
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Moves queued frames into the socket and flushes. Cancel-safe: a frame leaves `outq` only
@@ -199,94 +685,4 @@ where
         Poll::Ready(Ok(()))
     })
     .await
-}
-
-fn apply(
-    cmd: Command,
-    engine: &mut ClientConn,
-    by_id: &mut HashMap<u64, Open>,
-    by_seq: &mut HashMap<Seq, u64>,
-) {
-    match cmd {
-        Command::Open {
-            id,
-            rpc,
-            shape,
-            data,
-            metadata,
-            reply,
-        } => {
-            let seq = engine.open(&rpc, shape, data.as_deref(), metadata.as_deref());
-            by_id.insert(id, Open { seq, reply });
-            by_seq.insert(seq, id);
-        }
-        Command::Item { id, data } => {
-            if let Some(open) = by_id.get(&id) {
-                let _ = engine.send_item(open.seq, &data);
-            }
-        }
-        Command::End { id } => {
-            if let Some(open) = by_id.get(&id) {
-                let _ = engine.send_end(open.seq);
-            }
-        }
-        Command::Cancel { id } => {
-            if let Some(open) = by_id.remove(&id) {
-                by_seq.remove(&open.seq);
-                engine.cancel(open.seq);
-            }
-        }
-    }
-}
-
-fn deliver(ev: ClientEvent, by_id: &mut HashMap<u64, Open>, by_seq: &mut HashMap<Seq, u64>) {
-    let (seq, reply, last) = match ev {
-        ClientEvent::Metadata { seq, leading } => (seq, Reply::Metadata(leading), false),
-        ClientEvent::Message {
-            seq,
-            data,
-            leading,
-            trailing,
-            last,
-        } => (
-            seq,
-            Reply::Message {
-                data,
-                leading,
-                trailing,
-            },
-            last,
-        ),
-        ClientEvent::End {
-            seq,
-            leading,
-            trailing,
-        } => (seq, Reply::End { leading, trailing }, true),
-        ClientEvent::Error {
-            seq,
-            code,
-            message,
-            data,
-        } => {
-            let mut err = Error::new(code, message);
-            if let Some(raw) = data {
-                if let Ok(v) = rmpv::decode::read_value(&mut &raw[..]) {
-                    err = err.with_value(v);
-                }
-            }
-            (seq, Reply::Error(err), true)
-        }
-        #[allow(unreachable_patterns)]
-        _ => return,
-    };
-    let Some(id) = by_seq.get(&seq).copied() else {
-        return;
-    };
-    if let Some(open) = by_id.get(&id) {
-        let _ = open.reply.send(reply);
-    }
-    if last {
-        by_seq.remove(&seq);
-        by_id.remove(&id);
-    }
 }

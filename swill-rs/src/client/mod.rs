@@ -1,8 +1,9 @@
 //! The Rust client (feature `client`): a thin tokio driver over
 //! [`protocol::ClientConn`](crate::protocol::ClientConn).
 //!
-//! One [`Client`] is one WebSocket connection multiplexing any number of calls. It is cheap to
-//! clone; the connection closes when the last clone and every open call are dropped.
+//! One [`Client`] is one WebSocket connection (at a time) multiplexing any number of calls. It
+//! is cheap to clone; the connection closes when the last clone and every open call are
+//! dropped, or at [`Client::close`].
 //!
 //! | shape | method | returns |
 //! |---|---|---|
@@ -15,26 +16,90 @@
 //! [`CallBuilder`]. Dropping a stream, a reply future or an unfinished call future cancels the
 //! call (CANCEL is sent). Server errors arrive as [`ClientError::Rpc`] holding the
 //! [`Error`] the server sent.
+//!
+//! # Reconnecting
+//!
+//! [`Client::connect`] fails if the first connection cannot be made. Once connected, the
+//! client **reconnects by default** when the connection drops (a server restart, a network
+//! blip, the server's `max_connection_lifetime`), with exponential backoff and jitter
+//! ([`ReconnectPolicy`], unbounded by default; [`ClientBuilder::no_reconnect`] turns it off).
+//! [`Client::state`] and [`Client::watch_state`] show where it is ([`ConnectionState`]).
+//!
+//! - A call in flight when the connection drops fails with [`ClientError::Disconnected`]. It
+//!   is **never re-sent**: it may not be idempotent, and only the application knows whether
+//!   it ran.
+//! - A call made while the client reconnects waits for the next connection, up to
+//!   [`ClientBuilder::wait_for_connection`] ([`DEFAULT_WAIT_FOR_CONNECTION`]), then fails
+//!   with [`ClientError::Unavailable`]. `Duration::ZERO` fails such calls at once.
+//! - [`Client::close`] stops everything: calls fail with [`ClientError::Closed`], and no
+//!   reconnect follows. So does giving up after [`ReconnectPolicy::max_attempts`].
+//!
+//! # Resumable streams
+//!
+//! A streamed reply to a single request ([`Client::stream`]) whose leading metadata carries a
+//! string `epoch` and an integer `offset` (as `swill::pubsub` topics with history send) is
+//! *resumable*: its k-th item is at position `offset + k`. When the connection drops, the
+//! client re-opens such a stream on the next connection with the same rpc, payload and
+//! request metadata plus `since: {epoch, offset}` (the last position received), and the
+//! [`ResponseStream`] goes on yielding items. The same happens when the server ends the
+//! stream because it fell behind (ERROR 503 with `lagged` or `interrupted: true`). The
+//! server's answer says whether the stream continues without a gap (`recovered: true`) or
+//! only live items follow (`recovered: false`): see [`ResponseStream::events`] (a
+//! [`StreamEvent::Resumed`] in the stream, at the point where it happened),
+//! [`ResponseStream::last_resume`] and [`ResponseStream::position`]. A stream is re-opened at
+//! most [`ClientBuilder::max_resume_attempts`] times in a row. Other streams, and every call
+//! with a streamed request (which cannot be replayed), end with
+//! [`ClientError::Disconnected`].
 
+mod backoff;
+mod connect;
 mod driver;
 mod reply;
+mod resume;
 
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::protocol::Shape;
 use crate::Error;
 use crate::Metadata;
 
-pub use driver::Subprotocol;
-pub use reply::{ReplyFuture, RequestSink, ResponseStream};
+pub use backoff::{
+    ReconnectPolicy, DEFAULT_MAX_RECONNECT_ATTEMPTS, DEFAULT_RECONNECT_FACTOR,
+    DEFAULT_RECONNECT_INITIAL_DELAY, DEFAULT_RECONNECT_JITTER, DEFAULT_RECONNECT_MAX_DELAY,
+};
+pub use connect::Subprotocol;
+pub use reply::{Events, ReplyFuture, RequestSink, ResponseStream};
+pub use resume::{Position, ResumeCause, Resumed, StreamEvent};
+
+/// Largest message accepted from the server: a generous bound on one reply, well above what
+/// RPC payloads need, that still stops a broken server from exhausting memory.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 << 20;
+
+/// How long one connection attempt (TCP, TLS and the WebSocket upgrade) may take: far above a
+/// healthy handshake even across continents, and a dead host is noticed in seconds rather
+/// than after the operating system's TCP timeout of minutes.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a call made while the client reconnects waits for the connection before failing
+/// with [`ClientError::Unavailable`]: a server restart plus the first backoff rounds with the
+/// default [`ReconnectPolicy`] (0.25 + 0.5 + 1 + 2 + 4 s, under 8 s) fit, while a caller is
+/// not held for a long outage.
+pub const DEFAULT_WAIT_FOR_CONNECTION: Duration = Duration::from_secs(15);
+
+/// How many times in a row a resumable stream is re-opened before it ends with the error that
+/// interrupted it. The count starts again when an item arrives, and when a re-open after a
+/// reconnect is answered, so a quiet stream survives any number of reconnects; five lag
+/// repairs in a row without one item mean the stream cannot keep up.
+pub const DEFAULT_MAX_RESUME_ATTEMPTS: u32 = 5;
 
 /// What can go wrong with a call from the client's side.
 #[derive(Debug, thiserror::Error)]
@@ -49,9 +114,21 @@ pub enum ClientError {
     /// The server did not select a swill subprotocol.
     #[error("the server did not accept the swill subprotocol")]
     Subprotocol,
-    /// The connection closed before the call finished.
-    #[error("the connection closed before the call finished")]
+    /// The client is closed ([`Client::close`], reconnecting gave up or is off, or every
+    /// handle was dropped): the call was not sent, or was ended by the close.
+    #[error("the client is closed")]
     Closed,
+    /// The connection dropped while the call was in flight. The call was not sent again (it
+    /// may not be idempotent): whether the server ran it is unknown.
+    #[error("the connection dropped while the call was in flight")]
+    Disconnected,
+    /// The call was made while the client was reconnecting, and no connection came within
+    /// [`ClientBuilder::wait_for_connection`].
+    #[error("no connection to the server")]
+    Unavailable,
+    /// A connection attempt did not finish within [`ClientBuilder::handshake_timeout`].
+    #[error("the connection handshake timed out")]
+    HandshakeTimeout,
     /// A request could not be encoded.
     #[error("cannot encode the request")]
     Encode(#[source] rmp_serde::encode::Error),
@@ -71,6 +148,35 @@ impl ClientError {
             _ => None,
         }
     }
+
+    /// Whether the call failed for want of a connection ([`Disconnected`](Self::Disconnected),
+    /// [`Unavailable`](Self::Unavailable) or [`Closed`](Self::Closed)) rather than by the
+    /// server's answer or the data.
+    pub fn is_connection(&self) -> bool {
+        matches!(self, Self::Disconnected | Self::Unavailable | Self::Closed)
+    }
+}
+
+/// Where the client's connection is; see [`Client::state`] and [`Client::watch_state`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectionState {
+    /// A connection is up.
+    Connected {
+        /// Which one: 1 for the first, one more for each reconnect.
+        connection: u64,
+    },
+    /// The connection dropped; the client waits `delay`, then makes attempt `attempt` (1 for
+    /// the first retry since the last connection).
+    Reconnecting {
+        /// The attempt about to be made.
+        attempt: u32,
+        /// The wait before it.
+        delay: Duration,
+    },
+    /// For good: the client was closed, reconnecting is off or gave up, or every handle
+    /// was dropped. Calls fail with [`ClientError::Closed`].
+    Disconnected,
 }
 
 /// A connection to a swill server.
@@ -81,6 +187,7 @@ pub struct Client {
 
 struct Inner {
     cmd: mpsc::UnboundedSender<driver::Command>,
+    state: watch::Receiver<ConnectionState>,
     next_id: AtomicU64,
     subprotocol: &'static str,
 }
@@ -89,55 +196,108 @@ impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
             .field("subprotocol", &self.inner.subprotocol)
-            .field("closed", &self.inner.cmd.is_closed())
+            .field("state", &self.state())
             .finish()
     }
 }
 
 /// Connection options for [`Client::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// use swill::client::{Client, ReconnectPolicy};
+///
+/// let builder = Client::builder("ws://127.0.0.1:8765/ws")
+///     .header("authorization", "Bearer t0k3n")
+///     .reconnect(ReconnectPolicy::default().max_attempts(10))
+///     .wait_for_connection(Duration::from_secs(5))
+///     .max_resume_attempts(3);
+/// # drop(builder);
+/// ```
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct ClientBuilder {
-    url: String,
-    subprotocol: Subprotocol,
-    headers: Vec<(String, String)>,
-    max_message_size: usize,
+    settings: connect::Settings,
 }
 
 impl ClientBuilder {
     /// Which subprotocol to offer (default: the token-safe alias `swill.v1`).
     pub fn subprotocol(mut self, p: Subprotocol) -> Self {
-        self.subprotocol = p;
+        self.settings.subprotocol = p;
         self
     }
 
-    /// Adds a header to the upgrade request (e.g. a cookie or an authorization token).
+    /// Adds a header to the upgrade request (e.g. a cookie or an authorization token). It is
+    /// sent again on every reconnect.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.push((name.into(), value.into()));
+        self.settings.headers.push((name.into(), value.into()));
         self
     }
 
-    /// Largest message accepted from the server (default 16 MiB).
+    /// Largest message accepted from the server (default [`DEFAULT_MAX_MESSAGE_SIZE`]).
     pub fn max_message_size(mut self, bytes: usize) -> Self {
-        self.max_message_size = bytes;
+        self.settings.max_message_size = bytes;
+        self
+    }
+
+    /// How long one connection attempt may take (default [`DEFAULT_HANDSHAKE_TIMEOUT`]);
+    /// past it, [`connect`](Self::connect) fails with [`ClientError::HandshakeTimeout`] and a
+    /// reconnect attempt counts as failed.
+    pub fn handshake_timeout(mut self, d: Duration) -> Self {
+        self.settings.handshake_timeout = d;
+        self
+    }
+
+    /// How to reconnect after the connection drops (default: [`ReconnectPolicy::default`],
+    /// which never gives up).
+    pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
+        self.settings.reconnect = Some(policy);
+        self
+    }
+
+    /// Never reconnect: when the connection drops, calls in flight fail with
+    /// [`ClientError::Disconnected`] and the client is closed.
+    pub fn no_reconnect(mut self) -> Self {
+        self.settings.reconnect = None;
+        self
+    }
+
+    /// How long a call made while reconnecting waits for the connection (default
+    /// [`DEFAULT_WAIT_FOR_CONNECTION`]); `Duration::ZERO` fails it at once with
+    /// [`ClientError::Unavailable`].
+    pub fn wait_for_connection(mut self, d: Duration) -> Self {
+        self.settings.wait_for_connection = d;
+        self
+    }
+
+    /// Whether resumable streams are re-opened after a reconnect or a lag (default `true`).
+    /// With `false` they end with the error like any other stream.
+    pub fn resume_streams(mut self, on: bool) -> Self {
+        self.settings.resume = on;
+        self
+    }
+
+    /// How many times in a row a resumable stream may be re-opened (default
+    /// [`DEFAULT_MAX_RESUME_ATTEMPTS`]): an item resets the count, and so does the answer to
+    /// a re-open after a reconnect.
+    pub fn max_resume_attempts(mut self, n: u32) -> Self {
+        self.settings.max_resume_attempts = n;
         self
     }
 
     /// Opens the connection.
     ///
     /// # Errors
-    /// When the handshake fails or the server selects no swill subprotocol.
+    /// When the handshake fails or times out, or the server selects no swill subprotocol.
+    /// The first connection is not retried.
     pub async fn connect(self) -> Result<Client, ClientError> {
-        let (cmd, subprotocol) = driver::connect(
-            &self.url,
-            self.subprotocol,
-            &self.headers,
-            self.max_message_size,
-        )
-        .await?;
+        let ws = connect::dial(&self.settings).await?;
+        let subprotocol = self.settings.subprotocol.as_str();
+        let (cmd, state) = driver::spawn(Arc::new(self.settings), ws);
         Ok(Client {
             inner: Arc::new(Inner {
                 cmd,
+                state,
                 next_id: AtomicU64::new(1),
                 subprotocol,
             }),
@@ -157,10 +317,17 @@ impl Client {
     /// Connection options.
     pub fn builder(url: impl Into<String>) -> ClientBuilder {
         ClientBuilder {
-            url: url.into(),
-            subprotocol: Subprotocol::Alias,
-            headers: Vec::new(),
-            max_message_size: 16 << 20,
+            settings: connect::Settings {
+                url: url.into(),
+                subprotocol: Subprotocol::Alias,
+                headers: Vec::new(),
+                max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+                handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+                reconnect: Some(ReconnectPolicy::default()),
+                wait_for_connection: DEFAULT_WAIT_FOR_CONNECTION,
+                resume: true,
+                max_resume_attempts: DEFAULT_MAX_RESUME_ATTEMPTS,
+            },
         }
     }
 
@@ -169,9 +336,51 @@ impl Client {
         self.inner.subprotocol
     }
 
-    /// Whether the connection is gone.
+    /// Whether the client is closed for good ([`ConnectionState::Disconnected`]). A client
+    /// that is reconnecting is not closed.
     pub fn is_closed(&self) -> bool {
         self.inner.cmd.is_closed()
+    }
+
+    /// The connection's state now.
+    pub fn state(&self) -> ConnectionState {
+        *self.inner.state.borrow()
+    }
+
+    /// A [`watch`] of the connection's state, to wait for a change:
+    ///
+    /// ```
+    /// use swill::client::{Client, ConnectionState};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// # let addr = listener.local_addr()?;
+    /// # tokio::spawn(swill::serve(listener, swill::Swill::new()).into_future());
+    /// let client = Client::connect(format!("ws://{addr}/ws")).await?;
+    /// assert_eq!(client.state(), ConnectionState::Connected { connection: 1 });
+    ///
+    /// let mut state = client.watch_state();
+    /// client.close();
+    /// state.wait_for(|s| *s == ConnectionState::Disconnected).await?;
+    /// assert!(client.is_closed());
+    /// # Ok(())
+    /// # }
+    /// # use std::future::IntoFuture;
+    /// ```
+    ///
+    /// A watch keeps the latest value only: a drop and a quick reconnect may show as one
+    /// change from `Connected { connection: 1 }` to `Connected { connection: 2 }`.
+    pub fn watch_state(&self) -> watch::Receiver<ConnectionState> {
+        self.inner.state.clone()
+    }
+
+    /// Closes the client for good: calls in flight and waiting fail with
+    /// [`ClientError::Closed`], the connection closes, no reconnect follows, and every later
+    /// call fails with [`ClientError::Closed`]. [`is_closed`](Self::is_closed) is true once
+    /// the connection task took the request (at once, unless it is busy).
+    pub fn close(&self) {
+        let _ = self.inner.cmd.send(driver::Command::Close);
     }
 
     /// A call with options (request metadata; replies with metadata).
@@ -234,7 +443,7 @@ impl Client {
         rpc: String,
         shape: Shape,
         data: Option<Vec<u8>>,
-        metadata: Option<Bytes>,
+        metadata: Option<Metadata>,
     ) -> Result<(CallHandle, mpsc::UnboundedReceiver<driver::Reply>), ClientError> {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::unbounded_channel();
@@ -304,10 +513,6 @@ impl CallBuilder<'_> {
         self
     }
 
-    fn md(&self) -> Option<Bytes> {
-        self.metadata.as_ref().map(Metadata::to_msgpack)
-    }
-
     /// Single request, single reply, with metadata.
     ///
     /// # Errors
@@ -318,7 +523,7 @@ impl CallBuilder<'_> {
     ) -> Result<Reply<T>, ClientError> {
         let data = encode(req)?;
         let shape = Shape::default();
-        let md = self.md();
+        let md = self.metadata;
         let (handle, rx) = self.client.open(self.rpc, shape, Some(data), md)?;
         ReplyFuture {
             handle,
@@ -342,7 +547,7 @@ impl CallBuilder<'_> {
             request_streams: false,
             response_streams: true,
         };
-        let md = self.md();
+        let md = self.metadata;
         let (handle, rx) = self.client.open(self.rpc, shape, Some(data), md)?;
         Ok(ResponseStream::new(handle, rx))
     }
@@ -358,7 +563,7 @@ impl CallBuilder<'_> {
             request_streams: true,
             response_streams: false,
         };
-        let md = self.md();
+        let md = self.metadata;
         let (handle, rx) = self.client.open(self.rpc, shape, None, md)?;
         let sink = RequestSink::new(&handle);
         Ok((
@@ -383,7 +588,7 @@ impl CallBuilder<'_> {
             request_streams: true,
             response_streams: true,
         };
-        let md = self.md();
+        let md = self.metadata;
         let (handle, rx) = self.client.open(self.rpc, shape, None, md)?;
         let sink = RequestSink::new(&handle);
         Ok((sink, ResponseStream::new(handle, rx)))

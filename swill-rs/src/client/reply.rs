@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+use super::resume::{Position, Resumed, StreamEvent};
 use super::{decode, decode_md, driver, encode, CallHandle, ClientError, Reply};
 use crate::Metadata;
 
@@ -33,10 +34,11 @@ impl<I: Serialize> RequestSink<I> {
         }
     }
 
-    /// Sends one item.
+    /// Sends one item. If the connection drops meanwhile, the reply side reports it
+    /// ([`ClientError::Disconnected`]); the items are not sent again.
     ///
     /// # Errors
-    /// When it cannot be encoded, the request already ended, or the connection is closed.
+    /// When it cannot be encoded, the request already ended, or the client is closed.
     pub fn send(&mut self, item: &I) -> Result<(), ClientError> {
         if self.ended {
             return Err(ClientError::Finished);
@@ -114,6 +116,12 @@ impl<T: DeserializeOwned> Future for ReplyFuture<T> {
                     this.handle.done = true;
                     return Poll::Ready(Err(ClientError::Rpc(e)));
                 }
+                Poll::Ready(Some(driver::Reply::Failed(f))) => {
+                    this.handle.done = true;
+                    return Poll::Ready(Err(f.into_error()));
+                }
+                // Only streamed replies are resumed.
+                Poll::Ready(Some(driver::Reply::Resumed { .. })) => {}
             }
         }
     }
@@ -121,6 +129,13 @@ impl<T: DeserializeOwned> Future for ReplyFuture<T> {
 
 /// A streamed reply: a [`Stream`] of decoded items. Dropping it before the end cancels the
 /// call.
+///
+/// A resumable stream (leading metadata with `epoch` and `offset`) survives reconnects and
+/// lags: the client re-opens it and the items continue (see the
+/// [module docs](super#resumable-streams)). As a plain `Stream` it yields the items only;
+/// [`events`](Self::events) also yields where it was resumed and whether items were missed,
+/// [`last_resume`](Self::last_resume) tells the latest outcome, and
+/// [`position`](Self::position) where the stream is.
 #[derive(Debug)]
 #[must_use = "dropping the stream cancels the call"]
 pub struct ResponseStream<T> {
@@ -130,6 +145,9 @@ pub struct ResponseStream<T> {
     peeked: Option<driver::Reply>,
     leading: Option<Metadata>,
     trailing: Option<Metadata>,
+    position: Option<Position>,
+    last_resume: Option<Resumed>,
+    resumes: u64,
     finished: bool,
     _t: PhantomData<fn() -> T>,
 }
@@ -142,8 +160,21 @@ impl<T> ResponseStream<T> {
             peeked: None,
             leading: None,
             trailing: None,
+            position: None,
+            last_resume: None,
+            resumes: 0,
             finished: false,
             _t: PhantomData,
+        }
+    }
+
+    /// Records the stream's first leading metadata (and the position it announces).
+    fn set_leading(&mut self, md: Option<Metadata>) {
+        if let Some(md) = md {
+            if self.leading.is_none() && self.resumes == 0 {
+                self.position = Position::from_leading(&md);
+            }
+            self.leading = Some(md);
         }
     }
 
@@ -157,33 +188,33 @@ impl<T> ResponseStream<T> {
     /// subscription.
     ///
     /// # Errors
-    /// The call's ERROR if that is its first frame (the stream then yields it too), or
-    /// [`ClientError::Closed`] when the connection ended first.
+    /// The call's ERROR if that is its first frame (the stream then yields it too), or a
+    /// connection error ([`ClientError::Disconnected`], [`ClientError::Closed`], ...) when the
+    /// connection ended first.
     pub async fn opened(&mut self) -> Result<Option<&Metadata>, ClientError> {
         if self.leading.is_none() && self.peeked.is_none() && !self.finished {
             match self.rx.recv().await {
                 None => return Err(ClientError::Closed),
-                Some(driver::Reply::Metadata(md)) => self.leading = decode_md(Some(md)),
+                Some(driver::Reply::Metadata(md)) => self.set_leading(decode_md(Some(md))),
                 Some(reply) => {
                     let leading = match &reply {
                         driver::Reply::Message { leading, .. }
                         | driver::Reply::End { leading, .. } => leading.clone(),
                         _ => None,
                     };
-                    if let Some(l) = decode_md(leading) {
-                        self.leading = Some(l);
-                    }
+                    self.set_leading(decode_md(leading));
                     self.peeked = Some(reply);
                 }
             }
         }
-        if let Some(driver::Reply::Error(e)) = &self.peeked {
-            return Err(ClientError::Rpc(e.clone()));
+        match &self.peeked {
+            Some(driver::Reply::Error(e)) => Err(ClientError::Rpc(e.clone())),
+            Some(driver::Reply::Failed(f)) => Err(f.into_error()),
+            _ => Ok(self.leading.as_ref()),
         }
-        Ok(self.leading.as_ref())
     }
 
-    /// Leading metadata, once it arrived.
+    /// Leading metadata, once it arrived. After a resume, the resumed stream's.
     pub fn leading(&self) -> Option<&Metadata> {
         self.leading.as_ref()
     }
@@ -193,10 +224,120 @@ impl<T> ResponseStream<T> {
         self.trailing.as_ref()
     }
 
+    /// Where a resumable stream is: its epoch and the position of the last item yielded (the
+    /// leading `offset` before any item). `None` for a stream that is not resumable, or not
+    /// yet known to be.
+    ///
+    /// Save it to resume from there later, even from another process: send it as the
+    /// [`Position::SINCE`] request metadata.
+    pub fn position(&self) -> Option<&Position> {
+        self.position.as_ref()
+    }
+
+    /// The outcome of the latest resume, `None` if the stream was never re-opened. Check
+    /// [`Resumed::recovered`]: `false` means items were missed.
+    pub fn last_resume(&self) -> Option<&Resumed> {
+        self.last_resume.as_ref()
+    }
+
+    /// How many times the client re-opened this stream.
+    pub fn resumes(&self) -> u64 {
+        self.resumes
+    }
+
+    /// This stream as a [`Stream`] of [`StreamEvent`]s: the items, and a
+    /// [`StreamEvent::Resumed`] at each point where the client re-opened it, so that an
+    /// application learns exactly where items may have been missed.
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// use swill::client::{ClientError, ResponseStream, StreamEvent};
+    ///
+    /// async fn follow(feed: ResponseStream<String>) -> Result<(), ClientError> {
+    ///     let mut events = feed.events();
+    ///     while let Some(event) = events.next().await {
+    ///         match event? {
+    ///             StreamEvent::Item(line) => println!("{line}"),
+    ///             StreamEvent::Resumed(r) if !r.recovered => {
+    ///                 println!("missed items: reloading the state with an ordinary call");
+    ///             }
+    ///             StreamEvent::Resumed(_) => {} // continues without a gap
+    ///             _ => {}
+    ///         }
+    ///     }
+    ///     Ok(())
+    /// }
+    /// # let _ = follow;
+    /// ```
+    pub fn events(self) -> Events<T> {
+        Events { inner: self }
+    }
+
     /// Cancels the call now (also what dropping does).
     pub fn cancel(mut self) {
         self.handle.done = false;
         drop(self);
+    }
+}
+
+impl<T: DeserializeOwned> ResponseStream<T> {
+    fn poll_event(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<StreamEvent<T>, ClientError>>> {
+        if self.finished {
+            return Poll::Ready(None);
+        }
+        loop {
+            let next = match self.peeked.take() {
+                Some(reply) => Poll::Ready(Some(reply)),
+                None => self.rx.poll_recv(cx),
+            };
+            match next {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => {
+                    self.finished = true;
+                    self.handle.done = true;
+                    return Poll::Ready(Some(Err(ClientError::Closed)));
+                }
+                Poll::Ready(Some(driver::Reply::Metadata(md))) => {
+                    self.set_leading(decode_md(Some(md)));
+                }
+                Poll::Ready(Some(driver::Reply::Message { data, leading, .. })) => {
+                    self.set_leading(decode_md(leading));
+                    if let Some(p) = &mut self.position {
+                        p.offset = p.offset.saturating_add(1);
+                    }
+                    return Poll::Ready(Some(decode(&data).map(StreamEvent::Item)));
+                }
+                Poll::Ready(Some(driver::Reply::End { leading, trailing })) => {
+                    self.set_leading(decode_md(leading));
+                    self.trailing = decode_md(trailing);
+                    self.finished = true;
+                    self.handle.done = true;
+                    return Poll::Ready(None);
+                }
+                Poll::Ready(Some(driver::Reply::Error(e))) => {
+                    self.finished = true;
+                    self.handle.done = true;
+                    return Poll::Ready(Some(Err(ClientError::Rpc(e))));
+                }
+                Poll::Ready(Some(driver::Reply::Failed(f))) => {
+                    self.finished = true;
+                    self.handle.done = true;
+                    return Poll::Ready(Some(Err(f.into_error())));
+                }
+                Poll::Ready(Some(driver::Reply::Resumed { resumed, leading })) => {
+                    self.resumes += 1;
+                    if let Some(md) = decode_md(leading) {
+                        self.leading = Some(md);
+                    }
+                    self.position.clone_from(&resumed.position);
+                    self.last_resume = Some(resumed.clone());
+                    return Poll::Ready(Some(Ok(StreamEvent::Resumed(resumed))));
+                }
+            }
+        }
     }
 }
 
@@ -205,45 +346,41 @@ impl<T: DeserializeOwned> Stream for ResponseStream<T> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        if this.finished {
-            return Poll::Ready(None);
-        }
         loop {
-            let next = match this.peeked.take() {
-                Some(reply) => Poll::Ready(Some(reply)),
-                None => this.rx.poll_recv(cx),
-            };
-            match next {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(None) => {
-                    this.finished = true;
-                    this.handle.done = true;
-                    return Poll::Ready(Some(Err(ClientError::Closed)));
-                }
-                Poll::Ready(Some(driver::Reply::Metadata(md))) => {
-                    this.leading = decode_md(Some(md))
-                }
-                Poll::Ready(Some(driver::Reply::Message { data, leading, .. })) => {
-                    if let Some(l) = decode_md(leading) {
-                        this.leading = Some(l);
-                    }
-                    return Poll::Ready(Some(decode(&data)));
-                }
-                Poll::Ready(Some(driver::Reply::End { leading, trailing })) => {
-                    if let Some(l) = decode_md(leading) {
-                        this.leading = Some(l);
-                    }
-                    this.trailing = decode_md(trailing);
-                    this.finished = true;
-                    this.handle.done = true;
-                    return Poll::Ready(None);
-                }
-                Poll::Ready(Some(driver::Reply::Error(e))) => {
-                    this.finished = true;
-                    this.handle.done = true;
-                    return Poll::Ready(Some(Err(ClientError::Rpc(e))));
-                }
+            match std::task::ready!(this.poll_event(cx)) {
+                Some(Ok(StreamEvent::Resumed(_))) => {}
+                Some(Ok(StreamEvent::Item(item))) => return Poll::Ready(Some(Ok(item))),
+                Some(Err(e)) => return Poll::Ready(Some(Err(e))),
+                None => return Poll::Ready(None),
             }
         }
+    }
+}
+
+/// A [`ResponseStream`] that also yields where it was resumed: see
+/// [`ResponseStream::events`].
+#[derive(Debug)]
+#[must_use = "dropping the stream cancels the call"]
+pub struct Events<T> {
+    inner: ResponseStream<T>,
+}
+
+impl<T> Events<T> {
+    /// The underlying stream (leading metadata, position, ...).
+    pub fn get_ref(&self) -> &ResponseStream<T> {
+        &self.inner
+    }
+
+    /// Back to a stream of items.
+    pub fn into_inner(self) -> ResponseStream<T> {
+        self.inner
+    }
+}
+
+impl<T: DeserializeOwned> Stream for Events<T> {
+    type Item = Result<StreamEvent<T>, ClientError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().inner.poll_event(cx)
     }
 }

@@ -1,0 +1,89 @@
+//! Opening a WebSocket to the server: the settings every connection attempt uses, and
+//! [`dial`], the upgrade bounded by the handshake timeout.
+
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use super::backoff::ReconnectPolicy;
+use super::ClientError;
+
+/// Which subprotocol the client offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Subprotocol {
+    /// `swill.v1`, the token-safe alias (default; what browsers can send too).
+    #[default]
+    Alias,
+    /// `swill/1` exactly as the original clients send it.
+    Original,
+}
+
+impl Subprotocol {
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            Self::Alias => "swill.v1",
+            Self::Original => "swill/1",
+        }
+    }
+}
+
+/// Everything the builder set; shared by the handles and the task.
+#[derive(Debug, Clone)]
+pub(super) struct Settings {
+    pub(super) url: String,
+    pub(super) subprotocol: Subprotocol,
+    pub(super) headers: Vec<(String, String)>,
+    pub(super) max_message_size: usize,
+    pub(super) handshake_timeout: Duration,
+    pub(super) reconnect: Option<ReconnectPolicy>,
+    pub(super) wait_for_connection: Duration,
+    pub(super) resume: bool,
+    pub(super) max_resume_attempts: u32,
+}
+
+pub(super) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Opens one WebSocket: the upgrade, bounded by the handshake timeout, and the subprotocol
+/// check.
+pub(super) async fn dial(s: &Settings) -> Result<Ws, ClientError> {
+    let mut req = s
+        .url
+        .as_str()
+        .into_client_request()
+        .map_err(ClientError::Connect)?;
+    let offered = s.subprotocol.as_str();
+    req.headers_mut()
+        .insert("sec-websocket-protocol", HeaderValue::from_static(offered));
+    for (k, v) in &s.headers {
+        let name = tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(k.as_bytes())
+            .map_err(|e| {
+                ClientError::Connect(tokio_tungstenite::tungstenite::Error::HttpFormat(e.into()))
+            })?;
+        let value = HeaderValue::from_str(v).map_err(|e| {
+            ClientError::Connect(tokio_tungstenite::tungstenite::Error::HttpFormat(e.into()))
+        })?;
+        req.headers_mut().append(name, value);
+    }
+    let cfg = WebSocketConfig::default()
+        .read_buffer_size(8 * 1024)
+        .max_message_size(Some(s.max_message_size))
+        .max_frame_size(Some(s.max_message_size));
+    let handshake = tokio_tungstenite::connect_async_with_config(req, Some(cfg), true);
+    let (ws, res) = tokio::time::timeout(s.handshake_timeout, handshake)
+        .await
+        .map_err(|_| ClientError::HandshakeTimeout)?
+        .map_err(ClientError::Connect)?;
+    let selected = res
+        .headers()
+        .get("sec-websocket-protocol")
+        .map(HeaderValue::as_bytes);
+    if selected != Some(offered.as_bytes()) {
+        return Err(ClientError::Subprotocol);
+    }
+    Ok(ws)
+}
