@@ -214,10 +214,12 @@ async fn subscribe(
 }
 
 /// How many messages a `history.*` topic keeps (the conformance contract).
+#[allow(dead_code)] // swill-bench includes this file and builds its own PubSub
 pub(crate) const HISTORY_LEN: usize = 1000;
 
 /// The history settings of the conformance server's topics: `history.*` keep
 /// [`HISTORY_LEN`] messages.
+#[allow(dead_code)] // swill-bench includes this file and builds its own PubSub
 pub(crate) fn history(topic: &str) -> Option<History> {
     topic
         .starts_with("history.")
