@@ -48,6 +48,23 @@ pub(super) struct Settings {
 
 pub(super) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// A failed handshake as the caller should see it: an HTTP answer other than 101 becomes
+/// [`ClientError::Refused`] with its status and (the start of) its body.
+fn refusal(e: tokio_tungstenite::tungstenite::Error) -> ClientError {
+    match e {
+        tokio_tungstenite::tungstenite::Error::Http(res) => {
+            let status = res.status().as_u16();
+            let body = res.body().as_deref().unwrap_or_default();
+            let cut = &body[..body.len().min(super::MAX_REFUSAL_BODY)];
+            ClientError::Refused {
+                status,
+                body: String::from_utf8_lossy(cut).trim_end().to_owned(),
+            }
+        }
+        other => ClientError::Connect(other),
+    }
+}
+
 /// Opens one WebSocket: the upgrade, bounded by the handshake timeout, and the subprotocol
 /// check.
 pub(super) async fn dial(s: &Settings) -> Result<Ws, ClientError> {
@@ -77,7 +94,7 @@ pub(super) async fn dial(s: &Settings) -> Result<Ws, ClientError> {
     let (ws, res) = tokio::time::timeout(s.handshake_timeout, handshake)
         .await
         .map_err(|_| ClientError::HandshakeTimeout)?
-        .map_err(ClientError::Connect)?;
+        .map_err(refusal)?;
     let selected = res
         .headers()
         .get("sec-websocket-protocol")

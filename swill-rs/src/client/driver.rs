@@ -558,6 +558,15 @@ impl Driver {
                 tokio::select! {
                     res = &mut dial => match res {
                         Ok(ws) => return Some(ws),
+                        Err(ClientError::Refused { status: status @ (401 | 403), body }) => {
+                            // Refused for who we are: retrying would be refused the same way.
+                            tracing::warn!(status, %body, "the server refused to reconnect; giving up");
+                            self.shut(|c| match c.waiting {
+                                Some(_) => Failure::Unavailable,
+                                None => Failure::Disconnected,
+                            });
+                            return None;
+                        }
                         Err(e) => {
                             tracing::debug!(error = %e, attempt, "reconnect attempt failed");
                             break;

@@ -109,8 +109,19 @@ pub enum ClientError {
     #[error("the server answered with {0}")]
     Rpc(Error),
     /// The connection could not be opened.
-    #[error("cannot connect")]
+    #[error("cannot connect: {0}")]
     Connect(#[source] tokio_tungstenite::tungstenite::Error),
+    /// The server answered the upgrade with an HTTP error instead of switching protocols:
+    /// for example a `before_connection` hook's 401, a limit's 429 or 503, or a 403 for an
+    /// origin or network. 401 and 403 end reconnecting (a retry would be refused the same
+    /// way); others are retried with the reconnect policy.
+    #[error("the server refused the connection: {status}{}", body_suffix(.body))]
+    Refused {
+        /// The HTTP status code.
+        status: u16,
+        /// The response body, as text (at most [`MAX_REFUSAL_BODY`] bytes of it).
+        body: String,
+    },
     /// The server did not select a swill subprotocol.
     #[error("the server did not accept the swill subprotocol")]
     Subprotocol,
@@ -140,7 +151,27 @@ pub enum ClientError {
     Finished,
 }
 
+/// How much of a refused upgrade's body [`ClientError::Refused`] keeps: enough for any
+/// human-readable reason, not a way for a server to make the client hold megabytes.
+pub const MAX_REFUSAL_BODY: usize = 4096;
+
+fn body_suffix(body: &str) -> String {
+    if body.is_empty() {
+        String::new()
+    } else {
+        format!(": {body}")
+    }
+}
+
 impl ClientError {
+    /// The HTTP status of a refused upgrade ([`Refused`](Self::Refused)).
+    pub fn refused_status(&self) -> Option<u16> {
+        match self {
+            Self::Refused { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
     /// The server's error, when this is one.
     pub fn rpc(&self) -> Option<&Error> {
         match self {
