@@ -56,13 +56,17 @@ fn rust_blocks(markdown: &str) -> Result<Vec<Block>, String> {
     let mut lines = markdown.lines().enumerate();
     while let Some((i, line)) = lines.next() {
         let indent = line.len() - line.trim_start().len();
-        let Some(info) = line.trim_start().strip_prefix("```") else {
+        let fence = line.trim_start().chars().take_while(|&c| c == '`').count();
+        if fence < 3 {
             continue;
-        };
+        }
+        let info = &line.trim_start()[fence..];
         let mut text = Vec::new();
         let mut closed = false;
         for (_, inner) in lines.by_ref() {
-            if inner.trim() == "```" {
+            // A closing fence is a line of at least as many backticks and nothing else.
+            let inner_trimmed = inner.trim();
+            if inner_trimmed.len() >= fence && inner_trimmed.chars().all(|c| c == '`') {
                 closed = true;
                 break;
             }
@@ -281,6 +285,19 @@ fn extracts_rust_blocks_only() {
         ]
     );
     assert!(rust_blocks("```rust\nfn a() {}\n").is_err());
+    // A longer fence may hold a shorter one.
+    assert_eq!(
+        rust_blocks("````rust\n/// ```\n/// doc();\n/// ```\nfn a() {}\n````\n").unwrap(),
+        vec![Block {
+            line: 1,
+            text: vec![
+                "/// ```".into(),
+                "/// doc();".into(),
+                "/// ```".into(),
+                "fn a() {}".into()
+            ],
+        }]
+    );
 }
 
 #[test]
