@@ -155,6 +155,51 @@ pub mod call_shapes {
         items.map(|x| Ok(x * 2))
     }
     // end snippet
+
+    #[cfg(test)]
+    mod tests {
+        use super::{count, double, sum};
+        use futures::StreamExt;
+        use std::future::IntoFuture;
+        use std::time::Duration;
+        use swill::Swill;
+
+        /// The three streaming shapes of the guide, served on a free port and called.
+        #[tokio::test]
+        async fn shapes_answer_as_documented() {
+            // A bound against hangs, not a performance check: in a debug build on a busy
+            // machine a bidi call's first item has been seen to take seconds.
+            let limit = Duration::from_secs(60);
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let app = Swill::new().handler(count).handler(sum).handler(double);
+            tokio::spawn(swill::serve(listener, app).into_future());
+            let client = tokio::time::timeout(limit, swill::client::Client::connect(format!("ws://{addr}/ws")))
+                .await
+                .unwrap()
+                .unwrap();
+
+            let numbers = client.stream::<u32>("count", &4).unwrap();
+            let got: Vec<u32> = tokio::time::timeout(limit, numbers.map(|n| n.unwrap()).collect())
+                .await
+                .unwrap();
+            assert_eq!(got, vec![0, 1, 2, 3]);
+
+            let (mut tx, reply) = client.client_stream::<i64, i64>("sum").unwrap();
+            for x in [1, 2, 3] {
+                tx.send(&x).unwrap();
+            }
+            tx.end().unwrap();
+            assert_eq!(tokio::time::timeout(limit, reply).await.unwrap().unwrap().data, 6);
+
+            let (mut tx, mut doubled) = client.bidi::<i64, i64>("double").unwrap();
+            tx.send(&21).unwrap();
+            let first = tokio::time::timeout(limit, doubled.next()).await.unwrap();
+            assert_eq!(first.unwrap().unwrap(), 42);
+            tx.end().unwrap();
+            assert!(tokio::time::timeout(limit, doubled.next()).await.unwrap().is_none());
+        }
+    }
 }
 
 #[rustfmt::skip]
@@ -178,20 +223,30 @@ pub mod errors {
     use swill::Error;
 
     /// Compiles each `Err(...)` expression of the snippet as a handler's return value.
-    macro_rules! each_is_a_reply {
+    macro_rules! replies {
         ($(Err $args:tt)*) => {
-            $( let _: Result<(), Error> = Err $args; )*
+            vec![$( Err::<(), Error> $args ),*]
         };
     }
 
-    fn replies() {
-        each_is_a_reply! {
+    fn replies() -> Vec<Result<(), Error>> {
+        replies! {
             // snippet: guide/errors
             Err(Error::forbidden("not your document"))                          // 403
             Err(Error::new(418, "teapot").with_data(serde_json::json!({"why": "fixture"})))
             Err(Error::not_found())                                             // 404, swill/1's message
             // end snippet
         }
+    }
+
+    /// The codes the snippet's comments promise.
+    #[test]
+    fn codes_are_as_commented() {
+        let codes: Vec<i64> = replies()
+            .into_iter()
+            .map(|r| r.map_or_else(|e| e.code().0, |()| 0))
+            .collect();
+        assert_eq!(codes, vec![403, 418, 404]);
     }
 }
 
