@@ -85,13 +85,19 @@ impl<T> Stream for Streaming<T> {
         if h.ended {
             return Poll::Ready(None);
         }
+        // Wake the body only when the handler starts asking: polled again while it still
+        // waits (in the body's own task, every poll of the body), waking it would make the
+        // body poll itself forever.
+        let newly = !h.wanted;
         h.wanted = true;
         match &h.handler {
             Some(w) if w.will_wake(cx.waker()) => {}
             _ => h.handler = Some(cx.waker().clone()),
         }
-        if let Some(body) = h.body.take() {
-            body.wake();
+        if newly {
+            if let Some(body) = h.body.take() {
+                body.wake();
+            }
         }
         Poll::Pending
     }
