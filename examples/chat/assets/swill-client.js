@@ -1728,6 +1728,31 @@ function readErrorMap(value) {
   return "data" in value ? { code, message, data: value["data"] } : { code, message };
 }
 
+// ../../clients/typescript/src/resume.ts
+var DEFAULT_MAX_RESUME_ATTEMPTS = 5;
+var DEFAULT_RESUME = { maxAttempts: DEFAULT_MAX_RESUME_ATTEMPTS };
+function readPosition(leading) {
+  if (leading === void 0) return void 0;
+  const epoch = leading["epoch"];
+  const offset = leading["offset"];
+  if (typeof epoch !== "string") return void 0;
+  if (typeof offset !== "number" || !Number.isSafeInteger(offset)) return void 0;
+  return { epoch, offset };
+}
+function advance(position, count = 1) {
+  return { epoch: position.epoch, offset: position.offset + count };
+}
+function sinceMetadata(metadata, position) {
+  return { ...metadata, since: { epoch: position.epoch, offset: position.offset } };
+}
+function isResumableError(error) {
+  if (error.origin !== "server" || error.code !== Code.UNAVAILABLE) return false;
+  const data = error.data;
+  if (typeof data !== "object" || data === null || Array.isArray(data)) return false;
+  const fields = data;
+  return fields["lagged"] !== void 0 && fields["lagged"] !== null || fields["interrupted"] === true;
+}
+
 // ../../clients/typescript/src/calls.ts
 function deferred() {
   let resolve = () => {
@@ -1740,6 +1765,15 @@ function deferred() {
   });
   return { promise, resolve, reject };
 }
+function isThenable(value) {
+  return typeof value === "object" && value !== null && typeof value.then === "function";
+}
+var ResumeMarker = class {
+  event;
+  constructor(event) {
+    this.event = event;
+  }
+};
 var Call = class {
   rpc;
   shape;
@@ -1752,8 +1786,28 @@ var Call = class {
   /** Single-response calls: the result. */
   result;
   #metadata;
+  /** The single request of a single-request call, kept to re-open it on resume. */
+  #request;
   #leading = deferred();
   #leadingSeen = false;
+  /** False until the current binding's first response frame (each resume re-binds). */
+  #frameSeen = false;
+  /** Removes the call from the table it is bound to (set at bind, run once). */
+  #release;
+  #resume;
+  /** The last position received (what a resume asks to continue after). */
+  #received;
+  /** The position of the last item handed out by the iterator. */
+  #consumed;
+  #recovered;
+  #attempts = 0;
+  #resumes = 0;
+  /** The pending `onResumed` promise: the iterator hands out nothing until it settles. */
+  #gate;
+  #listeners = {
+    interrupted: /* @__PURE__ */ new Set(),
+    resumed: /* @__PURE__ */ new Set()
+  };
   #trailing = deferred();
   #result = deferred();
   #outbox = [];
@@ -1794,16 +1848,78 @@ var Call = class {
     if (this.#done) callback();
     else this.#onDone.push(callback);
   }
-  /** Attaches the call to a connection: assigns its seq and flushes the outbox. */
-  bind(seq, send) {
+  /**
+   * Lets this call resume by itself once its leading metadata makes it resumable (a
+   * single-request, streaming-response call whose leading metadata has `epoch` and `offset`).
+   * Call before the first response frame.
+   */
+  enableResume(hooks) {
+    this.#resume = hooks;
+  }
+  /**
+   * The position of the last item handed out by the iterator: the leading `offset` before
+   * the first item, then one more per item. `undefined` for streams without positions.
+   */
+  get position() {
+    return this.#consumed;
+  }
+  /** The last position received (ahead of {@link position} by the buffered items). */
+  get received() {
+    return this.#received;
+  }
+  /**
+   * `recovered` of the latest resume handed out by the iterator, or of the first leading
+   * metadata when the call was opened with `since`; `undefined` before either.
+   */
+  get recovered() {
+    return this.#recovered;
+  }
+  /** Resumes handed out by the iterator so far. */
+  get resumes() {
+    return this.#resumes;
+  }
+  /** True when a lost connection (or a lag) would resume this call instead of failing it. */
+  get resumable() {
+    return !this.#done && this.#resume !== void 0 && this.#received !== void 0 && this.shape.responseStreams && !this.shape.requestStreams;
+  }
+  /** Subscribes to a stream event; returns the unsubscribe function. */
+  on(event, listener) {
+    const set = this.#listeners[event];
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+    };
+  }
+  #emit(event, payload) {
+    for (const listener of [...this.#listeners[event]]) {
+      try {
+        listener(payload);
+      } catch (error) {
+        this.#resume?.warn?.(`call "${this.rpc}": ${event} listener threw: ${String(error)}`);
+      }
+    }
+  }
+  /**
+   * Attaches the call to a connection: assigns its seq and flushes the outbox. `release`
+   * runs once when the call leaves this binding (it ended, or it is being resumed).
+   */
+  bind(seq, send, release) {
     this.seq = seq;
     this.#send = send;
+    this.#release = release;
+    this.#frameSeen = false;
     const queued = this.#outbox;
     this.#outbox = [];
     for (const frame of queued) this.#write(frame);
   }
+  #unbind() {
+    const release = this.#release;
+    this.#release = void 0;
+    release?.();
+  }
   /** Opens a single-request call with its one request (MESSAGE, with request metadata). */
   sendRequest(data) {
+    this.#request = data;
     this.#issue({ type: RequestType.MESSAGE, data, metadata: void 0 });
   }
   /** Opens a streaming-request call with a METADATA frame (spec §7.2). */
@@ -1841,12 +1957,60 @@ var Call = class {
     this.#error = error;
     this.#finish({});
     this.#result.reject(error);
-    for (const waiter of this.#waiters.splice(0)) waiter.reject(error);
+    this.#drain();
+  }
+  /**
+   * The connection carrying this call is gone. A resumable call is resumed when `resume`
+   * (the client will reconnect); any other call fails with `error`. Returns true when resumed.
+   */
+  connectionLost(error, resume) {
+    if (this.#done) return false;
+    if (resume && this.resumable) {
+      this.#suspend(error);
+      return true;
+    }
+    this.fail(error);
+    return false;
+  }
+  /** Leaves the binding, queues the re-opening frame with `since`, and asks to be re-bound. */
+  #suspend(cause) {
+    const hooks = this.#resume;
+    const since = this.#received;
+    if (hooks === void 0 || since === void 0) {
+      this.fail(cause);
+      return;
+    }
+    this.#unbind();
+    this.seq = void 0;
+    this.#send = void 0;
+    this.#outbox = [];
+    this.#opened = false;
+    this.#wrote = false;
+    this.#frameSeen = false;
+    this.#attempts += 1;
+    if (this.#attempts > hooks.maxAttempts) {
+      this.fail(
+        new SwillError(
+          cause.code,
+          `stream "${this.rpc}" could not be resumed after ${hooks.maxAttempts} attempts: ${cause.message}`,
+          { cause, data: cause.data }
+        )
+      );
+      return;
+    }
+    this.#emit("interrupted", { error: cause, position: since, attempt: this.#attempts });
+    if (this.#done) return;
+    this.#issue({
+      type: RequestType.MESSAGE,
+      data: this.#request,
+      metadata: sinceMetadata(this.#metadata, since)
+    });
+    hooks.reattach(this, this.#attempts);
   }
   #issue(frame) {
     if (!this.#opened) {
       this.#opened = true;
-      const metadata = frame.type === RequestType.METADATA ? this.#metadata ?? {} : this.#metadata;
+      const metadata = frame.metadata ?? (frame.type === RequestType.METADATA ? this.#metadata ?? {} : this.#metadata);
       frame = { ...frame, metadata };
     }
     if (this.#send === void 0) this.#outbox.push(frame);
@@ -1881,19 +2045,19 @@ var Call = class {
   /** Feeds one response frame of this call. */
   handleFrame(frame) {
     if (this.#done) return;
+    const first = !this.#frameSeen;
+    this.#frameSeen = true;
     if (frame.type === ResponseType.ERROR) {
       const map = readErrorMap(frame.data);
       const error = map === void 0 ? new SwillError(Code.UNKNOWN, "malformed ERROR frame from the server", {
         data: frame.data,
         origin: "server"
       }) : SwillError.fromErrorMap(map);
-      this.fail(error);
+      if (this.resumable && isResumableError(error)) this.#suspend(error);
+      else this.fail(error);
       return;
     }
-    if (!this.#leadingSeen) {
-      this.#leadingSeen = true;
-      this.#leading.resolve(frame.leading ?? {});
-    }
+    if (first) this.#readLeading(frame.leading ?? {});
     switch (frame.type) {
       case ResponseType.METADATA:
         return;
@@ -1903,6 +2067,7 @@ var Call = class {
           this.#result.resolve(frame.data);
           return;
         }
+        if (this.#received !== void 0) this.#received = advance(this.#received);
         this.#push(frame.data);
         return;
       case ResponseType.END_OF_STREAM:
@@ -1916,18 +2081,110 @@ var Call = class {
           return;
         }
         this.#finish(frame.trailing ?? {});
-        for (const waiter of this.#waiters.splice(0))
-          waiter.resolve({ done: true, value: void 0 });
+        this.#drain();
         return;
     }
   }
+  /** The first response frame of a binding: the call's leading metadata, or a resume's. */
+  #readLeading(leading) {
+    const streams = this.shape.responseStreams;
+    if (!this.#leadingSeen) {
+      this.#leadingSeen = true;
+      this.#leading.resolve(leading);
+      if (!streams) return;
+      const position2 = readPosition(leading);
+      this.#received = position2;
+      this.#consumed = position2;
+      if (typeof leading["recovered"] === "boolean") this.#recovered = leading["recovered"];
+      return;
+    }
+    const previous = this.#received;
+    if (previous === void 0) return;
+    const attempt = this.#attempts;
+    this.#attempts = 0;
+    const position = readPosition(leading);
+    this.#received = position;
+    const event = {
+      recovered: position !== void 0 && leading["recovered"] === true,
+      position,
+      previous,
+      leading,
+      attempt
+    };
+    this.#push(new ResumeMarker(event));
+  }
   #push(item) {
-    const waiter = this.#waiters.shift();
-    if (waiter === void 0) this.#items.push(item);
-    else waiter.resolve({ done: false, value: item });
+    this.#items.push(item);
+    this.#drain();
+  }
+  /**
+   * Hands queued items to waiting `next()` calls, in order. A resume marker takes effect when
+   * a `next()` reaches it: the application is done with every earlier item (a `for await`
+   * asks for the next item after the loop body ran). A pending `onResumed` holds items back.
+   * Once the queue is empty, an ended call resolves (or rejects) the remaining waiters.
+   */
+  #drain() {
+    for (; ; ) {
+      if (this.#gate !== void 0) return;
+      const waiter = this.#waiters[0];
+      if (waiter === void 0) return;
+      const head = this.#items[0];
+      if (head instanceof ResumeMarker) {
+        this.#items.shift();
+        this.#applyResume(head.event);
+        continue;
+      }
+      if (this.#items.length > 0) {
+        this.#waiters.shift();
+        this.#items.shift();
+        if (this.#consumed !== void 0) this.#consumed = advance(this.#consumed);
+        waiter.resolve({ done: false, value: head });
+        continue;
+      }
+      if (!this.#done) return;
+      const waiters = this.#waiters.splice(0);
+      const error = this.#error;
+      for (const w of waiters) {
+        if (error === void 0) w.resolve({ done: true, value: void 0 });
+        else w.reject(error);
+      }
+      return;
+    }
+  }
+  #applyResume(event) {
+    this.#consumed = event.position;
+    this.#recovered = event.recovered;
+    this.#resumes += 1;
+    this.#emit("resumed", event);
+    const hook = this.#resume?.onResumed;
+    if (hook === void 0) return;
+    const stop = (error) => {
+      this.#items.length = 0;
+      this.cancel(SwillError.from(error));
+    };
+    let outcome;
+    try {
+      outcome = hook(event);
+    } catch (error) {
+      stop(error);
+      return;
+    }
+    if (!isThenable(outcome)) return;
+    this.#gate = Promise.resolve(outcome).then(
+      () => {
+        this.#gate = void 0;
+        this.#drain();
+      },
+      (error) => {
+        this.#gate = void 0;
+        stop(error);
+        this.#drain();
+      }
+    );
   }
   #finish(trailing) {
     this.#done = true;
+    this.#unbind();
     if (!this.#leadingSeen) {
       this.#leadingSeen = true;
       this.#leading.resolve({});
@@ -1937,18 +2194,15 @@ var Call = class {
   }
   /** Number of received stream items not yet consumed by the iterator. */
   get buffered() {
-    return this.#items.length;
+    let count = 0;
+    for (const item of this.#items) if (!(item instanceof ResumeMarker)) count++;
+    return count;
   }
   /** Next response stream item; items are handed out as they arrive, one per `next()`. */
   next() {
-    if (this.#items.length > 0) {
-      const value = this.#items.shift();
-      return Promise.resolve({ done: false, value });
-    }
-    if (this.#error !== void 0) return Promise.reject(this.#error);
-    if (this.#done) return Promise.resolve({ done: true, value: void 0 });
     const waiter = deferred();
     this.#waiters.push(waiter);
+    this.#drain();
     return waiter.promise;
   }
 };
@@ -1963,14 +2217,16 @@ var CallTable = class {
   get size() {
     return this.#calls.size;
   }
-  /** Binds `call` to this connection under a fresh seq; it leaves the table when done. */
+  /**
+   * Binds `call` to this connection under a fresh seq; it leaves the table when done, or
+   * when it is being resumed (a resume binds it again, under a new seq).
+   */
   open(call) {
     const seq = this.#nextSeq++;
     this.#calls.set(seq, call);
-    call.onDone(() => {
+    call.bind(seq, this.#send, () => {
       if (this.#calls.get(seq) === call) this.#calls.delete(seq);
     });
-    call.bind(seq, this.#send);
     return seq;
   }
   /**
@@ -1985,9 +2241,18 @@ var CallTable = class {
   }
   /** Ends every open call with `error` (the connection is gone). */
   failAll(error) {
+    this.disconnect(error, false);
+  }
+  /**
+   * The connection is gone: with `resume`, resumable calls resume (see
+   * {@link Call.connectionLost}); every other call fails with `error`. Empties the table.
+   */
+  disconnect(error, resume) {
     const calls = [...this.#calls.values()];
     this.#calls.clear();
-    for (const call of calls) call.fail(error(call));
+    let resuming = 0;
+    for (const call of calls) if (call.connectionLost(error(call), resume)) resuming++;
+    return { failed: calls.length - resuming, resuming };
   }
 };
 
@@ -2061,24 +2326,29 @@ var Connection = class {
   }
   /**
    * Binds `call` to the open socket, waiting for one if needed (bounded by the connect
-   * timeout, the call's own signal and `close()`).
+   * timeout, the call's own signal and `close()`). With `untilGivenUp` the wait has no time
+   * limit: it ends when a socket opens, when reconnecting gives up, or at `close()` (a stream
+   * being resumed waits out an outage as long as the client keeps reconnecting).
    */
-  async attach(call, signal) {
+  async attach(call, signal, untilGivenUp = false) {
     if (call.done) return;
-    const open = await this.#whenOpen(signal);
+    const open = await this.#whenOpen(signal, untilGivenUp);
     if (!call.done) open.table.open(call);
   }
-  #whenOpen(signal) {
+  #whenOpen(signal, untilGivenUp = false) {
     if (this.#state === "open" && this.#current !== void 0) {
       return Promise.resolve(this.#current);
     }
     if (this.#state === "closed") {
       return Promise.reject(new SwillError(Code.UNAVAILABLE, "the client is closed"));
     }
+    if (signal?.aborted) {
+      return Promise.reject(new SwillError(Code.CANCELLED, "aborted while connecting"));
+    }
     return new Promise((resolve, reject) => {
       const timeoutMs = this.#options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
       const settle = () => {
-        clearTimeout(timer);
+        if (timer !== void 0) clearTimeout(timer);
         signal?.removeEventListener("abort", onAbort);
         const index = this.#waiters.indexOf(waiter);
         if (index >= 0) this.#waiters.splice(index, 1);
@@ -2093,7 +2363,7 @@ var Connection = class {
           reject(error);
         }
       };
-      const timer = setTimeout(() => {
+      const timer = untilGivenUp ? void 0 : setTimeout(() => {
         const last = this.#lastFailure;
         const detail = last === void 0 ? "" : ` (last: ${last.message})`;
         waiter.reject(
@@ -2179,16 +2449,24 @@ var Connection = class {
         opened ? `connection lost (close code ${code}${reason ? `: ${reason}` : ""})` : `could not connect to ${this.url} (close code ${code})`
       );
       this.#lastFailure = lost;
-      const failedCalls = table.size;
-      table.failAll(
+      const closedByUser = this.#state === "closed";
+      const willReconnect = !closedByUser && this.#reconnect !== void 0;
+      const { failed, resuming } = table.disconnect(
         (call) => new SwillError(
           Code.UNAVAILABLE,
           `call "${call.rpc}" (seq ${call.seq ?? "?"}) failed: ${lost.message}`
-        )
+        ),
+        willReconnect
       );
-      const closedByUser = this.#state === "closed";
-      const willReconnect = !closedByUser && this.#reconnect !== void 0;
-      if (opened) this.#emit("disconnected", { code, reason, failedCalls, willReconnect });
+      if (opened) {
+        this.#emit("disconnected", {
+          code,
+          reason,
+          failedCalls: failed,
+          resumingCalls: resuming,
+          willReconnect
+        });
+      }
       if (closedByUser) return;
       if (!willReconnect) {
         this.#state = "idle";
@@ -2290,8 +2568,43 @@ function createClient(options) {
     onWarning: options.onWarning,
     int64: options.int64
   });
-  function start(rpc, shape, callOptions) {
-    const call = new Call(rpc, shape, callOptions?.metadata);
+  const clientResume = options.resume === false ? void 0 : { ...DEFAULT_RESUME, ...options.resume };
+  const backingOff = /* @__PURE__ */ new Set();
+  const backoff = options.reconnect === false ? DEFAULT_RECONNECT : { ...DEFAULT_RECONNECT, ...options.reconnect };
+  function resumeHooks(call, streamOptions) {
+    if (clientResume === void 0 || streamOptions?.resume === false) return void 0;
+    const policy = { ...clientResume, ...streamOptions?.resume };
+    let timer;
+    const done = new AbortController();
+    const rebind = () => {
+      if (timer !== void 0) clearTimeout(timer);
+      timer = void 0;
+      backingOff.delete(rebind);
+      connection.attach(call, done.signal, true).catch((error) => call.fail(SwillError.from(error)));
+    };
+    call.onDone(() => {
+      if (timer !== void 0) clearTimeout(timer);
+      backingOff.delete(rebind);
+      done.abort();
+    });
+    return {
+      maxAttempts: policy.maxAttempts,
+      reattach: (_call, attempt) => {
+        if (attempt <= 1) {
+          rebind();
+          return;
+        }
+        backingOff.add(rebind);
+        timer = setTimeout(rebind, backoffDelay(attempt - 1, backoff));
+      },
+      onResumed: streamOptions?.onResumed,
+      warn: options.onWarning
+    };
+  }
+  function start(rpc, shape, callOptions, metadata = callOptions?.metadata, resume) {
+    const call = new Call(rpc, shape, metadata);
+    const hooks = resume?.(call);
+    if (hooks !== void 0) call.enableResume(hooks);
     const signal = callOptions?.signal;
     if (signal?.aborted) {
       call.fail(cancelled(rpc, signal.reason));
@@ -2319,9 +2632,33 @@ function createClient(options) {
       return Object.assign(call.result, baseHandle(call));
     },
     stream(rpc, data, callOptions) {
-      const call = start(rpc, { requestStreams: false, responseStreams: true }, callOptions);
+      const since = callOptions?.since;
+      const metadata = since === void 0 ? callOptions?.metadata : sinceMetadata(callOptions?.metadata, since);
+      const call = start(
+        rpc,
+        { requestStreams: false, responseStreams: true },
+        callOptions,
+        metadata,
+        (c) => resumeHooks(c, callOptions)
+      );
       if (!call.done) call.sendRequest(data);
-      return { ...baseHandle(call), [Symbol.asyncIterator]: () => iterate(call) };
+      return {
+        ...baseHandle(call),
+        get position() {
+          return call.position;
+        },
+        get resumable() {
+          return call.resumable;
+        },
+        get recovered() {
+          return call.recovered;
+        },
+        get resumes() {
+          return call.resumes;
+        },
+        on: (event, listener) => call.on(event, listener),
+        [Symbol.asyncIterator]: () => iterate(call)
+      };
     },
     clientStream(rpc, callOptions) {
       const call = start(rpc, { requestStreams: true, responseStreams: false }, callOptions);
@@ -2338,7 +2675,10 @@ function createClient(options) {
       };
     },
     connect: (signal) => connection.ready(signal),
-    close: () => connection.close(),
+    close: () => {
+      connection.close();
+      for (const rebind of [...backingOff]) rebind();
+    },
     on: (event, listener) => connection.on(event, listener),
     get state() {
       return connection.state;
@@ -2351,7 +2691,9 @@ function createClient(options) {
 export {
   Code,
   DEFAULT_INT64_MODE,
+  DEFAULT_MAX_RESUME_ATTEMPTS,
   DEFAULT_RECONNECT,
+  DEFAULT_RESUME,
   RequestType,
   ResponseType,
   SUBPROTOCOL,

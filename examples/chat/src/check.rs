@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use swill::client::{Client, ResponseStream};
-use swill::pubsub::Sessions;
+use swill::pubsub::{Position, Sessions, DEFAULT_MAX_RECOVERY, SINCE_KEY};
+use swill::Metadata;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::{
@@ -57,6 +58,33 @@ async fn connect(addr: SocketAddr, session: &str) -> Result<Client, Failure> {
     step("connect", client).await
 }
 
+/// Reads `stream` up to and including `want`, skipping what comes first (a room's backlog:
+/// at most [`DEFAULT_MAX_RECOVERY`] messages); returns how many items it read.
+async fn until(
+    what: &str,
+    stream: &mut ResponseStream<ChatMessage>,
+    want: &ChatMessage,
+) -> Result<u64, Failure> {
+    for read in 1..=DEFAULT_MAX_RECOVERY as u64 + 1 {
+        if next(what, stream).await? == *want {
+            return Ok(read);
+        }
+    }
+    Err(format!("{what}: {want:?} did not come").into())
+}
+
+/// The start position a `join` announced in its leading metadata.
+fn start_of(what: &str, leading: Option<&Metadata>) -> Result<(Position, Option<bool>), Failure> {
+    let md = leading.ok_or_else(|| format!("{what}: no leading metadata"))?;
+    let epoch = md.get_str("epoch");
+    let offset = md.get("offset").and_then(|v| v.as_u64());
+    let recovered = md.get("recovered").and_then(|v| v.as_bool());
+    match (epoch, offset) {
+        (Some(e), Some(o)) => Ok((Position::new(e, o), recovered)),
+        _ => Err(format!("{what}: no position in the leading metadata {md:?}").into()),
+    }
+}
+
 fn room(name: &str) -> RoomRequest {
     RoomRequest { room: name.into() }
 }
@@ -73,8 +101,10 @@ async fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<String> {
 }
 
 /// Checks the chat server at `addr` end to end: the page and its assets are served, two
-/// visitors set nicknames, see each other join a room, type and talk, invalid input is
-/// refused with 422, and a reconnect with the same session keeps the nickname. Prints one
+/// visitors set nicknames, see each other join a room, type and talk, a join with `since`
+/// gets exactly the messages after it (and `recovered: false` from another epoch), invalid
+/// input is refused with 422, a reconnect with the same session keeps the nickname, and a
+/// fresh join starts with the room's last messages (when the server keeps a backlog). Prints one
 /// line and returns `Ok` when everything answered as it should.
 ///
 /// # Errors
@@ -147,12 +177,19 @@ pub async fn self_check(addr: SocketAddr) -> Result<(), Failure> {
         text: "hello, bob".into(),
     };
     let sent: ChatMessage = step("say", alice.call("say", &say)).await?;
-    for (who, stream) in [("bob", &mut bob_room), ("alice", &mut alice_room)] {
-        let got = next("message", stream).await?;
-        ensure(got == sent && got.from == "alice", || {
-            format!("{who} got {got:?}, expected {sent:?}")
-        })?;
-    }
+    ensure(sent.from == "alice", || format!("say answered {sent:?}"))?;
+    let (bob_start, _) = start_of("bob's join", bob_room.leading())?;
+    let bob_read = until("bob gets the message", &mut bob_room, &sent).await?;
+    until("alice gets the message", &mut alice_room, &sent).await?;
+
+    // Where the messages are in the room's history (for the resume below).
+    let hello_at = Position::new(bob_start.epoch(), bob_start.offset() + bob_read);
+    let away = SayRequest {
+        room: "lobby".into(),
+        text: "while you were away".into(),
+    };
+    let away: ChatMessage = step("say again", alice.call("say", &away)).await?;
+    let away_at = hello_at.offset() + until("bob gets the second", &mut bob_room, &away).await?;
 
     // Invalid input is refused before any handler runs.
     let bad = SayRequest {
@@ -179,6 +216,57 @@ pub async fn self_check(addr: SocketAddr) -> Result<(), Failure> {
     let again = connect(addr, &alice_session).await?;
     let me: Me = step("me again", again.call("me", &())).await?;
     ensure(me.nick == "alice", || format!("after a reconnect: {me:?}"))?;
-    println!("check passed: page, nicknames, presence, typing, messages, validation, session");
+
+    // A join with `since` (what a client sends after a reconnect) gets what came after it.
+    let mut resumed = again
+        .rpc("join")
+        .metadata(Metadata::new().with(SINCE_KEY, &hello_at))
+        .stream::<ChatMessage>(&room("lobby"))?;
+    step("a resumed join", resumed.opened()).await?;
+    let (at, recovered) = start_of("the resumed join", resumed.leading())?;
+    ensure(at == hello_at && recovered == Some(true), || {
+        format!("resuming after {hello_at:?} announced {at:?}, recovered {recovered:?}")
+    })?;
+    let replayed = until("the missed message", &mut resumed, &away).await?;
+    ensure(hello_at.offset() + replayed == away_at, || {
+        format!("the resume replayed {replayed} messages up to {away:?}, bob got it at {away_at}")
+    })?;
+    resumed.cancel();
+    // From another epoch (a restarted instance): nothing replayed, `recovered: false`.
+    let mut stale = again
+        .rpc("join")
+        .metadata(Metadata::new().with(SINCE_KEY, Position::new("gone", 1)))
+        .stream::<ChatMessage>(&room("lobby"))?;
+    step("a stale resume", stale.opened()).await?;
+    let (_, recovered) = start_of("the stale resume", stale.leading())?;
+    ensure(recovered == Some(false), || {
+        format!("a resume from another epoch announced recovered {recovered:?}")
+    })?;
+    stale.cancel();
+
+    // A fresh join starts with the room's last messages (the backlog), oldest first.
+    let mut fresh = again.stream::<ChatMessage>("join", &room("lobby"))?;
+    step("a fresh join", fresh.opened()).await?;
+    // (Unless the server was started with `--backlog 0`: then it starts after them.)
+    let (start, _) = start_of("the fresh join", fresh.leading())?;
+    ensure(start.epoch() == hello_at.epoch(), || {
+        format!("a fresh join starts at {start:?}, in another epoch than {hello_at:?}")
+    })?;
+    for offset in start.offset() + 1..=away_at {
+        let got = next("the backlog", &mut fresh).await?;
+        let want = match offset {
+            o if o == away_at => &away,
+            o if o == hello_at.offset() => &sent,
+            _ => continue,
+        };
+        ensure(got == *want, || {
+            format!("the backlog has {got:?} at offset {offset}, expected {want:?}")
+        })?;
+    }
+    fresh.cancel();
+    println!(
+        "check passed: page, nicknames, presence, typing, messages, resume, backlog, \
+         validation, session"
+    );
     Ok(())
 }

@@ -7,7 +7,9 @@ use futures::stream::{self, BoxStream};
 use futures::{Stream, StreamExt};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use swill::pubsub::{PresenceEntry, PresenceEvent, PubSub, Sessions, Subscription};
+use swill::pubsub::{
+    Position, PresenceEntry, PresenceEvent, PubSub, Sessions, Since, Subscription,
+};
 use swill::{Connection, Error, Request, Response, State, Swill};
 use validator::{Validate, ValidationError};
 
@@ -15,6 +17,11 @@ use crate::{
     is_room_name, room_topic, typing_topic, Rooms, Visitor, DEFAULT_MAX_NICK_LEN,
     DEFAULT_MAX_ROOM_NAME_LEN, DEFAULT_MAX_TEXT_LEN, NICK_KEY,
 };
+
+/// How many of a room's last messages a fresh `join` replays (app state; see
+/// [`ChatConfig::effective_backlog`](crate::ChatConfig::effective_backlog)).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Backlog(pub(crate) usize);
 
 /// Adds the chat handlers to `app`.
 pub(crate) fn register(app: Swill) -> Swill {
@@ -216,14 +223,20 @@ async fn rooms(
         .collect()
 }
 
-/// Joins a room: streams its messages (after the leading metadata `{"subscribed":
-/// "room.NAME"}`), and the connection is present in the room until the call ends.
+/// Joins a room: streams its last messages, then the new ones (after the leading metadata
+/// `{"subscribed": "room.NAME", "epoch": e, "offset": n, "recovered": bool}`), and the
+/// connection is present in the room until the call ends. With the request metadata `since`
+/// (the last position received), it continues right after it instead: the messages missed
+/// since then, then the new ones, or only the new ones with `recovered: false` when the
+/// room's history no longer reaches back.
 #[swill::handler]
 async fn join(
     req: Request<RoomRequest>,
+    Since(since): Since,
     conn: Connection,
     State(pubsub): State<PubSub>,
     State(directory): State<Rooms>,
+    State(backlog): State<Backlog>,
     res: Response,
 ) -> impl Stream<Item = Result<ChatMessage, Error>> {
     let room = req.into_data().room;
@@ -231,9 +244,16 @@ async fn join(
         return Subscription::failed(e);
     }
     let topic = room_topic(&room);
+    let since = match since {
+        Some(since) => Some(since),
+        None => match backlog_start(&pubsub, &topic, backlog.0).await {
+            Ok(start) => start,
+            Err(e) => return Subscription::failed(e),
+        },
+    };
     // Subscribed before being announced as present: whoever sees the join event can
     // already reach this connection.
-    let sub = match pubsub.subscribe_from(&conn, topic.as_str()).await {
+    let sub = match pubsub.resume_from(&conn, topic.as_str(), since).await {
         Ok(sub) => sub,
         Err(e) => return Subscription::failed(e),
     };
@@ -241,6 +261,39 @@ async fn join(
         Ok(tracked) => sub.with_presence(tracked).announce(&res),
         Err(e) => Subscription::failed(e),
     }
+}
+
+/// Where a fresh join of `topic` starts so that it replays the last `n` messages: `n`
+/// before the top, or, when the history was trimmed by age to fewer, the oldest message it
+/// still keeps (found by halving; a window of 0 is always kept). `None` for no backlog.
+async fn backlog_start(pubsub: &PubSub, topic: &str, n: usize) -> Result<Option<Position>, Error> {
+    if n == 0 || pubsub.history_of(topic).is_none() {
+        return Ok(None);
+    }
+    let top = pubsub.read_history(topic, None).await?.top;
+    let at = |window: u64| Position::new(top.epoch_arc().clone(), top.offset() - window);
+    let kept = |window: u64| {
+        let since = at(window);
+        async move {
+            let read = pubsub.read_history(topic, Some(since)).await?;
+            Ok::<_, Error>(read.missed.is_some())
+        }
+    };
+    let mut window = top.offset().min(n as u64);
+    if window > 0 && !kept(window).await? {
+        // The largest window kept is in [0, window).
+        let (mut lo, mut hi) = (0, window - 1);
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            if kept(mid).await? {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        window = lo;
+    }
+    Ok(Some(at(window)))
 }
 
 /// Posts a message to a room; answers it as posted. 429 past the connection's message

@@ -17,7 +17,7 @@
 //! | `me` | unary | the connection's nickname (kept in the session) |
 //! | `set_nick` | unary | changes it (rejoin a room for its presence to show the new name) |
 //! | `rooms` | unary | the known rooms with their member counts |
-//! | `join` | stream | the room's messages; the connection is present in the room while it runs |
+//! | `join` | stream | the room's last messages, then the new ones; the connection is present in the room while it runs; resumable (below) |
 //! | `say` | unary | posts a [`ChatMessage`] `{room, from, text, at}` to the room |
 //! | `typing` | unary | posts an ephemeral [`TypingNotice`] to the room's typing topic |
 //! | `typing_notices` | stream | the typing notices of a room |
@@ -29,6 +29,27 @@
 //! and the authorization check ([`authorize`]) refuses every publish on behalf of a connection
 //! and every subscribe outside these topics.
 //!
+//! # History and resume
+//!
+//! Room topics keep a history ([`DEFAULT_ROOM_HISTORY`] messages, none older than
+//! [`DEFAULT_ROOM_HISTORY_AGE`]; in process, or in Redis Streams with `--redis`), so `join`
+//! is a resumable stream (see "Resuming" in `swill::pubsub`): its leading metadata is
+//! `{"subscribed": "room.NAME", "epoch": e, "offset": n, "recovered": bool}`, the k-th
+//! message being at offset `n + k`.
+//!
+//! - A fresh `join` (no `since`) starts with the room's last [`DEFAULT_ROOM_BACKLOG`]
+//!   messages still kept, then the live ones; `recovered` says whether that backlog could be
+//!   replayed (it cannot when messages are published faster than it is read).
+//! - A `join` with request metadata `since: {"epoch": e, "offset": p}`, p being the last
+//!   position received, continues right after p: exactly the messages missed while the
+//!   connection was down, then the live ones (`recovered: true`), also on another instance
+//!   sharing the Redis. When the history no longer reaches back to p (the instance restarted
+//!   without Redis, or more was missed than it keeps) nothing is replayed and `recovered` is
+//!   `false`: the client reloads the room (a fresh `join`).
+//!
+//! The page does this through the TypeScript client, which resumes such streams by itself
+//! after a reconnect.
+//!
 //! # Limits
 //!
 //! | limit | default | enforced by |
@@ -39,6 +60,8 @@
 //! | rooms | [`DEFAULT_MAX_ROOMS`] (`--max-rooms N`) | `join` of a new room past it: 429 |
 //! | messages per connection | bursts of [`DEFAULT_MESSAGE_BURST`], then one per [`DEFAULT_MESSAGE_INTERVAL`] | `say` past it: 429 |
 //! | typing notices per connection | one per [`DEFAULT_TYPING_INTERVAL`] | more are dropped (answered, not published) |
+//! | room history | [`DEFAULT_ROOM_HISTORY`] messages (`--room-history N`), none older than [`DEFAULT_ROOM_HISTORY_AGE`] | older messages are dropped; a resume from before them gets `recovered: false` |
+//! | backlog of a fresh `join` | [`DEFAULT_ROOM_BACKLOG`] messages (`--backlog N`; at most the room history and [`DEFAULT_MAX_RECOVERY`]) | older ones are not replayed |
 //!
 //! The length limits are the constants the request types are validated with (the JSON
 //! schema at `/schema.json` shows them); the others are [`ChatConfig`] settings.
@@ -53,7 +76,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use swill::pubsub::{Access, PubSub, PubSubBuilder, Sessions, DEFAULT_SESSION_COOKIE};
+use swill::pubsub::{
+    Access, History, PubSub, PubSubBuilder, Sessions, DEFAULT_MAX_RECOVERY, DEFAULT_SESSION_COOKIE,
+};
 use swill::{Connection, Error, Swill};
 
 pub use check::self_check;
@@ -96,6 +121,22 @@ pub const DEFAULT_MESSAGE_INTERVAL: Duration = Duration::from_millis(500);
 /// At most one typing notice per connection per this interval is published (the page sends
 /// one every two seconds while typing); the others are answered but dropped.
 pub const DEFAULT_TYPING_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How many messages each room keeps (its topic's history, in process or in Redis): enough
+/// to replay what a page missed during a few minutes offline in a busy room, and the backlog
+/// of a fresh join. Bounded because every room keeps it: at the longest text (8 KB) that is
+/// under 1 MB per room and 80 MB for [`DEFAULT_MAX_ROOMS`] rooms in the worst case, a small
+/// fraction of it with ordinary messages.
+pub const DEFAULT_ROOM_HISTORY: usize = 100;
+
+/// How long a room keeps a message: an hour bridges a closed laptop lid or a meeting, and a
+/// fresh join shows the current conversation rather than yesterday's.
+pub const DEFAULT_ROOM_HISTORY_AGE: Duration = Duration::from_secs(60 * 60);
+
+/// How many of a room's last messages a fresh `join` replays before the live ones: a screen
+/// or two of context for someone arriving, cheap to send (at most the room history and
+/// swill's [`DEFAULT_MAX_RECOVERY`], the most one resume replays).
+pub const DEFAULT_ROOM_BACKLOG: usize = 50;
 
 /// The rooms that always exist; the page opens the first.
 pub const DEFAULT_ROOMS: [&str; 3] = ["lobby", "rust", "random"];
@@ -277,11 +318,21 @@ impl Visitor {
     }
 }
 
-/// A [`PubSubBuilder`] with the chat's authorization check and identity (the nickname).
-pub fn pubsub_builder() -> PubSubBuilder {
+/// A [`PubSubBuilder`] with the chat's authorization check, identity (the nickname) and the
+/// history of room topics (`room.NAME`: [`ChatConfig::room_history`] messages, none older
+/// than [`ChatConfig::room_history_age`]). Typing notices and the room announcements keep
+/// none.
+pub fn pubsub_builder(config: &ChatConfig) -> PubSubBuilder {
+    let history = History::new(config.room_history).max_age(config.room_history_age);
     PubSub::builder()
         .authorize(authorize)
         .identify(|conn| conn.extensions().get::<Visitor>().map(Visitor::nick))
+        .history(move |topic| {
+            topic
+                .strip_prefix("room.")
+                .filter(|room| is_room_name(room))
+                .map(|_| history)
+        })
 }
 
 /// Settings of the chat app; every field has a `DEFAULT_*`.
@@ -298,6 +349,12 @@ pub struct ChatConfig {
     pub message_interval: Duration,
     /// See [`DEFAULT_TYPING_INTERVAL`].
     pub typing_interval: Duration,
+    /// See [`DEFAULT_ROOM_HISTORY`].
+    pub room_history: usize,
+    /// See [`DEFAULT_ROOM_HISTORY_AGE`].
+    pub room_history_age: Duration,
+    /// See [`DEFAULT_ROOM_BACKLOG`].
+    pub backlog: usize,
 }
 
 impl Default for ChatConfig {
@@ -308,6 +365,9 @@ impl Default for ChatConfig {
             message_burst: DEFAULT_MESSAGE_BURST,
             message_interval: DEFAULT_MESSAGE_INTERVAL,
             typing_interval: DEFAULT_TYPING_INTERVAL,
+            room_history: DEFAULT_ROOM_HISTORY,
+            room_history_age: DEFAULT_ROOM_HISTORY_AGE,
+            backlog: DEFAULT_ROOM_BACKLOG,
         }
     }
 }
@@ -347,19 +407,51 @@ impl ChatConfig {
         self.typing_interval = d;
         self
     }
+
+    /// Sets [`room_history`](Self::room_history) (at least 1 message).
+    #[must_use]
+    pub fn room_history(mut self, messages: usize) -> Self {
+        self.room_history = messages.max(1);
+        self
+    }
+
+    /// Sets [`room_history_age`](Self::room_history_age) (at least 1 ms).
+    #[must_use]
+    pub fn room_history_age(mut self, d: Duration) -> Self {
+        self.room_history_age = d.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Sets [`backlog`](Self::backlog) (0 for none).
+    #[must_use]
+    pub fn backlog(mut self, messages: usize) -> Self {
+        self.backlog = messages;
+        self
+    }
+
+    /// The backlog a fresh `join` replays: [`backlog`](Self::backlog), at most the room
+    /// history and [`DEFAULT_MAX_RECOVERY`] (a longer one could never be replayed).
+    pub fn effective_backlog(&self) -> usize {
+        self.backlog
+            .min(self.room_history)
+            .min(DEFAULT_MAX_RECOVERY)
+    }
 }
 
-/// The swill app: the handlers, with `pubsub` (build it from [`pubsub_builder`]),
+/// The swill app: the handlers, with `pubsub` (build it from [`pubsub_builder`] with the
+/// same `config`),
 /// `sessions` and the room directory `rooms` as state, and the hook that gives every
 /// connection its [`Visitor`] (with the per-connection limits of `config`). Spawn
 /// [`Rooms::run`] next to it when several instances share a backend.
 pub fn app(pubsub: PubSub, sessions: Sessions, rooms: Rooms, config: &ChatConfig) -> Swill {
     let hook_sessions = sessions.clone();
     let config = Arc::new(config.clone());
+    let backlog = handlers::Backlog(config.effective_backlog());
     handlers::register(
         Swill::new()
             .info("chat", env!("CARGO_PKG_VERSION"))
             .with_state(pubsub)
+            .with_state(backlog)
             .with_state(sessions)
             .with_state(rooms)
             .before_connection(move |hs| page::admit(hook_sessions.clone(), config.clone(), hs)),
@@ -369,6 +461,28 @@ pub fn app(pubsub: PubSub, sessions: Sessions, rooms: Rooms, config: &ChatConfig
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_room_topics_keep_a_history_and_the_backlog_fits_in_it() {
+        let config = ChatConfig::default()
+            .room_history(20)
+            .room_history_age(Duration::from_secs(60));
+        let pubsub = pubsub_builder(&config).build();
+        let h = pubsub
+            .history_of("room.lobby")
+            .expect("room topics keep a history");
+        assert_eq!(h.get_max_len(), 20);
+        assert_eq!(h.get_max_age(), Duration::from_secs(60));
+        for topic in ["typing.lobby", ROOMS_TOPIC, "room.Bad Name", "room."] {
+            assert!(pubsub.history_of(topic).is_none(), "{topic}");
+        }
+        let defaults = ChatConfig::default();
+        assert_eq!(defaults.effective_backlog(), DEFAULT_ROOM_BACKLOG);
+        assert_eq!(config.effective_backlog(), 20, "at most the history");
+        let long = ChatConfig::default().room_history(10_000).backlog(10_000);
+        assert_eq!(long.effective_backlog(), DEFAULT_MAX_RECOVERY);
+        assert_eq!(ChatConfig::default().room_history(0).room_history, 1);
+    }
 
     #[tokio::test(start_paused = true)]
     async fn a_connection_posts_a_burst_then_at_the_rate() {

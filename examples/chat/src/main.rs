@@ -6,6 +6,10 @@
 //! - `--redis redis://HOST:PORT`: rooms, presence and sessions in Redis, shared by every
 //!   instance started with the same URL (without it, everything is in process).
 //! - `--max-rooms N`: how many rooms may exist (default `chat::DEFAULT_MAX_ROOMS`).
+//! - `--room-history N`: how many messages each room keeps for resumes and backlogs (default
+//!   `chat::DEFAULT_ROOM_HISTORY`).
+//! - `--backlog N`: how many of a room's last messages a fresh join shows (default
+//!   `chat::DEFAULT_ROOM_BACKLOG`; 0 for none).
 //! - `--check`: runs the API once through the Rust client (`chat::self_check`) and exits 0
 //!   or 1 (what CI does to keep this example honest).
 
@@ -17,7 +21,8 @@ use swill::pubsub::Sessions;
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: chat [--addr HOST:PORT] [--redis redis://HOST:PORT] [--max-rooms N] [--check]"
+        "usage: chat [--addr HOST:PORT] [--redis redis://HOST:PORT] [--max-rooms N] \
+         [--room-history N] [--backlog N] [--check]"
     );
     ExitCode::from(2)
 }
@@ -53,6 +58,14 @@ async fn main() -> ExitCode {
                 Some(n) => config = config.max_rooms(n),
                 None => return usage(),
             },
+            "--room-history" => match args.next().and_then(|n| n.parse::<usize>().ok()) {
+                Some(n) => config = config.room_history(n),
+                None => return usage(),
+            },
+            "--backlog" => match args.next().and_then(|n| n.parse::<usize>().ok()) {
+                Some(n) => config = config.backlog(n),
+                None => return usage(),
+            },
             "--check" => run_check = true,
             "-h" | "--help" => {
                 let _ = usage();
@@ -62,9 +75,9 @@ async fn main() -> ExitCode {
         }
     }
     let (pubsub, sessions) = match &redis {
-        None => (chat::pubsub_builder().build(), Sessions::new()),
+        None => (chat::pubsub_builder(&config).build(), Sessions::new()),
         Some(url) => {
-            let pubsub = chat::pubsub_builder().redis(url).await;
+            let pubsub = chat::pubsub_builder(&config).redis(url).await;
             let sessions = Sessions::builder().redis(url).await;
             match (pubsub, sessions) {
                 (Ok(p), Ok(s)) => (p, s),

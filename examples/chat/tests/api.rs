@@ -32,7 +32,7 @@ impl Drop for Server {
 }
 
 async fn spawn(config: ChatConfig) -> Server {
-    let pubsub = chat::pubsub_builder().build();
+    let pubsub = chat::pubsub_builder(&config).build();
     let rooms = Rooms::new(pubsub.clone(), &config);
     let router = chat::router(chat::app(pubsub, Sessions::new(), rooms, &config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
