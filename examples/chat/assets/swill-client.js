@@ -60,7 +60,7 @@ var SwillError = class _SwillError extends Error {
   code;
   /** The error map's `data`, or `undefined` when the server sent none. */
   data;
-  /** `"server"` for ERROR frames, `"client"` for conditions this client detected. */
+  /** `"server"` for ERROR frames and refused upgrades, `"client"` for conditions this client detected. */
   origin;
   constructor(code, message, options = {}) {
     super(message, options.cause === void 0 ? void 0 : { cause: options.cause });
@@ -89,6 +89,44 @@ var SwillError = class _SwillError extends Error {
       if (Array.isArray(errors)) out[field] = errors;
     }
     return out;
+  }
+};
+var UpgradeRefusedError = class extends SwillError {
+  /** The HTTP status of the refusal, e.g. 401. */
+  status;
+  /** The reason phrase, `""` when the server sent none. */
+  statusText;
+  /** The body as text, `undefined` when there was none. */
+  body;
+  /** True when `body` was cut at the client's `maxRefusalBodyBytes`. */
+  bodyTruncated;
+  /** The response headers (e.g. `www-authenticate`), names in lower case. */
+  headers;
+  /** The URL whose upgrade was refused. */
+  url;
+  constructor(url, status, options = {}) {
+    const statusText = options.statusText ?? "";
+    const body = options.body === "" ? void 0 : options.body;
+    const said = body === void 0 ? "" : `: ${body.trim()}${options.bodyTruncated ? "…" : ""}`;
+    super(
+      status,
+      `the server refused the WebSocket upgrade of ${url} with HTTP ${status}${statusText ? ` ${statusText}` : ""}${said}`,
+      { origin: "server", data: body }
+    );
+    this.name = "UpgradeRefusedError";
+    this.status = status;
+    this.statusText = statusText;
+    this.body = body;
+    this.bodyTruncated = options.bodyTruncated ?? false;
+    this.headers = options.headers ?? {};
+    this.url = url;
+  }
+  /**
+   * Whether the client keeps reconnecting after this refusal: false for 401 and 403 (the
+   * credentials will not change by retrying), true for every other status.
+   */
+  get transient() {
+    return this.status !== 401 && this.status !== 403;
   }
 };
 
@@ -2257,6 +2295,65 @@ var CallTable = class {
 };
 
 // ../../clients/typescript/src/connection.ts
+var DEFAULT_MAX_REFUSAL_BODY_BYTES = 4096;
+function hasEmitter(socket) {
+  return typeof socket.on === "function";
+}
+function readRefusal(url, response, maxBytes, waitMs) {
+  const headers = {};
+  for (const [name, value] of Object.entries(response.headers ?? {})) {
+    if (value !== void 0)
+      headers[name.toLowerCase()] = Array.isArray(value) ? value.join(", ") : value;
+  }
+  const chunks = [];
+  let size = 0;
+  let truncated = false;
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      const all = new Uint8Array(size);
+      let at = 0;
+      for (const chunk of chunks) {
+        all.set(chunk, at);
+        at += chunk.length;
+      }
+      const body = new TextDecoder().decode(all, { stream: truncated });
+      resolve(
+        new UpgradeRefusedError(url, response.statusCode ?? 0, {
+          statusText: response.statusMessage,
+          body,
+          bodyTruncated: truncated,
+          headers
+        })
+      );
+    };
+    const timer = setTimeout(() => {
+      response.destroy?.();
+      finish();
+    }, waitMs);
+    response.on("data", (chunk) => {
+      if (done) return;
+      const bytes = toBytes(chunk) ?? new TextEncoder().encode(String(chunk));
+      const room = maxBytes - size;
+      if (bytes.length > room) {
+        chunks.push(bytes.subarray(0, Math.max(0, room)));
+        size += Math.max(0, room);
+        truncated = true;
+        response.destroy?.();
+        finish();
+        return;
+      }
+      chunks.push(bytes);
+      size += bytes.length;
+    });
+    response.on("end", finish);
+    response.on("error", finish);
+    response.on("close", finish);
+  });
+}
 var DEFAULT_CONNECT_TIMEOUT_MS = 15e3;
 function resolveWebSocket(explicit) {
   if (explicit !== void 0) return explicit;
@@ -2272,6 +2369,13 @@ function toBytes(data) {
   if (ArrayBuffer.isView(data))
     return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   return void 0;
+}
+function notConnected(url, code, seesResponse, errorMessage) {
+  if (seesResponse && errorMessage !== void 0) {
+    return `could not connect to ${url}: ${errorMessage} (close code ${code})`;
+  }
+  if (seesResponse) return `could not connect to ${url} (close code ${code})`;
+  return `could not connect to ${url} (close code ${code}): the server refused the WebSocket upgrade or could not be reached. This WebSocket does not expose the HTTP response (browsers hide it): see the network panel or the server's log, or connect from Node with the \`ws\` package to see the status and body`;
 }
 var Connection = class {
   url;
@@ -2403,6 +2507,24 @@ var Connection = class {
     });
     const entry = { socket, table };
     let opened = false;
+    let refused;
+    let errorMessage;
+    const emitter = hasEmitter(socket) ? socket : void 0;
+    const seesResponse = emitter !== void 0;
+    if (emitter !== void 0) {
+      emitter.on("unexpected-response", (_request, response) => {
+        const limit = this.#options.maxRefusalBodyBytes ?? DEFAULT_MAX_REFUSAL_BODY_BYTES;
+        const waitMs = this.#options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+        void readRefusal(this.url, response, limit, waitMs).then((error) => {
+          refused = error;
+          try {
+            socket.close();
+          } catch (closeError) {
+            this.#warn(`closing a refused socket threw: ${String(closeError)}`);
+          }
+        });
+      });
+    }
     socket.onopen = () => {
       if (this.#state === "closed") return;
       opened = true;
@@ -2437,20 +2559,23 @@ var Connection = class {
         this.#warn(`dropped a frame for seq ${decoded.frame.seq}, which has no open call`);
       }
     };
-    socket.onerror = () => {
+    socket.onerror = (event) => {
+      const message = event?.error instanceof Error ? event.error.message : event?.message;
+      if (typeof message === "string" && message !== "") errorMessage = message;
     };
     socket.onclose = (event) => {
       const code = event.code ?? 1006;
       const reason = event.reason ?? "";
       if (this.#current === entry) this.#current = void 0;
       if (this.#socket === socket) this.#socket = void 0;
-      const lost = new SwillError(
+      const lost = !opened && refused !== void 0 ? refused : new SwillError(
         Code.UNAVAILABLE,
-        opened ? `connection lost (close code ${code}${reason ? `: ${reason}` : ""})` : `could not connect to ${this.url} (close code ${code})`
+        opened ? `connection lost (close code ${code}${reason ? `: ${reason}` : ""})` : notConnected(this.url, code, seesResponse, errorMessage)
       );
       this.#lastFailure = lost;
       const closedByUser = this.#state === "closed";
-      const willReconnect = !closedByUser && this.#reconnect !== void 0;
+      const permanent = refused !== void 0 && !opened && !refused.transient;
+      const willReconnect = !closedByUser && this.#reconnect !== void 0 && !permanent;
       const { failed, resuming } = table.disconnect(
         (call) => new SwillError(
           Code.UNAVAILABLE,
@@ -2470,6 +2595,7 @@ var Connection = class {
       if (closedByUser) return;
       if (!willReconnect) {
         this.#state = "idle";
+        this.#attempt = 0;
         for (const waiter of [...this.#waiters]) waiter.reject(lost);
         return;
       }
@@ -2566,7 +2692,8 @@ function createClient(options) {
     reconnect: options.reconnect,
     connectTimeoutMs: options.connectTimeoutMs,
     onWarning: options.onWarning,
-    int64: options.int64
+    int64: options.int64,
+    maxRefusalBodyBytes: options.maxRefusalBodyBytes
   });
   const clientResume = options.resume === false ? void 0 : { ...DEFAULT_RESUME, ...options.resume };
   const backingOff = /* @__PURE__ */ new Set();
@@ -2690,7 +2817,9 @@ function createClient(options) {
 }
 export {
   Code,
+  DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_INT64_MODE,
+  DEFAULT_MAX_REFUSAL_BODY_BYTES,
   DEFAULT_MAX_RESUME_ATTEMPTS,
   DEFAULT_RECONNECT,
   DEFAULT_RESUME,
@@ -2699,6 +2828,7 @@ export {
   SUBPROTOCOL,
   SUBPROTOCOL_TOKEN_SAFE,
   SwillError,
+  UpgradeRefusedError,
   backoffDelay,
   createClient,
   sendAll
