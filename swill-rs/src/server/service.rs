@@ -155,6 +155,7 @@ impl ShutdownHandle {
     ///     }))
     ///     .await
     /// # }
+    /// # drop(run());
     /// ```
     pub fn after(
         &self,
