@@ -23,7 +23,7 @@ const ITEMS_PER_POLL: usize = 64;
 
 impl<S> Driver<S>
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
+    S: AsyncRead + AsyncWrite + super::io::Release + Unpin + Send,
 {
     /// Acts on one engine event.
     pub(super) fn on_event(&mut self, ev: Event) {

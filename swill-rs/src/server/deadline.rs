@@ -206,6 +206,12 @@ impl<S> DeadlineIo<S> {
     }
 }
 
+impl<S: super::io::Release> super::io::Release for DeadlineIo<S> {
+    fn release(&mut self) -> bool {
+        self.inner.release()
+    }
+}
+
 fn expired(e: Expired) -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, e)
 }
