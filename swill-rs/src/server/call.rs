@@ -31,10 +31,11 @@ where
             Event::Open {
                 seq,
                 handler,
+                shape,
                 payload,
                 metadata,
                 ..
-            } => self.open_call(seq, handler, payload, metadata),
+            } => self.open_call(seq, handler, shape.response_streams, payload, metadata),
             Event::Message { seq, payload } => self.push_input(seq, Some(payload)),
             Event::EndOfStream { seq } => self.push_input(seq, None),
             Event::Cancelled { seq, reason } => {
@@ -75,6 +76,7 @@ where
         &mut self,
         seq: Seq,
         handler: u32,
+        response_streams: bool,
         payload: Option<Bytes>,
         metadata: Option<Bytes>,
     ) {
@@ -116,6 +118,7 @@ where
             body,
             ctx,
             route: handler,
+            response_streams,
             span,
         });
     }
@@ -152,7 +155,7 @@ where
                     let _ = self.engine.send_metadata(seq);
                 }
                 Step::Item { leading, trailing } => {
-                    if !self.write_item(seq, leading, trailing) {
+                    if !self.write_item(idx, seq, leading, trailing) {
                         return;
                     }
                     if self.engine.pending_transmit_bytes() >= self.app.config.max_pending_output {
@@ -201,12 +204,21 @@ where
 
     /// Encodes the ready result straight into the engine's output. Returns whether the call
     /// is still running.
-    fn write_item(&mut self, seq: Seq, leading: Option<Bytes>, trailing: Option<Bytes>) -> bool {
-        self.set_metadata(seq, leading, trailing);
+    fn write_item(
+        &mut self,
+        idx: usize,
+        seq: Seq,
+        leading: Option<Bytes>,
+        trailing: Option<Bytes>,
+    ) -> bool {
+        if leading.is_some() || trailing.is_some() {
+            self.set_metadata(seq, leading, trailing);
+        }
         let Self { engine, calls, .. } = self;
-        let Some((_, call)) = calls.get_mut(seq) else {
+        let Some(call) = calls.at_mut(idx) else {
             return false;
         };
+        let streams = call.response_streams;
         let body = &mut call.body;
         let res = engine.send_message(seq, |buf| {
             match catch_unwind(AssertUnwindSafe(|| body.as_mut().write_item(buf))) {
@@ -216,7 +228,7 @@ where
         });
         match res {
             // A single response ends the call in the engine.
-            Ok(()) if !self.engine.is_open(seq) => {
+            Ok(()) if !streams => {
                 self.finish_call(seq, Outcome::Ok);
                 false
             }

@@ -49,6 +49,8 @@ pub(crate) struct Call {
     pub(crate) body: Pin<Box<dyn CallBody>>,
     pub(crate) ctx: CallContext,
     pub(crate) route: u32,
+    /// The response is a stream (else its one MESSAGE ends the call).
+    pub(crate) response_streams: bool,
     pub(crate) span: tracing::Span,
 }
 
@@ -138,6 +140,11 @@ impl CallSet {
         let inner = self.inner.as_mut()?;
         let idx = *inner.by_seq.get(&seq)?;
         Some((idx, inner.slots.get_mut(idx)?.call.as_mut()?))
+    }
+
+    /// The call in slot `idx`, found without hashing its seq.
+    pub(crate) fn at_mut(&mut self, idx: usize) -> Option<&mut Call> {
+        self.inner.as_mut()?.slots.get_mut(idx)?.call.as_mut()
     }
 
     /// Queues slot `idx` for another poll.
