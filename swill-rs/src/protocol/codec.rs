@@ -525,6 +525,11 @@ pub fn encode_response_tail(
     leading: Option<&[u8]>,
     trailing: Option<&[u8]>,
 ) {
+    if let (None, None) = (leading, trailing) {
+        // Every stream item after the first: type and two nils, one copy.
+        out.extend_from_slice(&[kind.code(), NIL_MARKER, NIL_MARKER]);
+        return;
+    }
     put_int(out, kind.code().into());
     put_opt(out, leading);
     put_opt(out, trailing);

@@ -126,13 +126,15 @@ where
     /// Polls one woken call and turns what it reports into frames.
     pub(super) fn poll_call(&mut self, idx: usize) {
         let debug = self.app.config.debug;
+        // Asked of the engine once per poll, not per item: every frame the call sends
+        // carries (or follows) its leading metadata, so it stays sent from then on.
+        let mut leading_sent = None;
         for _ in 0..ITEMS_PER_POLL {
             let engine = &self.engine;
             let polled = self.calls.with_ready(idx, |call, cx| {
                 let _enter = call.span.enter();
-                let view = CallView {
-                    leading_sent: engine.leading_sent(call.seq),
-                };
+                let sent = *leading_sent.get_or_insert_with(|| engine.leading_sent(call.seq));
+                let view = CallView { leading_sent: sent };
                 let r = catch_unwind(AssertUnwindSafe(|| call.body.as_mut().poll_step(cx, view)));
                 (call.seq, r)
             });
@@ -153,11 +155,13 @@ where
                         let _ = self.engine.set_leading(seq, md);
                     }
                     let _ = self.engine.send_metadata(seq);
+                    leading_sent = Some(true);
                 }
                 Step::Item { leading, trailing } => {
                     if !self.write_item(idx, seq, leading, trailing) {
                         return;
                     }
+                    leading_sent = Some(true);
                     if self.engine.pending_transmit_bytes() >= self.app.config.max_pending_output {
                         // Output is backed up: come back once the socket drained.
                         self.calls.wake(idx);
