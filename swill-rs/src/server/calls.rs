@@ -196,3 +196,72 @@ impl CallSet {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::task::Poll;
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::handler::{Backlog, CallView, Connection, Metadata, Step};
+
+    struct Idle;
+
+    impl CallBody for Idle {
+        fn poll_step(self: Pin<&mut Self>, _: &mut Context<'_>, _: CallView) -> Poll<Step> {
+            Poll::Pending
+        }
+        fn write_item(self: Pin<&mut Self>, _: &mut Vec<u8>) -> Result<(), crate::Error> {
+            Ok(())
+        }
+        fn push_input(self: Pin<&mut Self>, _: Option<Bytes>) -> Result<(), Backlog> {
+            Ok(())
+        }
+    }
+
+    fn call(seq: i64) -> Call {
+        let app = crate::Swill::new().build().unwrap();
+        let conn = Connection::new(
+            1,
+            None,
+            http::Uri::default(),
+            http::HeaderMap::new(),
+            http::Extensions::new(),
+            "swill/1",
+            app.states.clone(),
+        );
+        Call {
+            seq: Seq(seq),
+            body: Box::pin(Idle),
+            ctx: CallContext::new(Seq(seq), "idle".into(), Metadata::new(), conn),
+            route: 0,
+            response_streams: false,
+            span: tracing::Span::none(),
+        }
+    }
+
+    #[test]
+    fn the_slab_is_given_back_only_when_no_call_runs() {
+        let mut set = CallSet::new();
+        assert!(!set.trim(), "nothing allocated before the first call");
+        set.insert(call(1));
+        set.insert(call(2));
+        assert_eq!(
+            set.next_ready(),
+            Some(0),
+            "a new call is queued for its first poll"
+        );
+        assert!(set.at_mut(1).is_some_and(|c| c.seq == Seq(2)));
+        assert!(set.remove(Seq(1)).is_some());
+        assert!(!set.trim(), "a running call keeps the slab");
+        assert!(set.get_mut(Seq(2)).is_some());
+        assert!(set.remove(Seq(2)).is_some());
+        assert!(set.trim(), "an idle connection gives its slab back");
+        assert_eq!(set.len(), 0);
+        assert!(set.next_ready().is_none() && set.at_mut(0).is_none());
+        set.insert(call(3));
+        assert_eq!(set.len(), 1, "and takes a new one with the next call");
+        assert_eq!(set.drain().len(), 1);
+    }
+}
