@@ -409,9 +409,47 @@ pub fn decode_error_data(data: &[u8]) -> Result<ErrorData<'_>, DecodeErrorKind> 
 
 // Writing into a `Vec<u8>` cannot fail, so the `io::Result`s of `rmp::encode` are ignored.
 
+/// Appends `v` in its shortest form (swill/1 §3), byte for byte what
+/// `rmp::encode::write_sint` writes, without its generic writer: every response frame writes
+/// two or three integers, and this is a measurable share of a stream item.
 fn put_int(out: &mut Vec<u8>, v: i64) {
-    let _ = rmp::encode::write_sint(out, v);
+    if (0..128).contains(&v) || (-32..0).contains(&v) {
+        // Positive and negative fixint: the value is the marker.
+        out.push(v as u8);
+        return;
+    }
+    if v >= 0 {
+        let u = v as u64;
+        if u < 1 << 8 {
+            out.extend_from_slice(&[0xcc, u as u8]);
+        } else if u < 1 << 16 {
+            out.push(0xcd);
+            out.extend_from_slice(&(u as u16).to_be_bytes());
+        } else if u < 1 << 32 {
+            out.push(0xce);
+            out.extend_from_slice(&(u as u32).to_be_bytes());
+        } else {
+            out.push(0xcf);
+            out.extend_from_slice(&u.to_be_bytes());
+        }
+    } else if v >= -(1 << 7) {
+        out.extend_from_slice(&[0xd0, v as u8]);
+    } else if v >= -(1 << 15) {
+        out.push(0xd1);
+        out.extend_from_slice(&(v as i16).to_be_bytes());
+    } else if v >= -(1 << 31) {
+        out.push(0xd2);
+        out.extend_from_slice(&(v as i32).to_be_bytes());
+    } else {
+        out.push(0xd3);
+        out.extend_from_slice(&v.to_be_bytes());
+    }
 }
+
+/// The marker of a nil value.
+const NIL_MARKER: u8 = 0xc0;
+/// The marker of a five-element array (a response envelope).
+const FIXARRAY_5: u8 = 0x95;
 
 fn put_array_len(out: &mut Vec<u8>, len: u32) {
     let _ = rmp::encode::write_array_len(out, len);
@@ -429,9 +467,7 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
 fn put_opt(out: &mut Vec<u8>, raw: Option<&[u8]>) {
     match raw {
         Some(raw) => out.extend_from_slice(raw),
-        None => {
-            let _ = rmp::encode::write_nil(out);
-        }
+        None => out.push(NIL_MARKER),
     }
 }
 
@@ -478,7 +514,7 @@ pub fn encode_response(
 /// Appends the start of a response, the five-element array marker and the seq; the caller then
 /// writes the data value in place and finishes with [`encode_response_tail`].
 pub fn encode_response_head(out: &mut Vec<u8>, seq: Seq) {
-    put_array_len(out, 5);
+    out.push(FIXARRAY_5);
     put_int(out, seq.0);
 }
 
@@ -489,6 +525,11 @@ pub fn encode_response_tail(
     leading: Option<&[u8]>,
     trailing: Option<&[u8]>,
 ) {
+    if let (None, None) = (leading, trailing) {
+        // Every stream item after the first: type and two nils, one copy.
+        out.extend_from_slice(&[kind.code(), NIL_MARKER, NIL_MARKER]);
+        return;
+    }
     put_int(out, kind.code().into());
     put_opt(out, leading);
     put_opt(out, trailing);
@@ -509,7 +550,23 @@ pub fn encode_error_data(out: &mut Vec<u8>, code: i64, message: &str, data: Opti
 
 /// Whether `bytes` is exactly one complete MessagePack value.
 pub fn is_one_value(bytes: &[u8]) -> bool {
+    // Scalars (most stream items) by their marker alone; containers by the full walk.
+    if let Some(n) = bytes.first().and_then(|m| scalar_len(*m)) {
+        return n == bytes.len();
+    }
     matches!(skip_value(bytes), Ok(n) if n == bytes.len())
+}
+
+/// The encoded length of a scalar that its marker alone determines: nil, bool, int, float.
+const fn scalar_len(marker: u8) -> Option<usize> {
+    Some(match marker {
+        0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => 1,
+        0xcc | 0xd0 => 2,
+        0xcd | 0xd1 => 3,
+        0xca | 0xce | 0xd2 => 5,
+        0xcb | 0xcf | 0xd3 => 9,
+        _ => return None,
+    })
 }
 
 /// Whether `bytes` is exactly one MessagePack map with str keys: valid metadata.

@@ -581,6 +581,23 @@ impl ServerConn {
             .is_some_and(|c| matches!(c.leading, Leading::Sent))
     }
 
+    /// Gives back memory kept for calls and output that a quiet connection does not need:
+    /// the call tables once no call is open, the output buffer once nothing is queued.
+    /// The driver calls it when the connection has been idle for a while; the next call or
+    /// frame allocates again. Returns whether anything was released.
+    pub fn shrink_idle(&mut self) -> bool {
+        let mut freed = self.out.shrink();
+        if self.calls.is_empty() && self.calls.capacity() > 0 {
+            self.calls = SeqMap::default();
+            freed = true;
+        }
+        if self.events.is_empty() && self.events.capacity() > 0 {
+            self.events = VecDeque::new();
+            freed = true;
+        }
+        freed
+    }
+
     /// Undecodable frames (no readable seq) received so far.
     pub const fn invalid_frames(&self) -> u32 {
         self.invalid_frames
@@ -596,5 +613,69 @@ impl ServerConn {
         self.events.clear();
         self.out.clear();
         seqs
+    }
+}
+
+#[cfg(test)]
+mod idle_tests {
+    use super::*;
+
+    fn router(rpc: &str) -> Option<(u32, Shape)> {
+        (rpc == "add").then_some((
+            0,
+            Shape {
+                request_streams: false,
+                response_streams: false,
+            },
+        ))
+    }
+
+    fn request(seq: i64) -> Bytes {
+        let mut out = Vec::new();
+        super::super::codec::encode_request(
+            &mut out,
+            Seq(seq),
+            "add",
+            RequestType::Message,
+            b"\x92\x01\x02",
+            None,
+        );
+        Bytes::from(out)
+    }
+
+    #[test]
+    fn an_idle_connection_gives_its_tables_and_output_buffer_back() {
+        let mut conn = ServerConn::new(Limits::default());
+        assert!(!conn.shrink_idle(), "a fresh connection holds nothing");
+        for seq in 1..=40 {
+            conn.handle_message(request(seq), &router).unwrap();
+        }
+        while let Some(ev) = conn.poll_event() {
+            let Event::Open { seq, .. } = ev else {
+                panic!("unexpected {ev:?}")
+            };
+            conn.send_message(seq, |out| {
+                out.push(0x03);
+                Ok::<(), ()>(())
+            })
+            .unwrap();
+        }
+        assert!(conn.calls.capacity() > 0 && conn.out.capacity() > 0);
+        assert!(!conn.out.shrink(), "queued output is not given back");
+        let mut frames = Vec::new();
+        while let Some(f) = conn.poll_transmit() {
+            frames.push(f);
+        }
+        assert_eq!(frames.len(), 40);
+        assert!(conn.shrink_idle());
+        assert_eq!(conn.calls.capacity(), 0);
+        assert_eq!(conn.events.capacity(), 0);
+        assert_eq!(conn.out.capacity(), 0);
+        assert!(!conn.shrink_idle(), "nothing left to give back");
+        // The connection works on as before.
+        conn.handle_message(request(41), &router).unwrap();
+        assert!(matches!(conn.poll_event(), Some(Event::Open { .. })));
+        conn.shrink_idle();
+        assert!(conn.is_open(Seq(41)), "an open call is never given back");
     }
 }

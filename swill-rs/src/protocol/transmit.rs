@@ -47,7 +47,28 @@ impl Outbox {
             self.sealed = Bytes::from(std::mem::take(&mut self.buf));
         }
         let len = len.min(self.sealed.len());
-        Some(self.sealed.split_to(len))
+        let frame = self.sealed.split_to(len);
+        if self.sealed.is_empty() {
+            // An empty view would still keep the whole sealed buffer alive.
+            self.sealed = Bytes::new();
+        }
+        Some(frame)
+    }
+
+    /// Gives back the capacity kept for the next frames; only when nothing is queued.
+    /// Returns whether anything was released.
+    pub(crate) fn shrink(&mut self) -> bool {
+        if self.pending_bytes() > 0 || (self.buf.capacity() == 0 && self.lens.capacity() == 0) {
+            return false;
+        }
+        *self = Self::default();
+        true
+    }
+
+    /// Capacity held for frames not written yet (for the trim tests).
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.buf.capacity() + self.lens.capacity()
     }
 
     pub(crate) fn pending_bytes(&self) -> usize {

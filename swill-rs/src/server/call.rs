@@ -26,7 +26,7 @@ const ITEMS_PER_POLL: usize = 64;
 
 impl<S> Driver<S>
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
+    S: AsyncRead + AsyncWrite + super::io::Release + Unpin + Send,
 {
     /// Acts on one engine event.
     pub(super) fn on_event(&mut self, ev: Event) {
@@ -34,10 +34,11 @@ where
             Event::Open {
                 seq,
                 handler,
+                shape,
                 payload,
                 metadata,
                 ..
-            } => self.open_call(seq, handler, payload, metadata),
+            } => self.open_call(seq, handler, shape.response_streams, payload, metadata),
             Event::Message { seq, payload } => self.push_input(seq, Some(payload)),
             Event::EndOfStream { seq } => self.push_input(seq, None),
             Event::Cancelled { seq, reason } => {
@@ -78,6 +79,7 @@ where
         &mut self,
         seq: Seq,
         handler: u32,
+        response_streams: bool,
         payload: Option<Bytes>,
         metadata: Option<Bytes>,
     ) {
@@ -119,6 +121,7 @@ where
             body,
             ctx,
             route: handler,
+            response_streams,
             span,
         });
     }
@@ -126,13 +129,15 @@ where
     /// Polls one woken call and turns what it reports into frames.
     pub(super) fn poll_call(&mut self, idx: usize) {
         let debug = self.app.config.debug;
+        // Asked of the engine once per poll, not per item: every frame the call sends
+        // carries (or follows) its leading metadata, so it stays sent from then on.
+        let mut leading_sent = None;
         for _ in 0..ITEMS_PER_POLL {
             let engine = &self.engine;
             let polled = self.calls.with_ready(idx, |call, cx| {
                 let _enter = call.span.enter();
-                let view = CallView {
-                    leading_sent: engine.leading_sent(call.seq),
-                };
+                let sent = *leading_sent.get_or_insert_with(|| engine.leading_sent(call.seq));
+                let view = CallView { leading_sent: sent };
                 let r = catch_unwind(AssertUnwindSafe(|| call.body.as_mut().poll_step(cx, view)));
                 (call.seq, r)
             });
@@ -155,11 +160,13 @@ where
                         let _ = self.engine.set_leading(seq, md);
                     }
                     let _ = self.engine.send_metadata(seq);
+                    leading_sent = Some(true);
                 }
                 Step::Item { leading, trailing } => {
-                    if !self.write_item(seq, leading, trailing) {
+                    if !self.write_item(idx, seq, leading, trailing) {
                         return;
                     }
+                    leading_sent = Some(true);
                     if self.engine.pending_transmit_bytes() >= self.app.config.max_pending_output {
                         // Output is backed up: come back once the socket drained.
                         self.calls.wake(idx);
@@ -206,12 +213,21 @@ where
 
     /// Encodes the ready result straight into the engine's output. Returns whether the call
     /// is still running.
-    fn write_item(&mut self, seq: Seq, leading: Option<Bytes>, trailing: Option<Bytes>) -> bool {
-        self.set_metadata(seq, leading, trailing);
+    fn write_item(
+        &mut self,
+        idx: usize,
+        seq: Seq,
+        leading: Option<Bytes>,
+        trailing: Option<Bytes>,
+    ) -> bool {
+        if leading.is_some() || trailing.is_some() {
+            self.set_metadata(seq, leading, trailing);
+        }
         let Self { engine, calls, .. } = self;
-        let Some((_, call)) = calls.get_mut(seq) else {
+        let Some(call) = calls.at_mut(idx) else {
             return false;
         };
+        let streams = call.response_streams;
         let body = &mut call.body;
         let res = engine.send_message(seq, |buf| {
             match catch_unwind(AssertUnwindSafe(|| body.as_mut().write_item(buf))) {
@@ -221,7 +237,7 @@ where
         });
         match res {
             // A single response ends the call in the engine.
-            Ok(()) if !self.engine.is_open(seq) => {
+            Ok(()) if !streams => {
                 self.finish_call(seq, Outcome::Ok);
                 false
             }

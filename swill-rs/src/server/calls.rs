@@ -49,6 +49,8 @@ pub(crate) struct Call {
     pub(crate) body: Pin<Box<dyn CallBody>>,
     pub(crate) ctx: CallContext,
     pub(crate) route: u32,
+    /// The response is a stream (else its one MESSAGE ends the call).
+    pub(crate) response_streams: bool,
     pub(crate) span: tracing::Span,
 }
 
@@ -58,48 +60,67 @@ struct Slot {
     state: Arc<SlotWaker>,
 }
 
-pub(crate) struct CallSet {
+/// The slab and its indexes; allocated with the first call and given back by
+/// [`CallSet::trim`] once the connection has been quiet with no call running.
+struct Inner {
     slots: Vec<Slot>,
     free: Vec<usize>,
     by_seq: SeqMap<usize>,
-    /// Created with the first call, so an idle connection does not pay for it.
-    ready: Option<Arc<Ready>>,
+    ready: Arc<Ready>,
+}
+
+/// The running calls of one connection: a pointer while the connection has none.
+pub(crate) struct CallSet {
+    inner: Option<Box<Inner>>,
 }
 
 impl CallSet {
-    pub(crate) fn new() -> Self {
-        Self {
-            slots: Vec::new(),
-            free: Vec::new(),
-            by_seq: SeqMap::default(),
-            ready: None,
-        }
+    pub(crate) const fn new() -> Self {
+        Self { inner: None }
     }
 
     /// Registers the connection task's waker (call on every poll of the connection).
     pub(crate) fn register(&self, cx: &Context<'_>) {
-        if let Some(ready) = &self.ready {
-            ready.conn.register(cx.waker());
+        if let Some(inner) = &self.inner {
+            inner.ready.conn.register(cx.waker());
         }
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.by_seq.len()
+        self.inner.as_ref().map_or(0, |i| i.by_seq.len())
+    }
+
+    /// Gives the slab, its wakers and indexes back when no call is running. Returns whether
+    /// anything was released.
+    pub(crate) fn trim(&mut self) -> bool {
+        if self.len() == 0 && self.inner.is_some() {
+            self.inner = None;
+            return true;
+        }
+        false
     }
 
     /// Adds a call and queues it for its first poll.
     pub(crate) fn insert(&mut self, call: Call) {
+        let inner = self.inner.get_or_insert_with(|| {
+            Box::new(Inner {
+                slots: Vec::new(),
+                free: Vec::new(),
+                by_seq: SeqMap::default(),
+                ready: Arc::default(),
+            })
+        });
         let seq = call.seq;
-        let idx = match self.free.pop() {
+        let idx = match inner.free.pop() {
             Some(idx) => idx,
             None => {
-                let idx = self.slots.len();
+                let idx = inner.slots.len();
                 let state = Arc::new(SlotWaker {
                     idx,
                     queued: AtomicBool::new(false),
-                    ready: self.ready.get_or_insert_with(Arc::default).clone(),
+                    ready: inner.ready.clone(),
                 });
-                self.slots.push(Slot {
+                inner.slots.push(Slot {
                     call: None,
                     waker: waker(state.clone()),
                     state,
@@ -107,38 +128,47 @@ impl CallSet {
                 idx
             }
         };
-        if let Some(slot) = self.slots.get_mut(idx) {
+        if let Some(slot) = inner.slots.get_mut(idx) {
             slot.call = Some(call);
             slot.waker.wake_by_ref();
         }
-        self.by_seq.insert(seq, idx);
+        inner.by_seq.insert(seq, idx);
     }
 
     /// The call with this seq and its slot index.
     pub(crate) fn get_mut(&mut self, seq: Seq) -> Option<(usize, &mut Call)> {
-        let idx = *self.by_seq.get(&seq)?;
-        Some((idx, self.slots.get_mut(idx)?.call.as_mut()?))
+        let inner = self.inner.as_mut()?;
+        let idx = *inner.by_seq.get(&seq)?;
+        Some((idx, inner.slots.get_mut(idx)?.call.as_mut()?))
+    }
+
+    /// The call in slot `idx`, found without hashing its seq.
+    pub(crate) fn at_mut(&mut self, idx: usize) -> Option<&mut Call> {
+        self.inner.as_mut()?.slots.get_mut(idx)?.call.as_mut()
     }
 
     /// Queues slot `idx` for another poll.
     pub(crate) fn wake(&self, idx: usize) {
-        if let Some(slot) = self.slots.get(idx) {
+        if let Some(slot) = self.inner.as_ref().and_then(|i| i.slots.get(idx)) {
             slot.waker.wake_by_ref();
         }
     }
 
     /// Removes a call, dropping nothing: the caller decides when the body goes.
     pub(crate) fn remove(&mut self, seq: Seq) -> Option<Call> {
-        let idx = self.by_seq.remove(&seq)?;
-        let call = self.slots.get_mut(idx)?.call.take();
-        self.free.push(idx);
+        let inner = self.inner.as_mut()?;
+        let idx = inner.by_seq.remove(&seq)?;
+        let call = inner.slots.get_mut(idx)?.call.take();
+        inner.free.push(idx);
         call
     }
 
-    /// The next woken slot index (possibly stale: [`poll_slot`](Self::with_ready) skips those).
+    /// The next woken slot index (possibly stale: [`with_ready`](Self::with_ready) skips
+    /// those).
     pub(crate) fn next_ready(&self) -> Option<usize> {
-        self.ready
+        self.inner
             .as_ref()?
+            .ready
             .queue
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -151,7 +181,7 @@ impl CallSet {
         idx: usize,
         f: impl FnOnce(&mut Call, &mut Context<'_>) -> R,
     ) -> Option<R> {
-        let slot = self.slots.get_mut(idx)?;
+        let slot = self.inner.as_mut()?.slots.get_mut(idx)?;
         slot.state.queued.store(false, Ordering::Release);
         let call = slot.call.as_mut()?;
         let mut cx = Context::from_waker(&slot.waker);
@@ -160,8 +190,78 @@ impl CallSet {
 
     /// Removes every call (connection end).
     pub(crate) fn drain(&mut self) -> Vec<Call> {
-        self.by_seq.clear();
-        self.free.clear();
-        self.slots.drain(..).filter_map(|s| s.call).collect()
+        match self.inner.take() {
+            Some(inner) => inner.slots.into_iter().filter_map(|s| s.call).collect(),
+            None => Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::task::Poll;
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::handler::{Backlog, CallView, Connection, Metadata, Step};
+
+    struct Idle;
+
+    impl CallBody for Idle {
+        fn poll_step(self: Pin<&mut Self>, _: &mut Context<'_>, _: CallView) -> Poll<Step> {
+            Poll::Pending
+        }
+        fn write_item(self: Pin<&mut Self>, _: &mut Vec<u8>) -> Result<(), crate::Error> {
+            Ok(())
+        }
+        fn push_input(self: Pin<&mut Self>, _: Option<Bytes>) -> Result<(), Backlog> {
+            Ok(())
+        }
+    }
+
+    fn call(seq: i64) -> Call {
+        let app = crate::Swill::new().build().unwrap();
+        let conn = Connection::new(
+            1,
+            None,
+            http::Uri::default(),
+            http::HeaderMap::new(),
+            http::Extensions::new(),
+            "swill/1",
+            app.states.clone(),
+        );
+        Call {
+            seq: Seq(seq),
+            body: Box::pin(Idle),
+            ctx: CallContext::new(Seq(seq), "idle".into(), Metadata::new(), conn),
+            route: 0,
+            response_streams: false,
+            span: tracing::Span::none(),
+        }
+    }
+
+    #[test]
+    fn the_slab_is_given_back_only_when_no_call_runs() {
+        let mut set = CallSet::new();
+        assert!(!set.trim(), "nothing allocated before the first call");
+        set.insert(call(1));
+        set.insert(call(2));
+        assert_eq!(
+            set.next_ready(),
+            Some(0),
+            "a new call is queued for its first poll"
+        );
+        assert!(set.at_mut(1).is_some_and(|c| c.seq == Seq(2)));
+        assert!(set.remove(Seq(1)).is_some());
+        assert!(!set.trim(), "a running call keeps the slab");
+        assert!(set.get_mut(Seq(2)).is_some());
+        assert!(set.remove(Seq(2)).is_some());
+        assert!(set.trim(), "an idle connection gives its slab back");
+        assert_eq!(set.len(), 0);
+        assert!(set.next_ready().is_none() && set.at_mut(0).is_none());
+        set.insert(call(3));
+        assert_eq!(set.len(), 1, "and takes a new one with the next call");
+        assert_eq!(set.drain().len(), 1);
     }
 }

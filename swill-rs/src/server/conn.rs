@@ -25,9 +25,9 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
-use tracing::Instrument;
 
 use super::calls::CallSet;
+use super::io::Release;
 use crate::app::App;
 use crate::context::Connection;
 use crate::hooks::{HookError, Outcome};
@@ -39,6 +39,10 @@ const READ_BUDGET: usize = 64;
 const CALL_BUDGET: usize = 256;
 /// How long a closing connection waits for the peer's close frame.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often a connection without ping interval and idle timeout checks whether it has been
+/// quiet long enough to give its buffers back (see [`Driver::trim`]); the same as the
+/// default ping interval, which otherwise sets the pace.
+const TRIM_TICK: Duration = crate::app::DEFAULT_PING_INTERVAL;
 
 /// Why the connection loop ended.
 #[derive(Debug)]
@@ -62,45 +66,136 @@ pub(crate) struct Driver<S> {
     /// `after_request` hooks still running; created when the first one is scheduled.
     pub(super) finals: Option<FuturesUnordered<BoxFuture<'static, ()>>>,
     pub(super) last_rx: Instant,
-    pub(super) tick: Option<Pin<Box<Sleep>>>,
+    /// Pings, the idle timeout and the idle trim.
+    pub(super) tick: Pin<Box<Sleep>>,
     pub(super) shutdown: Pin<Box<dyn Future<Output = ()> + Send>>,
     pub(super) shutdown_deadline: Option<Pin<Box<Sleep>>>,
     pub(super) close: Option<(u16, String)>,
 }
 
-/// The connection's whole life as one future. Not an `async fn`: that would keep its
-/// arguments a second time beside the inner future's copy, for the connection's lifetime.
-pub(crate) fn run<S>(
+/// The connection's whole life as one future: the spawned task of a connection.
+///
+/// Written by hand rather than as an `async` block: a block keeps its captured arguments
+/// beside every value built from them for as long as it runs, so the socket state was held
+/// two or three times over in each idle connection's task (about 2.3 KiB a task; this is
+/// about half of it). Here the driver lives once, inline; the phases that run once (the
+/// `after_accept` hooks, the closing sequence) are boxed and own what they need.
+pub(crate) struct ConnTask<S, G> {
+    driver: Option<Driver<S>>,
+    phase: Phase,
+    span: tracing::Span,
+    /// Held for the connection's life (tracker entry, connection permit).
+    _slot: G,
+}
+
+enum Phase {
+    Start,
+    Accepting(BoxFuture<'static, Option<End>>),
+    Running,
+    Finishing(BoxFuture<'static, ()>),
+}
+
+/// The task of one upgraded connection; `slot` is dropped when it ends.
+pub(crate) fn run<S, G>(
     ws: WebSocketStream<S>,
     app: Arc<App>,
     conn: Connection,
     shutdown: Pin<Box<dyn Future<Output = ()> + Send>>,
-) -> impl Future<Output = ()> + Send
+    slot: G,
+) -> ConnTask<S, G>
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
+    S: AsyncRead + AsyncWrite + Release + Unpin + Send + 'static,
 {
     let span = tracing::info_span!("conn", id = conn.id(), peer = ?conn.peer_addr());
-    async move {
-        tracing::debug!("connection accepted");
-        let mut d = Driver::new(ws, app, conn, shutdown);
-        // Hooks and the closing sequence are boxed: they run once, and keeping their state
-        // inline would make every idle connection's task as large as its largest phase.
-        let accepted = if d.app.conn_hooks.after_accept.is_empty() {
-            None
-        } else {
-            Box::pin(d.after_accept()).await
-        };
-        let end = match accepted {
-            Some(end) => end,
-            None => std::future::poll_fn(|cx| d.poll(cx)).await,
-        };
+    ConnTask {
+        driver: Some(Driver::new(ws, app, conn, shutdown)),
+        phase: Phase::Start,
+        span,
+        _slot: slot,
+    }
+}
+
+impl<S, G> ConnTask<S, G>
+where
+    S: AsyncRead + AsyncWrite + Release + Unpin + Send + 'static,
+{
+    fn end(&mut self, end: End) {
         match &end {
             End::Io(e) => tracing::debug!(error = %e, "connection failed"),
             other => tracing::debug!(end = ?other, "connection ending"),
         }
-        Box::pin(d.finish(end)).await;
+        self.phase = match self.driver.take() {
+            Some(d) => Phase::Finishing(Box::pin(d.finish(end))),
+            None => Phase::Finishing(Box::pin(std::future::ready(()))),
+        };
     }
-    .instrument(span)
+}
+
+impl<S, G: Unpin> Future for ConnTask<S, G>
+where
+    S: AsyncRead + AsyncWrite + Release + Unpin + Send + 'static,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let span = this.span.clone();
+        let _enter = span.enter();
+        loop {
+            match &mut this.phase {
+                Phase::Start => {
+                    tracing::debug!("connection accepted");
+                    let Some(d) = this.driver.as_ref() else {
+                        return Poll::Ready(());
+                    };
+                    this.phase = if d.app.conn_hooks.after_accept.is_empty() {
+                        Phase::Running
+                    } else {
+                        Phase::Accepting(Box::pin(after_accept(d.app.clone(), d.conn.clone())))
+                    };
+                }
+                Phase::Accepting(hooks) => match hooks.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Some(end)) => this.end(end),
+                    Poll::Ready(None) => this.phase = Phase::Running,
+                },
+                Phase::Running => {
+                    let Some(d) = this.driver.as_mut() else {
+                        return Poll::Ready(());
+                    };
+                    match d.poll(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(end) => this.end(end),
+                    }
+                }
+                Phase::Finishing(finish) => return finish.as_mut().poll(cx),
+            }
+        }
+    }
+}
+
+/// Runs the `after_accept` hooks; `Some` when one of them closes the connection.
+async fn after_accept(app: Arc<App>, conn: Connection) -> Option<End> {
+    for hook in &app.conn_hooks.after_accept {
+        match hook(conn.clone()).await {
+            Ok(()) => {}
+            Err(HookError::Close { code, reason }) => return Some(End::Close(code, reason)),
+            Err(HookError::Fail(e)) => {
+                tracing::warn!(error = %e, "after_accept hook failed; closing");
+                return Some(End::Close(1011, e.message().to_owned()));
+            }
+        }
+    }
+    None
+}
+
+/// The period of the connection's tick: the ping interval, else the idle timeout, else
+/// [`TRIM_TICK`].
+fn tick_every(app: &App) -> Duration {
+    app.config
+        .ping_interval
+        .or(app.config.idle_timeout)
+        .unwrap_or(TRIM_TICK)
 }
 
 fn close_code(code: u16) -> CloseCode {
@@ -109,7 +204,7 @@ fn close_code(code: u16) -> CloseCode {
 
 impl<S> Driver<S>
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
+    S: AsyncRead + AsyncWrite + Release + Unpin + Send,
 {
     fn new(
         ws: WebSocketStream<S>,
@@ -117,7 +212,7 @@ where
         conn: Connection,
         shutdown: Pin<Box<dyn Future<Output = ()> + Send>>,
     ) -> Self {
-        let tick_every = app.config.ping_interval.or(app.config.idle_timeout);
+        let tick_every = tick_every(&app);
         Self {
             engine: ServerConn::new(app.engine_limits()),
             ws,
@@ -125,26 +220,12 @@ where
             conn,
             finals: None,
             last_rx: Instant::now(),
-            tick: tick_every.map(|d| Box::pin(tokio::time::sleep(d))),
+            tick: Box::pin(tokio::time::sleep(tick_every)),
             shutdown,
             shutdown_deadline: None,
             close: None,
             app,
         }
-    }
-
-    async fn after_accept(&mut self) -> Option<End> {
-        for hook in &self.app.conn_hooks.after_accept {
-            match hook(self.conn.clone()).await {
-                Ok(()) => {}
-                Err(HookError::Close { code, reason }) => return Some(End::Close(code, reason)),
-                Err(HookError::Fail(e)) => {
-                    tracing::warn!(error = %e, "after_accept hook failed; closing");
-                    return Some(End::Close(1011, e.message().to_owned()));
-                }
-            }
-        }
-        None
     }
 
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<End> {
@@ -217,12 +298,10 @@ where
             }
 
             // 5. Ping and idle.
-            if let Some(tick) = self.tick.as_mut() {
-                if tick.as_mut().poll(cx).is_ready() {
-                    progress = true;
-                    if let Some(end) = self.on_tick() {
-                        return Poll::Ready(end);
-                    }
+            if self.tick.as_mut().poll(cx).is_ready() {
+                progress = true;
+                if let Some(end) = self.on_tick() {
+                    return Poll::Ready(end);
                 }
             }
 
@@ -302,11 +381,22 @@ where
                 let _ = Pin::new(&mut self.ws).start_send(Message::Ping(Bytes::new()));
             }
         }
-        let next = cfg.ping_interval.or(cfg.idle_timeout);
-        if let (Some(tick), Some(next)) = (self.tick.as_mut(), next) {
-            tick.as_mut().reset(now + next);
+        let every = tick_every(&self.app);
+        if quiet >= every {
+            self.trim();
         }
+        self.tick.as_mut().reset(now + every);
         None
+    }
+
+    /// Gives back what a quiet connection holds for traffic: the socket read chunk, the
+    /// call slab (when no call runs), the engine's tables and output buffer. The next
+    /// frame allocates again; until then the connection costs its bare state.
+    pub(super) fn trim(&mut self) -> bool {
+        let read = self.ws.get_mut().release();
+        let calls = self.calls.trim();
+        let engine = self.engine.shrink_idle();
+        read | calls | engine
     }
 
     /// Ends every call, closes the socket as `end` says, then runs the last hooks.
@@ -410,5 +500,54 @@ fn ws_error_end(e: tungstenite::Error) -> End {
         E::Protocol(p) => End::Close(1002, p.to_string()),
         E::Utf8(_) => End::Close(1007, "invalid utf-8".into()),
         other => End::Io(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::deadline::DeadlineIo;
+    use crate::server::io::AdaptiveIo;
+
+    type Io = DeadlineIo<AdaptiveIo<tokio::net::TcpStream>>;
+
+    /// Every idle connection holds one task of this size: keep it from creeping back up
+    /// (it was about 2.2 KiB as an `async` block that kept its arguments twice over).
+    #[tokio::test]
+    async fn the_connection_task_holds_its_state_once() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = tokio::net::TcpStream::connect(l.local_addr().unwrap());
+        let (tcp, _) = tokio::time::timeout(Duration::from_secs(10), async {
+            tokio::join!(l.accept(), client).0
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        let io: Io = DeadlineIo::new(AdaptiveIo::new(tcp), Bytes::new(), CLOSE_TIMEOUT, None);
+        let role = tokio_tungstenite::tungstenite::protocol::Role::Server;
+        let ws = WebSocketStream::from_raw_socket(io, role, None).await;
+        let app = crate::Swill::new().build().unwrap();
+        let states = app.states.clone();
+        let conn = Connection::new(
+            1,
+            None,
+            http::Uri::default(),
+            http::HeaderMap::new(),
+            http::Extensions::new(),
+            "swill/1",
+            states,
+        );
+        let task = run(ws, app, conn, Box::pin(async {}), ());
+        let size = std::mem::size_of_val(&task);
+        let driver = std::mem::size_of::<Driver<Io>>();
+        assert!(
+            size <= driver + 96,
+            "the task ({size} B) holds more than its driver ({driver} B)"
+        );
+        assert!(size <= 1024, "the connection task grew to {size} B");
+        assert!(
+            std::mem::size_of::<CallSet>() <= 8,
+            "an idle call set is one pointer"
+        );
     }
 }

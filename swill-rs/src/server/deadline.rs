@@ -167,6 +167,14 @@ impl<S> DeadlineIo<S> {
         message_timeout: Duration,
         lifetime: Option<Duration>,
     ) -> Self {
+        // `early` is a view of the HTTP layer's read buffer (hyper's is 8 KiB): kept as it
+        // is, even empty, it would pin that whole buffer for the connection's life. The few
+        // bytes a client sent right behind its upgrade request are copied instead.
+        let early = if early.is_empty() {
+            Bytes::new()
+        } else {
+            Bytes::copy_from_slice(&early)
+        };
         Self {
             inner,
             early,
@@ -198,6 +206,12 @@ impl<S> DeadlineIo<S> {
     }
 }
 
+impl<S: super::io::Release> super::io::Release for DeadlineIo<S> {
+    fn release(&mut self) -> bool {
+        self.inner.release()
+    }
+}
+
 fn expired(e: Expired) -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, e)
 }
@@ -215,6 +229,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for DeadlineIo<S> {
         if !this.early.is_empty() {
             let n = out.remaining().min(this.early.len());
             let chunk = this.early.split_to(n);
+            if this.early.is_empty() {
+                // Served: let the copy go.
+                this.early = Bytes::new();
+            }
             if !this.expired {
                 this.frames.feed(&chunk);
             }
@@ -303,6 +321,7 @@ pub(crate) async fn drain<S: AsyncRead + Unpin>(io: &mut S) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::BytesMut;
 
     fn frame(fin: bool, opcode: u8, len: usize) -> Vec<u8> {
         let mut f = vec![if fin { 0x80 } else { 0 } | opcode];
@@ -345,6 +364,30 @@ mod tests {
             f.incomplete(),
             "a frame partly received is an incomplete message"
         );
+    }
+
+    #[tokio::test]
+    async fn early_bytes_do_not_pin_the_http_read_buffer() {
+        use tokio::io::AsyncReadExt;
+        let http_buf = Bytes::from(vec![0u8; 8192]);
+        let (_a, b) = tokio::io::duplex(64);
+        let empty = DeadlineIo::new(b, http_buf.slice(8192..), Duration::from_secs(1), None);
+        assert!(
+            http_buf.is_unique(),
+            "an empty tail still pinned the buffer"
+        );
+        drop(empty);
+        let (_a, b) = tokio::io::duplex(64);
+        let frame = frame(true, 2, 3);
+        let mut http_buf = BytesMut::from(&[0u8; 100][..]);
+        http_buf.extend_from_slice(&frame);
+        let http_buf = http_buf.freeze();
+        let mut io = DeadlineIo::new(b, http_buf.slice(100..), Duration::from_secs(1), None);
+        assert!(http_buf.is_unique(), "the early bytes pinned the buffer");
+        let mut got = vec![0u8; frame.len()];
+        io.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, frame, "the early bytes are served first");
+        assert!(io.early.is_empty());
     }
 
     #[test]

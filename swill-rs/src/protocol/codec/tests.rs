@@ -99,3 +99,31 @@ fn response_defaults_fill_missing_slots() {
         "expected an array of 2 to 5 elements, got 1"
     );
 }
+
+#[test]
+fn put_int_writes_what_rmp_writes() {
+    let mut edges = vec![i64::MIN, i64::MAX, 0, -1];
+    for bits in [5u32, 7, 8, 15, 16, 31, 32, 62] {
+        let p = 1i64 << bits;
+        edges.extend([p - 1, p, p + 1, -p - 1, -p, -p + 1]);
+    }
+    for v in edges.into_iter().chain(-300..300) {
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        put_int(&mut ours, v);
+        rmp::encode::write_sint(&mut theirs, v).unwrap();
+        assert_eq!(ours, theirs, "{v}");
+    }
+}
+
+#[test]
+fn is_one_value_agrees_with_the_full_walk_on_scalars() {
+    for marker in 0..=255u8 {
+        for len in 0..12 {
+            let mut v = vec![marker];
+            v.resize(len.max(1), 0);
+            let full = matches!(skip_value(&v), Ok(n) if n == v.len());
+            assert_eq!(is_one_value(&v), full, "marker {marker:#x}, {len} bytes");
+        }
+    }
+    assert!(!is_one_value(&[]));
+}
