@@ -171,34 +171,26 @@ impl From<EncodedError> for crate::error::Error {
     }
 }
 
-/// Checks that `buf` is exactly one MessagePack value: a skip-walk that allocates nothing and
-/// does not recurse (the open containers' remaining counts sit on a fixed stack of
-/// [`MAX_PAYLOAD_DEPTH`] entries).
+/// Checks that `buf` is exactly one MessagePack value: a skip-walk that does not recurse
+/// and, for values nested up to 16 levels, allocates nothing (the protocol codec's
+/// [`Open`](crate::protocol::Open) counts).
 pub(crate) fn check(buf: &[u8]) -> Result<(), EncodedError> {
-    let mut open = [0u64; MAX_PAYLOAD_DEPTH];
-    let mut depth = 0usize;
+    let mut open = crate::protocol::Open::new();
     let mut pos = 0usize;
     loop {
         let children = head(buf, &mut pos)?;
         if children > 0 {
-            let slot = open.get_mut(depth).ok_or(EncodedError::TooDeep)?;
-            *slot = children;
-            depth += 1;
+            if open.depth() >= MAX_PAYLOAD_DEPTH {
+                return Err(EncodedError::TooDeep);
+            }
+            open.push(children);
             continue;
         }
-        // One value is complete: count it against its container, closing finished ones.
-        loop {
-            let Some(left) = depth.checked_sub(1).and_then(|d| open.get_mut(d)) else {
-                return match buf.len() - pos {
-                    0 => Ok(()),
-                    n => Err(EncodedError::TrailingBytes(n)),
-                };
+        if open.complete_one() {
+            return match buf.len() - pos {
+                0 => Ok(()),
+                n => Err(EncodedError::TrailingBytes(n)),
             };
-            *left -= 1;
-            if *left > 0 {
-                break;
-            }
-            depth -= 1;
         }
     }
 }
