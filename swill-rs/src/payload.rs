@@ -34,6 +34,9 @@
 //! [`Config::min_decode_budget`]: crate::Config::min_decode_budget
 
 mod adapter;
+mod encoded;
+
+pub use encoded::{Encoded, EncodedError};
 
 use std::cell::Cell;
 

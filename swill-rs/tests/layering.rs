@@ -55,6 +55,8 @@ const ROOT_NAMES: &[(&str, &str)] = &[
     ("DEFAULT_DECODE_BUDGET_RATIO", "payload"),
     ("DEFAULT_MIN_DECODE_BUDGET", "payload"),
     ("MAX_PAYLOAD_DEPTH", "payload"),
+    ("Encoded", "payload"),
+    ("EncodedError", "payload"),
     ("serve", "server"),
 ];
 

@@ -1,4 +1,5 @@
-//! Instructions per unary call and per stream item, from `valgrind --tool=callgrind`.
+//! Instructions per unary call, per stream item and per fan-out delivery, from
+//! `valgrind --tool=callgrind`.
 //!
 //! Method (as in the performance baseline): start the server under callgrind, drive a fixed
 //! number of calls (or stream items), stop it with SIGINT so that callgrind writes its totals,
@@ -53,6 +54,15 @@ const ROWS: &[Row] = &[
         n2: 60_000,
     },
     Row {
+        label: "swill-rs, per fan-out delivery (1 topic × 1,000 subscribers)",
+        kind: Kind::Swill,
+        mode: "fanout",
+        conns: 1000,
+        depth: crate::fanout::DEFAULT_DEPTH,
+        n1: 100,
+        n2: 500,
+    },
+    Row {
         label: "swill-rs, per `count` stream item",
         kind: Kind::Swill,
         mode: "stream",
@@ -62,6 +72,18 @@ const ROWS: &[Row] = &[
         n2: 400_000,
     },
 ];
+
+impl Row {
+    /// What `n` (calls, items, or published messages) comes to in counted units: a fan-out
+    /// message is one delivery per subscriber.
+    fn units(&self, n: u64) -> u64 {
+        if self.mode == "fanout" {
+            n * self.conns as u64
+        } else {
+            n
+        }
+    }
+}
 
 fn has_valgrind() -> bool {
     Command::new("valgrind")
@@ -83,16 +105,17 @@ pub(crate) fn run(pin: bool) -> Result<String, String> {
     for r in ROWS {
         let i1 = measure(r, r.n1, pin)?;
         let i2 = measure(r, r.n2, pin)?;
-        let per = i2.saturating_sub(i1) as f64 / (r.n2 - r.n1) as f64;
+        let (u1, u2) = (r.units(r.n1), r.units(r.n2));
+        let per = i2.saturating_sub(i1) as f64 / (u2 - u1) as f64;
         eprintln!("  callgrind {:<42} {per:>8.0} instructions", r.label);
         let _ = writeln!(
             s,
             "| {} | {per:.0} | {:.1} M @ {} | {:.1} M @ {} |",
             r.label,
             i1 as f64 / 1e6,
-            r.n1,
+            u1,
             i2 as f64 / 1e6,
-            r.n2
+            u2
         );
     }
     Ok(s)
@@ -130,10 +153,11 @@ fn measure(r: &Row, n: u64, pin: bool) -> Result<u64, String> {
         .iter()
         .filter_map(|f| f.get("verified").and_then(|v| v.parse::<u64>().ok()))
         .sum();
-    if verified != n {
+    if verified != r.units(n) {
         return Err(format!(
-            "{}: {verified} answers verified, {n} expected",
-            r.label
+            "{}: {verified} answers verified, {} expected",
+            r.label,
+            r.units(n)
         ));
     }
     signal(srv.pid, "INT");

@@ -33,9 +33,9 @@ type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A run stops with an error when no answer arrives for this long (a stuck server).
-const STALL_TIMEOUT: Duration = Duration::from_secs(20);
+pub(crate) const STALL_TIMEOUT: Duration = Duration::from_secs(20);
 /// Handshakes in flight at once while the idle workload opens its connections.
-const CONNECT_CONCURRENCY: usize = 32;
+pub(crate) const CONNECT_CONCURRENCY: usize = 32;
 /// Items per `count` call in the stream workload: long enough that the call's round trip is
 /// negligible, short enough that every call, END_OF_STREAM included, is verified in a run.
 pub(crate) const DEFAULT_STREAM_ITEMS: u64 = 1_000_000;
@@ -56,6 +56,8 @@ pub(crate) enum Mode {
     Blob,
     /// Server RSS per idle connection.
     Idle,
+    /// One topic, `conns` subscribers, one publisher of `total` messages (`fanout.rs`).
+    Fanout,
 }
 
 impl Mode {
@@ -65,6 +67,7 @@ impl Mode {
             "stream" => Some(Self::Stream),
             "blob" => Some(Self::Blob),
             "idle" => Some(Self::Idle),
+            "fanout" => Some(Self::Fanout),
             _ => None,
         }
     }
@@ -74,6 +77,8 @@ impl Mode {
 #[derive(Clone, Debug)]
 pub(crate) struct Args {
     pub(crate) url: String,
+    /// Fan-out: a second instance; the subscribers alternate between the two.
+    pub(crate) url2: Option<String>,
     pub(crate) proto: Kind,
     pub(crate) mode: Mode,
     pub(crate) conns: usize,
@@ -86,12 +91,15 @@ pub(crate) struct Args {
     pub(crate) items: u64,
     pub(crate) idle: usize,
     pub(crate) server_pid: Option<u32>,
+    /// Every `--server-pid` given after the first (fan-out sums their CPU time).
+    pub(crate) server_pids: Vec<u32>,
 }
 
 impl Default for Args {
     fn default() -> Self {
         Self {
             url: String::new(),
+            url2: None,
             proto: Kind::Swill,
             mode: Mode::Unary,
             conns: 1,
@@ -102,6 +110,7 @@ impl Default for Args {
             items: DEFAULT_STREAM_ITEMS,
             idle: 1000,
             server_pid: None,
+            server_pids: Vec::new(),
         }
     }
 }
@@ -120,6 +129,7 @@ impl Args {
             let bad = || format!("bad value for {flag}: {v}");
             match flag.as_str() {
                 "--url" => a.url = v.to_owned(),
+                "--url2" => a.url2 = Some(v.to_owned()),
                 "--proto" => a.proto = Kind::parse(v).ok_or_else(bad)?,
                 "--mode" => a.mode = Mode::parse(v).ok_or_else(bad)?,
                 "--conns" => a.conns = v.parse().map_err(|_| bad())?,
@@ -129,7 +139,13 @@ impl Args {
                 "--total" => a.total = Some(v.parse().map_err(|_| bad())?),
                 "--items" => a.items = v.parse().map_err(|_| bad())?,
                 "--idle" => a.idle = v.parse().map_err(|_| bad())?,
-                "--server-pid" => a.server_pid = Some(v.parse().map_err(|_| bad())?),
+                "--server-pid" => {
+                    let pid = v.parse().map_err(|_| bad())?;
+                    match a.server_pid {
+                        None => a.server_pid = Some(pid),
+                        Some(_) => a.server_pids.push(pid),
+                    }
+                }
                 _ => return Err(format!("unknown option {flag}")),
             }
         }
@@ -139,8 +155,8 @@ impl Args {
         if a.conns == 0 || a.depth == 0 || a.items == 0 {
             return Err("--conns, --depth and --items must be at least 1".into());
         }
-        if a.mode == Mode::Stream && a.proto != Kind::Swill {
-            return Err("the stream workload needs a swill server".into());
+        if matches!(a.mode, Mode::Stream | Mode::Fanout) && a.proto != Kind::Swill {
+            return Err("the stream and fanout workloads need a swill server".into());
         }
         if a.mode == Mode::Blob && a.proto == Kind::Jsonrpsee {
             return Err("the blob workload needs a binary server (swill or echo)".into());
@@ -209,6 +225,7 @@ async fn run(args: &Args) -> Result<String, String> {
     let watchdog = tokio::spawn(watchdog(progress.clone()));
     let out = match args.mode {
         Mode::Idle => idle(args).await,
+        Mode::Fanout => crate::fanout::run(args, &progress).await,
         _ => timed(args, &progress).await,
     };
     watchdog.abort();
@@ -562,7 +579,7 @@ async fn next_binary(ws: &mut Ws) -> Result<Bytes, String> {
 }
 
 /// Whether `md` is the map `{key: value}` (one entry).
-fn is_map_of(md: Option<&[u8]>, key: &str, value: &[u8]) -> bool {
+pub(crate) fn is_map_of(md: Option<&[u8]>, key: &str, value: &[u8]) -> bool {
     let Some(mut d) = md else {
         return false;
     };

@@ -12,11 +12,14 @@
 //! - `callgrind`: instructions per unary call and per stream item, from valgrind.
 //! - `allocs`: server-side allocations per unary call and per stream item (runs the
 //!   `swill-allocs` binary of this package).
-//! - `serve swill|echo|jsonrpsee [--addr A]`: one server, until SIGINT/SIGTERM.
-//! - `load --url U --proto swill|echo|jsonrpsee --mode unary|stream|blob|idle ...`: one
-//!   verifying load run; prints a `result key=value ...` line.
+//! - `serve swill|echo|jsonrpsee [--addr A] [--redis URL]`: one server, until SIGINT/SIGTERM
+//!   (swill's pub/sub through Redis with `--redis`).
+//! - `load --url U --proto swill|echo|jsonrpsee --mode unary|stream|blob|idle|fanout ...`:
+//!   one verifying load run; prints a `result key=value ...` line. `fanout`: `--conns`
+//!   subscribers (alternating between `--url` and `--url2` when given), `--total` messages.
 
 mod callgrind;
+mod fanout;
 mod load;
 mod procfs;
 mod serve;
@@ -27,14 +30,14 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage:
   swill-bench suite [--reps N] [--seconds S] [--idle N] [--write FILE] [--nice N]
-                    [--no-callgrind] [--no-allocs]
+                    [--no-callgrind] [--no-allocs] [--only WORKLOAD,...]
   swill-bench --check
   swill-bench callgrind
   swill-bench allocs
-  swill-bench serve swill|echo|jsonrpsee [--addr 127.0.0.1:0]
-  swill-bench load --url URL --proto swill|echo|jsonrpsee --mode unary|stream|blob|idle
+  swill-bench serve swill|echo|jsonrpsee [--addr 127.0.0.1:0] [--redis URL]
+  swill-bench load --url URL --proto swill|echo|jsonrpsee --mode unary|stream|blob|idle|fanout
                    [--conns C] [--depth P] [--seconds S] [--warmup S] [--total N]
-                   [--items N] [--idle N] [--server-pid PID]";
+                   [--items N] [--idle N] [--server-pid PID]... [--url2 URL]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -72,12 +75,15 @@ fn serve_cmd(args: &[String]) -> Result<(), String> {
         .and_then(|k| serve::Kind::parse(k))
         .ok_or("serve needs swill, echo or jsonrpsee")?;
     let mut addr: SocketAddr = ([127, 0, 0, 1], 0).into();
-    match args.get(1..) {
-        Some([flag, a]) if flag == "--addr" => {
-            addr = a.parse().map_err(|_| format!("bad address {a}"))?;
+    let mut redis = None;
+    let mut it = args.iter().skip(1);
+    while let Some(flag) = it.next() {
+        let v = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--addr" => addr = v.parse().map_err(|_| format!("bad address {v}"))?,
+            "--redis" if kind == serve::Kind::Swill => redis = Some(v.clone()),
+            _ => return Err("serve takes --addr HOST:PORT and, for swill, --redis URL".into()),
         }
-        Some([]) | None => {}
-        Some(_) => return Err("serve takes only --addr HOST:PORT".into()),
     }
-    serve::run_blocking(kind, addr)
+    serve::run_blocking(kind, addr, redis)
 }

@@ -2,7 +2,7 @@
 
 /// Clock ticks per second of `utime`/`stime` in `/proc/PID/stat` (`USER_HZ`, 100 on Linux
 /// for every architecture the kernel exports to user space).
-const USER_HZ: f64 = 100.0;
+pub(crate) const USER_HZ: f64 = 100.0;
 
 /// CPU time (user + system, in clock ticks) of a whole process, all threads, or `None` when
 /// `/proc` cannot be read.
@@ -15,6 +15,15 @@ pub(crate) fn cpu_ticks(pid: &str) -> Option<u64> {
     let utime: u64 = f.get(11)?.parse().ok()?;
     let stime: u64 = f.get(12)?.parse().ok()?;
     Some(utime + stime)
+}
+
+/// Time a process's main thread spent on a CPU and waiting for one (runnable but not
+/// running), in nanoseconds, from `/proc/PID/schedstat`. A server that waits long for a CPU
+/// shares its core with other work: its wall-clock rate is then not its own.
+pub(crate) fn sched_ns(pid: u32) -> Option<(u64, u64)> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/schedstat")).ok()?;
+    let mut f = s.split_whitespace().map(str::parse::<u64>);
+    Some((f.next()?.ok()?, f.next()?.ok()?))
 }
 
 /// Resident memory (`VmRSS`) of a process in bytes.

@@ -26,6 +26,10 @@ use tokio::net::TcpListener;
 pub(crate) const MAX_MESSAGE: usize = 16 << 20;
 /// Connections jsonrpsee accepts at once (its default is 100, too few for the idle workload).
 const JSONRPSEE_MAX_CONNECTIONS: u32 = 50_000;
+/// Connections swill accepts, in all and from one address: every generator connects from
+/// 127.0.0.1, and swill's default per-address limit (1,000) is below the fan-out workload's
+/// 1,000 subscribers plus its publisher and the idle workload's 10,000 connections.
+const SWILL_MAX_CONNECTIONS: usize = 50_000;
 
 /// Which server to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,19 +63,34 @@ impl Kind {
     }
 }
 
-/// Binds `addr`, builds a current_thread runtime and serves `kind` until SIGINT/SIGTERM.
-pub(crate) fn run_blocking(kind: Kind, addr: SocketAddr) -> Result<(), String> {
+/// Binds `addr`, builds a current_thread runtime and serves `kind` until SIGINT/SIGTERM;
+/// swill's pub/sub goes through the Redis server at `redis` when given.
+pub(crate) fn run_blocking(
+    kind: Kind,
+    addr: SocketAddr,
+    redis: Option<String>,
+) -> Result<(), String> {
     let listener =
         std::net::TcpListener::bind(addr).map_err(|e| format!("cannot bind {addr}: {e}"))?;
-    run_on(kind, listener, true)
+    run_with(kind, listener, true, redis)
 }
 
 /// Serves `kind` on an already bound `listener`, on a new current_thread runtime, until
-/// SIGINT/SIGTERM; `announce` prints the `listening on` line.
+/// SIGINT/SIGTERM; `announce` prints the `listening on` line (what `swill-allocs` runs).
+#[allow(dead_code)]
 pub(crate) fn run_on(
     kind: Kind,
     listener: std::net::TcpListener,
     announce: bool,
+) -> Result<(), String> {
+    run_with(kind, listener, announce, None)
+}
+
+fn run_with(
+    kind: Kind,
+    listener: std::net::TcpListener,
+    announce: bool,
+    redis: Option<String>,
 ) -> Result<(), String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -80,10 +99,15 @@ pub(crate) fn run_on(
     listener
         .set_nonblocking(true)
         .map_err(|e| format!("cannot make the listener non-blocking: {e}"))?;
-    rt.block_on(run(kind, listener, announce))
+    rt.block_on(run(kind, listener, announce, redis))
 }
 
-async fn run(kind: Kind, listener: std::net::TcpListener, announce: bool) -> Result<(), String> {
+async fn run(
+    kind: Kind,
+    listener: std::net::TcpListener,
+    announce: bool,
+    redis: Option<String>,
+) -> Result<(), String> {
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     let stop = async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -97,16 +121,29 @@ async fn run(kind: Kind, listener: std::net::TcpListener, announce: bool) -> Res
     match kind {
         Kind::Swill | Kind::Echo => {
             let listener = TcpListener::from_std(listener).map_err(|e| e.to_string())?;
-            if announce {
-                println!("listening on ws://{local}/ws");
-            }
             if kind == Kind::Swill {
-                let app = fixtures::app(swill::pubsub::PubSub::new());
+                let pubsub = match &redis {
+                    Some(url) => swill::pubsub::PubSub::builder()
+                        .redis(url)
+                        .await
+                        .map_err(|e| format!("cannot reach Redis at {url}: {e}"))?,
+                    None => swill::pubsub::PubSub::new(),
+                };
+                let config = swill::Config::default()
+                    .max_connections(SWILL_MAX_CONNECTIONS)
+                    .max_connections_per_ip(SWILL_MAX_CONNECTIONS);
+                let app = fixtures::app(pubsub).config(config);
+                if announce {
+                    println!("listening on ws://{local}/ws");
+                }
                 tokio::select! {
                     r = swill::serve(listener, app).into_future() => r.map_err(|e| e.to_string()),
                     r = stop => r,
                 }
             } else {
+                if announce {
+                    println!("listening on ws://{local}/ws");
+                }
                 let router = axum::Router::new().route("/ws", any(echo::upgrade));
                 tokio::select! {
                     r = axum::serve(listener, router).into_future() => r.map_err(|e| e.to_string()),

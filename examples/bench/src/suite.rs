@@ -20,6 +20,13 @@ const DEFAULT_REPS: usize = 3;
 const DEFAULT_SECONDS: f64 = 2.0;
 /// Idle connections in a full run.
 const DEFAULT_IDLE: usize = 10_000;
+/// Subscribers of the fan-out workload: a full run, and the smoke run.
+const FANOUT_SUBSCRIBERS: usize = 1000;
+const FANOUT_CHECK_SUBSCRIBERS: usize = 100;
+/// Messages published per fan-out run: 3,000 × 1,000 subscribers is 3 M deliveries, about
+/// 3 s at the 1 M/s target; 200 × 100 in the smoke run.
+const FANOUT_MESSAGES: u64 = 3000;
+const FANOUT_CHECK_MESSAGES: u64 = 200;
 
 /// Options of a suite run.
 #[derive(Clone, Debug)]
@@ -34,6 +41,8 @@ pub(crate) struct Opts {
     check: bool,
     nice: i32,
     command: String,
+    /// `--only KEY,...`: just these workloads (no `--write`).
+    only: Option<Vec<String>>,
 }
 
 impl Opts {
@@ -51,6 +60,7 @@ impl Opts {
                 check: true,
                 nice: 0,
                 command: String::new(),
+                only: None,
             }
         } else {
             Self {
@@ -64,6 +74,7 @@ impl Opts {
                 check: false,
                 nice: 0,
                 command: String::new(),
+                only: None,
             }
         };
         let mut it = args.iter();
@@ -76,6 +87,9 @@ impl Opts {
                 "--write" => o.write = Some(PathBuf::from(val()?)),
                 "--no-callgrind" => o.callgrind = false,
                 "--no-allocs" => o.allocs = false,
+                "--only" => {
+                    o.only = Some(val()?.split(',').map(str::to_owned).collect());
+                }
                 "--nice" => {
                     let n: i32 = val()?.parse().map_err(|_| "bad --nice")?;
                     NICE.store(n, Ordering::Relaxed);
@@ -85,6 +99,11 @@ impl Opts {
             }
         }
         o.reps = o.reps.max(1);
+        if o.only.is_some() && o.write.is_some() {
+            return Err(
+                "--only measures a part of the suite: it cannot --write the results".into(),
+            );
+        }
         let mut cmd = String::from("cargo run --release -p swill-bench --");
         if check {
             cmd.push_str(" --check");
@@ -201,6 +220,120 @@ pub(crate) fn start_cmd(mut cmd: Command, what: &str) -> Result<Server, String> 
     Ok(Server { child, url, pid })
 }
 
+/// A `redis-server` child process on a free loopback port, pinned with the servers; killed
+/// on drop.
+pub(crate) struct Redis {
+    child: Child,
+    pub(crate) url: String,
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Redis {
+    /// Starts `redis-server` (no persistence) and waits until it accepts connections;
+    /// `None` when it is not installed.
+    pub(crate) fn start(pin: bool) -> Result<Option<Self>, String> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| format!("no free port: {e}"))?
+            .port();
+        let mut cmd = pinned(pin, 0, Path::new("redis-server"));
+        cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--logfile", ""])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        // taskset and nice report a missing program as exit status 127, not as NotFound.
+        let installed = Command::new("redis-server")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !installed {
+            return Ok(None);
+        }
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start redis-server: {e}"))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let ready = lines.by_ref().any(|l| {
+            l.as_deref()
+                .is_ok_and(|l| l.contains("Ready to accept connections"))
+        });
+        let redis = Self {
+            child,
+            url: format!("redis://127.0.0.1:{port}"),
+        };
+        if !ready {
+            return Err("redis-server exited before it was ready".into());
+        }
+        // Keep draining its log so that it never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Ok(Some(redis))
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+/// The servers of one fan-out workload: one swill instance, or two sharing topics through
+/// a Redis server (all on CPU 0).
+struct Fanout {
+    servers: Vec<Server>,
+    redis: Option<Redis>,
+}
+
+impl Fanout {
+    /// Starts the servers; `None` when Redis is wanted but not installed, outside the smoke
+    /// run (where it is an error).
+    fn start(redis: bool, pin: bool, check: bool) -> Result<Option<Self>, String> {
+        if !redis {
+            return Ok(Some(Self {
+                servers: vec![start(Kind::Swill, pin)?],
+                redis: None,
+            }));
+        }
+        let Some(r) = Redis::start(pin)? else {
+            if check {
+                return Err(
+                    "redis-server is not installed (apt-get install redis-server); the smoke run needs it for the Redis fan-out".into(),
+                );
+            }
+            return Ok(None);
+        };
+        let mut servers = Vec::new();
+        for _ in 0..2 {
+            let mut cmd = pinned(pin, 0, &exe()?);
+            cmd.args(["serve", "swill", "--addr", "127.0.0.1:0", "--redis", &r.url]);
+            servers.push(start_cmd(cmd, "swill (Redis)")?);
+        }
+        Ok(Some(Self {
+            servers,
+            redis: Some(r),
+        }))
+    }
+
+    /// The generator options that name the other server processes.
+    fn more(&self) -> Vec<String> {
+        let mut m = Vec::new();
+        if let Some(second) = self.servers.get(1) {
+            m.extend(["--url2".to_owned(), second.url.clone()]);
+            m.extend(["--server-pid".to_owned(), second.pid.to_string()]);
+        }
+        if let Some(r) = &self.redis {
+            m.extend(["--server-pid".to_owned(), r.pid().to_string()]);
+        }
+        m
+    }
+}
+
 /// Starts one of the three servers on CPU 0.
 pub(crate) fn start(kind: Kind, pin: bool) -> Result<Server, String> {
     let mut cmd = pinned(pin, 0, &exe()?);
@@ -287,6 +420,8 @@ struct Workload {
     kinds: &'static [Kind],
     metric: Metric,
     target: Target,
+    /// Fan-out: through Redis, subscribers split over two instances.
+    redis: bool,
 }
 
 /// A target from issue #10.
@@ -318,6 +453,7 @@ fn workloads() -> Vec<Workload> {
         kinds,
         metric,
         target,
+        redis: false,
     };
     let mut two = w(
         "unary-16x16-2gen",
@@ -330,6 +466,30 @@ fn workloads() -> Vec<Workload> {
         Target::None,
     );
     two.procs = 2;
+    let fanout = w(
+        "fanout",
+        "fan-out, 1 topic × 1,000 subscribers, deliveries",
+        Mode::Fanout,
+        FANOUT_SUBSCRIBERS,
+        crate::fanout::DEFAULT_DEPTH,
+        &[Kind::Swill],
+        Metric::Rate,
+        Target::AtLeast(1e6),
+    );
+    // Through Redis the publisher publishes one message after the other (one call in
+    // flight): swill orders the messages of one publisher that publishes them one after the
+    // other, and pipelined publish calls through Redis do arrive reordered.
+    let mut redis = w(
+        "fanout-redis",
+        "fan-out through Redis, 2 instances × 500 subscribers",
+        Mode::Fanout,
+        FANOUT_SUBSCRIBERS,
+        1,
+        &[Kind::Swill],
+        Metric::Rate,
+        Target::AtLeast(1e6),
+    );
+    redis.redis = true;
     vec![
         w(
             "unary-16x16",
@@ -392,6 +552,8 @@ fn workloads() -> Vec<Workload> {
             Target::AtLeast(5e6),
         ),
         two,
+        fanout,
+        redis,
         w(
             "idle",
             "idle connection, server RSS",
@@ -411,6 +573,10 @@ struct Sample {
     value: f64,
     gen_cpu: f64,
     srv_cpu: f64,
+    /// Fan-out: deliveries per second of server CPU time, and the share of the run the
+    /// server processes spent waiting for a CPU, summed over them (NaN for other workloads).
+    cpu_rate: f64,
+    srv_wait: f64,
 }
 
 fn mode_name(m: Mode) -> &'static str {
@@ -419,6 +585,7 @@ fn mode_name(m: Mode) -> &'static str {
         Mode::Stream => "stream",
         Mode::Blob => "blob",
         Mode::Idle => "idle",
+        Mode::Fanout => "fanout",
     }
 }
 
@@ -428,6 +595,18 @@ fn run_one(
     kind: Kind,
     pin: bool,
     o: &Opts,
+) -> Result<Sample, String> {
+    run_with(w, server, kind, pin, o, &[])
+}
+
+/// [`run_one`] with more generator options (`more`) after the workload's own.
+fn run_with(
+    w: &Workload,
+    server: &Server,
+    kind: Kind,
+    pin: bool,
+    o: &Opts,
+    more: &[String],
 ) -> Result<Sample, String> {
     let mut extra: Vec<String> = vec![
         "--mode".into(),
@@ -447,6 +626,16 @@ fn run_one(
     if w.mode == Mode::Stream && o.check {
         extra.extend(["--items".into(), "100000".into()]);
     }
+    if w.mode == Mode::Fanout {
+        let (subs, messages) = if o.check {
+            (FANOUT_CHECK_SUBSCRIBERS, FANOUT_CHECK_MESSAGES)
+        } else {
+            (w.conns, FANOUT_MESSAGES)
+        };
+        extra[3] = subs.to_string();
+        extra.extend(["--total".into(), messages.to_string()]);
+    }
+    extra.extend(more.iter().cloned());
     let res = generate(server, kind, pin, w.procs, &extra)?;
     let key = match w.metric {
         Metric::Rate => "rate",
@@ -457,6 +646,7 @@ fn run_one(
     let mut value = 0.0;
     let mut gen_cpu: f64 = 0.0;
     let mut srv_cpu = f64::NAN;
+    let (mut cpu_rate, mut srv_wait) = (f64::NAN, f64::NAN);
     for f in &res {
         if field(f, "verified") < 1.0 {
             return Err(format!(
@@ -468,6 +658,8 @@ fn run_one(
         value += field(f, key);
         gen_cpu = gen_cpu.max(field(f, "gen_cpu"));
         srv_cpu = field(f, "srv_cpu");
+        cpu_rate = field(f, "cpu_rate");
+        srv_wait = field(f, "srv_wait_s") / field(f, "wall_s");
     }
     if w.metric == Metric::P50 {
         value /= res.len() as f64;
@@ -476,6 +668,8 @@ fn run_one(
         value,
         gen_cpu,
         srv_cpu,
+        cpu_rate,
+        srv_wait,
     })
 }
 
@@ -590,14 +784,26 @@ pub(crate) fn run(o: &Opts) -> Result<(), String> {
         o.reps,
         o.seconds
     );
-    let all = workloads();
+    let mut all = workloads();
+    if let Some(only) = &o.only {
+        if let Some(bad) = only
+            .iter()
+            .find(|k| !all.iter().any(|w| w.key == k.as_str()))
+        {
+            return Err(format!("no workload {bad}"));
+        }
+        all.retain(|w| only.iter().any(|k| k == w.key));
+    }
     let mut res = Results::default();
     let servers: Vec<(Kind, Server)> = ALL
         .iter()
         .map(|&k| start(k, pin).map(|s| (k, s)))
         .collect::<Result<_, _>>()?;
     for rep in 0..o.reps {
-        for w in all.iter().filter(|w| w.mode != Mode::Idle) {
+        for w in all
+            .iter()
+            .filter(|w| !matches!(w.mode, Mode::Idle | Mode::Fanout))
+        {
             for (k, srv) in servers.iter().filter(|(k, _)| w.kinds.contains(k)) {
                 let s = run_one(w, srv, *k, pin, o)?;
                 eprintln!(
@@ -614,6 +820,30 @@ pub(crate) fn run(o: &Opts) -> Result<(), String> {
         }
     }
     drop(servers);
+    for w in all.iter().filter(|w| w.mode == Mode::Fanout) {
+        // Fresh servers: the fan-out's 1,000 connections do not linger in the other runs.
+        let Some(setup) = Fanout::start(w.redis, pin, o.check)? else {
+            println!(
+                "skipped: {} (redis-server is not installed: apt-get install redis-server)",
+                w.label
+            );
+            continue;
+        };
+        for rep in 0..o.reps {
+            let s = run_with(w, &setup.servers[0], Kind::Swill, pin, o, &setup.more())?;
+            eprintln!(
+                "  rep {} {:<18} {:<9} {:>12}  per server CPU-second {}, server waited for a CPU {:.0} % of the run, generator CPU {:.0} %",
+                rep + 1,
+                w.key,
+                "swill",
+                fmt_value(w.metric, s.value),
+                fmt_value(w.metric, s.cpu_rate),
+                s.srv_wait * 100.0,
+                s.gen_cpu * 100.0,
+            );
+            res.samples.entry((w.key, "swill")).or_default().push(s);
+        }
+    }
     for w in all.iter().filter(|w| w.mode == Mode::Idle) {
         for rep in 0..o.reps {
             for &k in w.kinds {
@@ -747,6 +977,51 @@ fn table(all: &[Workload], res: &Results, o: &Opts) -> String {
                 k.name(),
                 pct(&srv),
                 pct(&gen)
+            );
+        }
+    }
+    let fan: Vec<&Workload> = all
+        .iter()
+        .filter(|w| w.mode == Mode::Fanout && !res.get(w.key, Kind::Swill).is_empty())
+        .collect();
+    if !fan.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nFan-out: deliveries are messages × subscribers, over the time from the first publish to the last delivery, every delivery checked (in order, byte for byte). Per server CPU-second divides them by the CPU time the server processes spent in that window (`/proc/PID/schedstat`; through Redis both instances and redis-server, all on CPU 0): what the core would sustain with nothing else on it. Waiting is the share of the run the server processes were runnable but not running (other work on their core).\n"
+        );
+        let _ = writeln!(
+            s,
+            "| workload | deliveries/s (wall) | deliveries per server CPU-second | server CPU per delivery | server waiting for a CPU | generator CPU |"
+        );
+        let _ = writeln!(s, "|---|---|---|---|---|---|");
+        for w in fan {
+            let sm = res.get(w.key, Kind::Swill);
+            let col = |f: fn(&Sample) -> f64| sm.iter().map(f).collect::<Vec<f64>>();
+            let per_delivery: Vec<f64> = col(|x| 1e6 / x.cpu_rate);
+            let pct = |v: &[f64]| {
+                let (m, lo, hi) = stats(v);
+                if !m.is_finite() {
+                    "—".to_owned()
+                } else if v.len() > 1 {
+                    format!("{:.0} % ({:.0}–{:.0})", m * 100.0, lo * 100.0, hi * 100.0)
+                } else {
+                    format!("{:.0} %", m * 100.0)
+                }
+            };
+            let (us, lo, hi) = stats(&per_delivery);
+            let us = if per_delivery.len() > 1 {
+                format!("{us:.2} µs ({lo:.2}–{hi:.2})")
+            } else {
+                format!("{us:.2} µs")
+            };
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {us} | {} | {} |",
+                w.label,
+                fmt_stat(w.metric, &col(|x| x.value)),
+                fmt_stat(w.metric, &col(|x| x.cpu_rate)),
+                pct(&col(|x| x.srv_wait)),
+                pct(&col(|x| x.gen_cpu)),
             );
         }
     }

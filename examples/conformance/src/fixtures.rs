@@ -208,7 +208,7 @@ async fn subscribe(
     conn: Connection,
     State(pubsub): State<PubSub>,
     res: Response,
-) -> impl Stream<Item = Result<Value, Error>> {
+) -> impl Stream<Item = Result<swill::Encoded, Error>> {
     let sub = pubsub.resume_from(&conn, req.into_data(), since).await;
     Subscription::or_failed(sub).announce(&res)
 }

@@ -48,7 +48,7 @@ pin_project! {
         // The result waiting for `write_item`.
         slot: Option<T>,
         // The same result, already encoded because output hooks wanted its bytes.
-        encoded: Option<Vec<u8>>,
+        encoded: Option<Bytes>,
         // What the source produced while an eager METADATA frame had to go first.
         stashed: Option<Option<SrcItem<T>>>,
         pending: Option<(BoxFuture<'static, HookResult>, After)>,
@@ -132,7 +132,7 @@ fn step(after: After, ctx: &CallContext, view: CallView) -> Step {
 impl<S, T, P> CallBody for Body<S, T, P>
 where
     S: Stream<Item = SrcItem<T>> + Send,
-    T: Serialize + Send,
+    T: Serialize + Send + 'static,
     P: Pump,
 {
     fn poll_step(self: Pin<&mut Self>, cx: &mut Context<'_>, view: CallView) -> Poll<Step> {
@@ -212,14 +212,14 @@ where
                         return Poll::Ready(step(After::Item { single }, this.ctx, view));
                     }
                     // Output hooks want the encoded message: encode once, keep the bytes.
-                    let bytes = match super::encode_payload(&item) {
+                    let bytes = match super::item_bytes(&item) {
                         Ok(b) => b,
                         Err(e) => {
                             *this.finished = true;
                             return Poll::Ready(Step::Failed(HookError::Fail(e)));
                         }
                     };
-                    let raw = RawMessage(Bytes::from(bytes.clone()));
+                    let raw = RawMessage(bytes.clone());
                     *this.encoded = Some(bytes);
                     let (h, c) = (this.hooks.clone(), this.ctx.clone());
                     let fire_leading = !view.leading_sent;
@@ -262,7 +262,7 @@ where
             return Ok(());
         }
         match this.slot.take() {
-            Some(item) => super::encode_into(out, &item),
+            Some(item) => super::encode_item(out, &item),
             None => Err(Error::internal()),
         }
     }

@@ -269,6 +269,35 @@ pub(crate) fn encode_into<T: Serialize + ?Sized>(
     })
 }
 
+/// Encodes a handler's result into its frame: an [`Encoded`](crate::Encoded) result's bytes
+/// are copied verbatim (they were checked, or encoded by swill, when it was built); any other
+/// type goes through [`encode_into`].
+///
+/// The choice is made per result type when the handler is registered (the `TypeId`
+/// comparison is a constant in each monomorphized copy), so the other types pay nothing, and
+/// `Encoded` needs no magic in the serializer: nested inside another type it serializes as
+/// the value it holds.
+#[inline]
+pub(crate) fn encode_item<T: Serialize + 'static>(
+    out: &mut Vec<u8>,
+    value: &T,
+) -> Result<(), Error> {
+    if let Some(e) = (value as &dyn std::any::Any).downcast_ref::<crate::payload::Encoded>() {
+        out.extend_from_slice(e.as_bytes());
+        return Ok(());
+    }
+    encode_into(out, value)
+}
+
+/// A handler's result as its own bytes (for the output hooks): an `Encoded` result's bytes
+/// shared as they are, any other type encoded once.
+pub(crate) fn item_bytes<T: Serialize + 'static>(value: &T) -> Result<Bytes, Error> {
+    if let Some(e) = (value as &dyn std::any::Any).downcast_ref::<crate::payload::Encoded>() {
+        return Ok(e.bytes().clone());
+    }
+    encode_payload(value).map(Bytes::from)
+}
+
 pub(crate) fn encode_payload<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
     let mut out = Vec::new();
     encode_into(&mut out, value)?;

@@ -169,8 +169,7 @@ impl<'a> Reader<'a> {
     /// Skips one complete value and returns its bytes.
     fn value(&mut self) -> Result<&'a [u8], Kind> {
         let start = self.pos;
-        // Remaining element counts of the open containers, innermost last.
-        let mut open: Vec<u64> = Vec::new();
+        let mut open = Open::new();
         loop {
             let children = match self.head()? {
                 Head::Array(n) => u64::from(n),
@@ -178,24 +177,14 @@ impl<'a> Reader<'a> {
                 _ => 0,
             };
             if children > 0 {
-                if open.len() >= MAX_DEPTH {
+                if open.depth() >= MAX_DEPTH {
                     return Err(Kind::TooDeep);
                 }
                 open.push(children);
                 continue;
             }
-            // One value is complete: count it against its container, closing finished ones.
-            loop {
-                match open.last_mut() {
-                    None => return self.buf.get(start..self.pos).ok_or(Kind::Truncated),
-                    Some(left) => {
-                        *left = left.saturating_sub(1);
-                        if *left > 0 {
-                            break;
-                        }
-                        open.pop();
-                    }
-                }
+            if open.complete_one() {
+                return self.buf.get(start..self.pos).ok_or(Kind::Truncated);
             }
         }
     }
@@ -220,6 +209,65 @@ impl<'a> Reader<'a> {
             self.value()?;
         }
         Ok(self.buf.get(start..self.pos))
+    }
+}
+
+/// Open containers kept in place by a skip-walk before it spills to the heap: payloads
+/// rarely nest deeper, so walking one allocates nothing.
+const OPEN_INLINE: usize = 16;
+
+/// The remaining element counts of a skip-walk's open containers, innermost last: the first
+/// [`OPEN_INLINE`] levels in place, deeper ones on the heap.
+pub(crate) struct Open {
+    inline: [u64; OPEN_INLINE],
+    spill: Vec<u64>,
+    depth: usize,
+}
+
+impl Open {
+    pub(crate) const fn new() -> Self {
+        Self {
+            inline: [0; OPEN_INLINE],
+            spill: Vec::new(),
+            depth: 0,
+        }
+    }
+
+    /// How many containers are open.
+    pub(crate) const fn depth(&self) -> usize {
+        self.depth
+    }
+
+    /// Opens a container of `children` values (more than 0).
+    pub(crate) fn push(&mut self, children: u64) {
+        match self.inline.get_mut(self.depth) {
+            Some(slot) => *slot = children,
+            None => self.spill.push(children),
+        }
+        self.depth += 1;
+    }
+
+    /// Counts one complete value against the innermost open container, closing the ones it
+    /// completes; `true` once no container is open (the walk's value is complete).
+    pub(crate) fn complete_one(&mut self) -> bool {
+        while let Some(top) = self.depth.checked_sub(1) {
+            let left = match self.inline.get_mut(top) {
+                Some(l) => l,
+                None => match self.spill.last_mut() {
+                    Some(l) => l,
+                    None => return true,
+                },
+            };
+            *left = left.saturating_sub(1);
+            if *left > 0 {
+                return false;
+            }
+            if top >= OPEN_INLINE {
+                self.spill.pop();
+            }
+            self.depth = top;
+        }
+        true
     }
 }
 

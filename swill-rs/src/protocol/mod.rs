@@ -89,6 +89,7 @@ mod transmit;
 mod client;
 
 pub use client::{ClientConn, ClientEvent, UNKNOWN_ERROR_CODE};
+pub(crate) use codec::Open;
 pub use codec::{
     decode_error_data, decode_error_data_lenient, decode_request, decode_response,
     encode_error_data, encode_request, encode_response, encode_response_head, encode_response_tail,

@@ -14,14 +14,16 @@ use serde::de::DeserializeOwned;
 use super::history::{Admit, Cursor};
 use super::hub::Slot;
 use super::queue::{LagPolicy, Lagged, Next, Recv};
-use super::{HistoryRead, Inner, Message, Position};
+use super::{HistoryRead, Inner, Message, Position, PubSubError};
 use crate::{Code, Error, Metadata, Response, Value};
 
 /// A subscription to one or more topics; dropping it unsubscribes.
 ///
 /// Server code reads it as values with [`recv`](Self::recv), which reports gaps as
 /// [`Recv::Lagged`]. A handler returns it as its streaming response: as a
-/// [`Stream`]`<Item = Result<T, Error>>` it decodes each message into `T`, and a gap that ends
+/// [`Stream`]`<Item = Result<T, Error>>` it decodes each message into `T` (a
+/// `Subscription<`[`Encoded`](crate::Encoded)`>` forwards the published bytes instead, never
+/// decoded, straight into each subscriber's frames), and a gap that ends
 /// the subscription (see [`LagPolicy`]) becomes the call's ERROR (503, with `data`
 /// `{"lagged": capacity}` or `{"interrupted": true}`), so the client knows to resubscribe.
 /// Gaps that do not end it (drops under [`LagPolicy::DropOldest`]) are counted in
@@ -312,7 +314,23 @@ fn lag_error(lagged: Lagged) -> Error {
     }
 }
 
-impl<T: DeserializeOwned> Stream for Subscription<T> {
+/// A message as the stream's item: [`Encoded`](crate::Encoded) takes the published bytes as
+/// they are (checked to be one MessagePack value, since `Message::new` and other instances
+/// through a backend may carry any bytes, but never decoded); any other type is decoded.
+fn item_of<T: DeserializeOwned + 'static>(m: &super::Message) -> Result<T, PubSubError> {
+    let mut slot: Option<T> = None;
+    if let Some(raw) =
+        (&mut slot as &mut dyn std::any::Any).downcast_mut::<Option<crate::Encoded>>()
+    {
+        let e = crate::Encoded::new(m.payload().clone())
+            .map_err(|e| PubSubError::Decode(e.to_string()))?;
+        *raw = Some(e);
+        return slot.ok_or_else(|| PubSubError::Decode("unreachable".into()));
+    }
+    m.decode::<T>()
+}
+
+impl<T: DeserializeOwned + 'static> Stream for Subscription<T> {
     type Item = Result<T, Error>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -328,7 +346,7 @@ impl<T: DeserializeOwned> Stream for Subscription<T> {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(None) => return Poll::Ready(None),
                 Poll::Ready(Some(Recv::Message(m))) => {
-                    return Poll::Ready(Some(m.decode::<T>().map_err(|e| {
+                    return Poll::Ready(Some(item_of::<T>(&m).map_err(|e| {
                         this.end();
                         Error::from(e)
                     })));

@@ -246,6 +246,22 @@ where
                 self.fail_call(seq, e);
                 false
             }
+            Err(crate::protocol::SendError::InvalidData) => {
+                // A result whose bytes are not exactly one MessagePack value (a pre-encoded
+                // item built from bad bytes): nothing was queued, the call is still open, and
+                // the client must get an answer rather than wait forever.
+                if let Some(suppressed) = logs(&self.app) {
+                    tracing::error!(
+                        seq = seq.0,
+                        suppressed,
+                        "a handler's result is not exactly one MessagePack value"
+                    );
+                }
+                let err = Error::internal()
+                    .with_debug_reason("the result is not exactly one MessagePack value".into());
+                self.fail_call(seq, err);
+                false
+            }
             Err(_) => {
                 // The engine no longer has the call (cancelled meanwhile): drop it quietly.
                 if let Some(call) = self.calls.remove(seq) {
