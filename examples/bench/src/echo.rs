@@ -2,9 +2,11 @@
 //! WebSocket echoes every binary message, with swill's server I/O set-up, byte for byte.
 //!
 //! swill's server (`swill-rs/src/server/service.rs`, `io.rs`) takes the upgraded TCP stream
-//! back from hyper, reads it through `AdaptiveIo` (64 KiB socket reads, the chunk released
-//! while idle) and gives tungstenite a 2 KiB read buffer and a 64 KiB write buffer. The echo
-//! does the same, so the only difference left between the two is swill's protocol work: the
+//! back from hyper, reads it through `AdaptiveIo` (straight into tungstenite's buffer while
+//! messages fit in it; 64 KiB socket reads once a read fills it, that chunk kept while the
+//! connection is busy and given back after a quiet tick) and gives tungstenite a 1 KiB read
+//! buffer and a 64 KiB write buffer. The echo does the same (its quiet tick is swill's
+//! default ping interval), so the only difference left between the two is swill's protocol work: the
 //! envelope, the call table and the handler. (axum's own `WebSocketUpgrade` cannot take an
 //! I/O wrapper, and with its `read_buffer_size(64 KiB)` tungstenite zero-fills 64 KiB before
 //! every socket read: callgrind counts ~7,600 instructions per echoed frame that way, so it
@@ -33,7 +35,10 @@ use tokio_tungstenite::WebSocketStream;
 use crate::serve::MAX_MESSAGE;
 
 /// tungstenite's read buffer, as swill's `READ_BUFFER`.
-pub(crate) const READ_BUFFER: usize = 2 * 1024;
+pub(crate) const READ_BUFFER: usize = 1024;
+/// How long the connection must be quiet before the read chunk is given back, as swill's
+/// quiet tick (its default ping interval).
+const QUIET_TICK: std::time::Duration = std::time::Duration::from_secs(20);
 /// Output buffered before a socket write, as swill's `WRITE_BUFFER`.
 pub(crate) const WRITE_BUFFER: usize = 64 * 1024;
 /// Bytes asked of the socket per read while data flows, as swill's `AdaptiveIo::CHUNK`.
@@ -92,8 +97,16 @@ fn status(code: StatusCode) -> Response {
     res
 }
 
-async fn echo<S: AsyncRead + AsyncWrite + Unpin>(mut ws: WebSocketStream<S>) {
-    while let Some(Ok(msg)) = ws.next().await {
+async fn echo<S: AsyncRead + AsyncWrite + Unpin>(mut ws: WebSocketStream<AdaptiveIo<S>>) {
+    loop {
+        let msg = match tokio::time::timeout(QUIET_TICK, ws.next()).await {
+            Err(_) => {
+                ws.get_mut().release();
+                continue;
+            }
+            Ok(Some(Ok(msg))) => msg,
+            Ok(_) => return,
+        };
         if feed_binary(&mut ws, msg).await.is_err() {
             return;
         }
@@ -127,11 +140,13 @@ async fn feed_binary<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// Socket reads of [`CHUNK`] bytes served to tungstenite's small reads from memory; the
-/// chunk is given back while the socket has nothing (swill's `AdaptiveIo`, same behaviour).
+/// Reads straight into tungstenite's buffer until a read fills it, then socket reads of
+/// [`CHUNK`] bytes served from memory; the chunk is kept while the connection is busy and
+/// given back by `release` after a quiet tick (swill's `AdaptiveIo`, same behaviour).
 struct AdaptiveIo<S> {
     inner: S,
     buf: BytesMut,
+    chunk: bool,
 }
 
 impl<S> AdaptiveIo<S> {
@@ -139,6 +154,14 @@ impl<S> AdaptiveIo<S> {
         Self {
             inner,
             buf: BytesMut::new(),
+            chunk: false,
+        }
+    }
+
+    fn release(&mut self) {
+        if self.chunk && self.buf.is_empty() {
+            self.buf = BytesMut::new();
+            self.chunk = false;
         }
     }
 }
@@ -151,15 +174,22 @@ impl<S: AsyncRead + Unpin> AsyncRead for AdaptiveIo<S> {
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
         if this.buf.is_empty() {
-            if out.remaining() >= CHUNK {
-                return Pin::new(&mut this.inner).poll_read(cx, out);
+            if out.remaining() >= CHUNK || !this.chunk {
+                let room = out.remaining();
+                let before = out.filled().len();
+                let res = Pin::new(&mut this.inner).poll_read(cx, out);
+                if let Poll::Ready(Ok(())) = res {
+                    if room < CHUNK && out.filled().len() - before == room {
+                        this.buf.reserve(CHUNK);
+                        this.chunk = true;
+                    }
+                }
+                return res;
             }
+            this.buf.clear();
             this.buf.reserve(CHUNK);
             match tokio_util::io::poll_read_buf(Pin::new(&mut this.inner), cx, &mut this.buf) {
-                Poll::Pending => {
-                    this.buf = BytesMut::new();
-                    return Poll::Pending;
-                }
+                Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Ready(Ok(0)) => return Poll::Ready(Ok(())),
                 Poll::Ready(Ok(_)) => {}
