@@ -15,7 +15,7 @@
 //! Request metadata and the reply's leading/trailing metadata go through [`Client::rpc`]'s
 //! [`CallBuilder`]. Dropping a stream, a reply future or an unfinished call future cancels the
 //! call (CANCEL is sent). Server errors arrive as [`ClientError::Rpc`] holding the
-//! [`Error`] the server sent.
+//! [`Error`](crate::Error) the server sent.
 //!
 //! # Reconnecting
 //!
@@ -54,6 +54,7 @@
 mod backoff;
 mod connect;
 mod driver;
+mod error;
 mod reply;
 mod resume;
 
@@ -69,7 +70,6 @@ use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 
 use crate::protocol::Shape;
-use crate::Error;
 use crate::Metadata;
 
 pub use backoff::{
@@ -77,6 +77,7 @@ pub use backoff::{
     DEFAULT_RECONNECT_INITIAL_DELAY, DEFAULT_RECONNECT_JITTER, DEFAULT_RECONNECT_MAX_DELAY,
 };
 pub use connect::Subprotocol;
+pub use error::{ClientError, MAX_REFUSAL_BODY};
 pub use reply::{Events, ReplyFuture, RequestSink, ResponseStream};
 pub use resume::{Position, ResumeCause, Resumed, StreamEvent};
 
@@ -100,93 +101,6 @@ pub const DEFAULT_WAIT_FOR_CONNECTION: Duration = Duration::from_secs(15);
 /// reconnect is answered, so a quiet stream survives any number of reconnects; five lag
 /// repairs in a row without one item mean the stream cannot keep up.
 pub const DEFAULT_MAX_RESUME_ATTEMPTS: u32 = 5;
-
-/// What can go wrong with a call from the client's side.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ClientError {
-    /// The server answered with an ERROR frame.
-    #[error("the server answered with {0}")]
-    Rpc(Error),
-    /// The connection could not be opened.
-    #[error("cannot connect: {0}")]
-    Connect(#[source] tokio_tungstenite::tungstenite::Error),
-    /// The server answered the upgrade with an HTTP error instead of switching protocols:
-    /// for example a `before_connection` hook's 401, a limit's 429 or 503, or a 403 for an
-    /// origin or network. 401 and 403 end reconnecting (a retry would be refused the same
-    /// way); others are retried with the reconnect policy.
-    #[error("the server refused the connection: {status}{}", body_suffix(.body))]
-    Refused {
-        /// The HTTP status code.
-        status: u16,
-        /// The response body, as text (at most [`MAX_REFUSAL_BODY`] bytes of it).
-        body: String,
-    },
-    /// The server did not select a swill subprotocol.
-    #[error("the server did not accept the swill subprotocol")]
-    Subprotocol,
-    /// The client is closed ([`Client::close`], reconnecting gave up or is off, or every
-    /// handle was dropped): the call was not sent, or was ended by the close.
-    #[error("the client is closed")]
-    Closed,
-    /// The connection dropped while the call was in flight. The call was not sent again (it
-    /// may not be idempotent): whether the server ran it is unknown.
-    #[error("the connection dropped while the call was in flight")]
-    Disconnected,
-    /// The call was made while the client was reconnecting, and no connection came within
-    /// [`ClientBuilder::wait_for_connection`].
-    #[error("no connection to the server")]
-    Unavailable,
-    /// A connection attempt did not finish within [`ClientBuilder::handshake_timeout`].
-    #[error("the connection handshake timed out")]
-    HandshakeTimeout,
-    /// A request could not be encoded.
-    #[error("cannot encode the request")]
-    Encode(#[source] rmp_serde::encode::Error),
-    /// A reply could not be decoded into the expected type.
-    #[error("cannot decode the reply")]
-    Decode(#[source] rmp_serde::decode::Error),
-    /// The call was used out of order (e.g. an item after `end`).
-    #[error("the call no longer accepts this")]
-    Finished,
-}
-
-/// How much of a refused upgrade's body [`ClientError::Refused`] keeps: enough for any
-/// human-readable reason, not a way for a server to make the client hold megabytes.
-pub const MAX_REFUSAL_BODY: usize = 4096;
-
-fn body_suffix(body: &str) -> String {
-    if body.is_empty() {
-        String::new()
-    } else {
-        format!(": {body}")
-    }
-}
-
-impl ClientError {
-    /// The HTTP status of a refused upgrade ([`Refused`](Self::Refused)).
-    pub fn refused_status(&self) -> Option<u16> {
-        match self {
-            Self::Refused { status, .. } => Some(*status),
-            _ => None,
-        }
-    }
-
-    /// The server's error, when this is one.
-    pub fn rpc(&self) -> Option<&Error> {
-        match self {
-            Self::Rpc(e) => Some(e),
-            _ => None,
-        }
-    }
-
-    /// Whether the call failed for want of a connection ([`Disconnected`](Self::Disconnected),
-    /// [`Unavailable`](Self::Unavailable) or [`Closed`](Self::Closed)) rather than by the
-    /// server's answer or the data.
-    pub fn is_connection(&self) -> bool {
-        matches!(self, Self::Disconnected | Self::Unavailable | Self::Closed)
-    }
-}
 
 /// Where the client's connection is; see [`Client::state`] and [`Client::watch_state`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -122,12 +122,14 @@ mod hub;
 mod memory;
 mod message;
 mod presence;
+mod push;
 mod queue;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis;
 mod session;
 mod subscription;
+mod topics;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -158,6 +160,7 @@ pub use session::{
     DEFAULT_SESSION_QUERY, DEFAULT_SESSION_TTL, MAX_SESSION_ID_LEN,
 };
 pub use subscription::{Since, Subscription, SINCE_KEY};
+pub use topics::Topics;
 
 use crate::Connection;
 use hub::Hub;
@@ -433,86 +436,6 @@ impl PubSub {
         Ok(self.subscribe_as(vec![topic], info, since).await?)
     }
 
-    /// The inbox of `conn`: one subscription to [`ALL_TOPIC`], its connection topic and, if
-    /// [`PubSubBuilder::identify`] names its user, the user topic. Not checked by the
-    /// authorization function (the topics are the connection's own).
-    ///
-    /// # Errors
-    ///
-    /// 503 when the backend cannot subscribe.
-    pub async fn inbox<T: DeserializeOwned>(
-        &self,
-        conn: &Connection,
-    ) -> Result<Subscription<T>, crate::Error> {
-        let user = self.user_of(conn);
-        let mut topics: Vec<Arc<str>> = vec![
-            Arc::from(ALL_TOPIC),
-            Arc::from(self.connection_topic(conn.id())),
-        ];
-        if let Some(u) = &user {
-            topics.push(Arc::from(Self::user_topic(u)));
-        }
-        let info = SubscriberInfo::connection(conn.id(), user);
-        Ok(self.subscribe_as(topics, info, None).await?)
-    }
-
-    /// The topic of connection `id` of this instance (what its inbox listens to). Hand it
-    /// to other instances to reach that connection from there.
-    pub fn connection_topic(&self, id: u64) -> String {
-        format!("{RESERVED_PREFIX}conn.{}.{id}", self.0.instance)
-    }
-
-    /// The topic of user `user` (every inbox of that user, on every instance).
-    pub fn user_topic(user: &str) -> String {
-        format!("{RESERVED_PREFIX}user.{user}")
-    }
-
-    /// Publishes to every inbox on every instance.
-    pub fn to_all<M: Serialize + ?Sized>(
-        &self,
-        message: &M,
-    ) -> impl Future<Output = Result<(), PubSubError>> + Send + 'static {
-        self.publish(ALL_TOPIC, message)
-    }
-
-    /// Publishes to the inbox of one connection, named by its [`connection_topic`]
-    /// (which may belong to another instance).
-    ///
-    /// [`connection_topic`]: Self::connection_topic
-    pub fn to_connection<M: Serialize + ?Sized>(
-        &self,
-        connection_topic: impl Into<Arc<str>>,
-        message: &M,
-    ) -> impl Future<Output = Result<(), PubSubError>> + Send + 'static {
-        self.publish(connection_topic, message)
-    }
-
-    /// Publishes to every inbox of `user`, on every instance.
-    pub fn to_user<M: Serialize + ?Sized>(
-        &self,
-        user: &str,
-        message: &M,
-    ) -> impl Future<Output = Result<(), PubSubError>> + Send + 'static {
-        self.publish(Self::user_topic(user), message)
-    }
-
-    /// Pushes to the inboxes on **this instance** that `filter` selects (by connection id or
-    /// user), at once; returns how many queued it. A filter is a closure and cannot travel
-    /// to other instances: to reach users wherever they are connected, use
-    /// [`to_user`](Self::to_user) for each.
-    ///
-    /// # Errors
-    ///
-    /// [`PubSubError::Encode`] when `message` cannot be encoded.
-    pub fn to_where<M: Serialize + ?Sized>(
-        &self,
-        filter: impl FnMut(&SubscriberInfo) -> bool,
-        message: &M,
-    ) -> Result<usize, PubSubError> {
-        let m = Message::encode(ALL_TOPIC, message)?;
-        Ok(self.0.hub.deliver_where(&m, filter).queued)
-    }
-
     /// Who subscribes to `topic` on this instance.
     pub fn local_subscribers(&self, topic: &str) -> Vec<SubscriberInfo> {
         self.0.hub.subscribers(topic)
@@ -628,47 +551,5 @@ impl fmt::Debug for PubSub {
             .field("capacity", &self.0.capacity)
             .field("policy", &self.0.policy)
             .finish_non_exhaustive()
-    }
-}
-
-/// One topic or several: `&str`, `String`, `Arc<str>`, or a `Vec`/array/slice of them.
-pub trait Topics {
-    /// The topic names.
-    fn into_topics(self) -> Vec<Arc<str>>;
-}
-
-impl Topics for &str {
-    fn into_topics(self) -> Vec<Arc<str>> {
-        vec![Arc::from(self)]
-    }
-}
-
-impl Topics for String {
-    fn into_topics(self) -> Vec<Arc<str>> {
-        vec![Arc::from(self)]
-    }
-}
-
-impl Topics for Arc<str> {
-    fn into_topics(self) -> Vec<Arc<str>> {
-        vec![self]
-    }
-}
-
-impl<T: Into<Arc<str>>> Topics for Vec<T> {
-    fn into_topics(self) -> Vec<Arc<str>> {
-        self.into_iter().map(Into::into).collect()
-    }
-}
-
-impl<T: Into<Arc<str>>, const N: usize> Topics for [T; N] {
-    fn into_topics(self) -> Vec<Arc<str>> {
-        self.into_iter().map(Into::into).collect()
-    }
-}
-
-impl<T: Clone + Into<Arc<str>>> Topics for &[T] {
-    fn into_topics(self) -> Vec<Arc<str>> {
-        self.iter().cloned().map(Into::into).collect()
     }
 }
