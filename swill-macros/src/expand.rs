@@ -25,14 +25,35 @@ pub(crate) fn expand(h: &Handler) -> TokenStream {
     let mut sig = item.sig.clone();
     sig.ident = syn::Ident::new("call", sig.ident.span());
     let block = &item.block;
-    let name = &h.name;
     let doc = &h.doc;
     // `async` is syntax: a plain fn runs on the blocking pool. Everything else about the
     // shape is decided by trait resolution on the types (see `swill::__private`).
-    let (probe, register) = if item.sig.asyncness.is_some() {
-        (quote!(#p::reply_probe), quote!(#p::handler))
+    let (probe, register, check) = if item.sig.asyncness.is_some() {
+        (
+            quote!(#p::reply_probe),
+            quote!(#p::handler),
+            quote!(#p::check_contract),
+        )
     } else {
-        (quote!(#p::blocking_probe), quote!(#p::blocking))
+        (
+            quote!(#p::blocking_probe),
+            quote!(#p::blocking),
+            quote!(#p::check_contract_blocking),
+        )
+    };
+    // With a contract, the name is the contract's and the types are checked against it
+    // (compile errors spanned on the contract's path).
+    let (name, contract_check) = match &h.contract {
+        Some(c) => (
+            quote!(<#c as #krate::contract::Rpc>::NAME),
+            quote_spanned! {c.span()=>
+                #check::<#c, _, _, _>(&kind, &Self::call);
+            },
+        ),
+        None => {
+            let name = &h.name;
+            (quote!(#name), quote!())
+        }
     };
 
     // One check per argument, spanned on its type, so a type that is no extractor is named
@@ -41,7 +62,7 @@ pub(crate) fn expand(h: &Handler) -> TokenStream {
         syn::FnArg::Typed(pat) => {
             let ty = &pat.ty;
             Some(quote_spanned! {ty.span()=>
-                #p::assert_arg::<_, #ty>();
+                let __claims = __claims.then::<_, #ty>();
             })
         }
         syn::FnArg::Receiver(_) => None,
@@ -61,7 +82,9 @@ pub(crate) fn expand(h: &Handler) -> TokenStream {
 
         impl #p::IntoHandler for #ident {
             fn into_handler(self) -> #p::HandlerDef {
+                let __claims = #p::no_claim();
                 #(#arg_checks)*
+                let _ = __claims;
                 #[allow(unused_imports)]
                 use #p::{
                     ReplyTier1 as _, ReplyTier2 as _, ReplyTier3 as _, ReplyTier4 as _,
@@ -71,6 +94,7 @@ pub(crate) fn expand(h: &Handler) -> TokenStream {
                 let kind = (&&&&&&#probe(&Self::call)).reply_kind();
                 #[allow(clippy::needless_borrow)]
                 let validate = (&#p::input_probe(&Self::call)).validator();
+                #contract_check
                 #register(kind, #p::Meta { name: #name, doc: #doc }, validate, Self::call)
             }
         }

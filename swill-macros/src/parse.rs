@@ -14,12 +14,15 @@ pub(crate) struct Handler {
     pub(crate) name: String,
     pub(crate) doc: String,
     pub(crate) krate: Path,
+    /// The contract the handler implements (`contract = path`): its name, checked types.
+    pub(crate) contract: Option<Path>,
 }
 
 pub(crate) fn parse(args: TokenStream, item: TokenStream) -> syn::Result<Handler> {
     let item: ItemFn = syn::parse2(item)?;
     let mut name = None;
     let mut krate: Path = syn::parse_quote!(::swill);
+    let mut contract: Option<Path> = None;
     let metas = Punctuated::<Meta, Token![,]>::parse_terminated.parse2(args)?;
     for meta in metas {
         match &meta {
@@ -27,12 +30,19 @@ pub(crate) fn parse(args: TokenStream, item: TokenStream) -> syn::Result<Handler
             Meta::NameValue(nv) if nv.path.is_ident("crate") => {
                 krate = syn::parse_str(&lit_str(&nv.value)?)?;
             }
-            _ => {
-                return Err(syn::Error::new_spanned(
-                    meta,
-                    "unknown option: expected `name = \"...\"` or `crate = \"...\"`",
-                ))
-            }
+            Meta::NameValue(nv) if nv.path.is_ident("contract") => match &nv.value {
+                Expr::Path(p) if p.qself.is_none() => contract = Some(p.path.clone()),
+                other => {
+                    return Err(syn::Error::new_spanned(
+                        other,
+                        "expected the path of a contract declared with `swill::contract!`",
+                    ))
+                }
+            },
+            _ => return Err(syn::Error::new_spanned(
+                meta,
+                "unknown option: expected `name = \"...\"`, `contract = path` or `crate = \"...\"`",
+            )),
         }
     }
     let sig = &item.sig;
@@ -46,6 +56,12 @@ pub(crate) fn parse(args: TokenStream, item: TokenStream) -> syn::Result<Handler
         return Err(syn::Error::new_spanned(
             r,
             "swill handlers are free functions, not methods",
+        ));
+    }
+    if let (Some(_), Some(c)) = (&name, &contract) {
+        return Err(syn::Error::new_spanned(
+            c,
+            "a handler with a contract serves the contract's rpc name: drop `name = ...`",
         ));
     }
     let name = match name {
@@ -76,6 +92,7 @@ pub(crate) fn parse(args: TokenStream, item: TokenStream) -> syn::Result<Handler
         name,
         doc,
         krate,
+        contract,
     })
 }
 

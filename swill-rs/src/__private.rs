@@ -7,12 +7,16 @@
 //! let validate = (&input_probe(&f::call)).validator();      // Validate on the request type?
 //! handler(kind, Meta { name, doc }, validate, f::call)      // or `blocking` for a plain fn
 //! ```
+pub use crate::handler::contract::{
+    check_contract, check_contract_blocking, ReplyStreams, RequestFits, ResponseIs,
+};
 pub use crate::handler::func::{
     Arg, Claim, Claims, HandlerFn, Ignored, Merge, Part, Single, SingleRequest, StateNeed,
     StreamOf, ViaFromCall, ViaRequest, ViaState, ViaStreaming,
 };
 pub use crate::handler::register::{
-    assert_arg, blocking, blocking_probe, handler, input_probe, reply_probe, Meta, Validator,
+    blocking, blocking_probe, handler, input_probe, no_claim, reply_probe, ClaimProbe, Meta,
+    Validator,
 };
 pub use crate::handler::reply::{
     Fallible, KindOf, Plain, ReplyKind, ReplyProbe, ReplyTier1, ReplyTier2, ReplyTier3, ReplyTier4,

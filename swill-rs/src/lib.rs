@@ -120,6 +120,7 @@
 extern crate self as swill;
 
 mod context;
+pub mod contract;
 mod error;
 pub mod handler;
 pub mod hooks;

@@ -5,7 +5,7 @@
 //!   graph has no cycle;
 //! - the sans-IO protocol core imports no runtime, no I/O crate and no other swill module;
 //! - the runtime-free layers import no runtime or web crate;
-//! - the Rust client sees only the protocol and the error/metadata layer.
+//! - the Rust client sees only the protocol and the error/metadata/contract layer.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, u8)] = &[
     ("protocol", 0),
     ("error", 1),
+    ("contract", 1),
     ("metadata", 1),
     ("payload", 1),
     ("pubsub", 1),

@@ -3,13 +3,12 @@
 
 use std::time::Duration;
 
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::backoff::ReconnectPolicy;
+pub(super) use super::transport::{Connector, Ws};
 use super::ClientError;
 
 /// Which subprotocol the client offers.
@@ -44,9 +43,9 @@ pub(super) struct Settings {
     pub(super) wait_for_connection: Duration,
     pub(super) resume: bool,
     pub(super) max_resume_attempts: u32,
+    /// Where connections run, when not over TCP to the URL's host.
+    pub(super) connector: Option<Connector>,
 }
-
-pub(super) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// A failed handshake as the caller should see it: an HTTP answer other than 101 becomes
 /// [`ClientError::Refused`] with its status and (the start of) its body.
@@ -90,11 +89,28 @@ pub(super) async fn dial(s: &Settings) -> Result<Ws, ClientError> {
         .read_buffer_size(8 * 1024)
         .max_message_size(Some(s.max_message_size))
         .max_frame_size(Some(s.max_message_size));
-    let handshake = tokio_tungstenite::connect_async_with_config(req, Some(cfg), true);
-    let (ws, res) = tokio::time::timeout(s.handshake_timeout, handshake)
-        .await
-        .map_err(|_| ClientError::HandshakeTimeout)?
-        .map_err(refusal)?;
+    let (ws, res) = if let Some(connector) = &s.connector {
+        let handshake = async {
+            let io = connector
+                .open()
+                .await
+                .map_err(|e| ClientError::Connect(tokio_tungstenite::tungstenite::Error::Io(e)))?;
+            tokio_tungstenite::client_async_with_config(req, io, Some(cfg))
+                .await
+                .map_err(refusal)
+        };
+        let (ws, res) = tokio::time::timeout(s.handshake_timeout, handshake)
+            .await
+            .map_err(|_| ClientError::HandshakeTimeout)??;
+        (Ws::Custom(ws), res)
+    } else {
+        let handshake = tokio_tungstenite::connect_async_with_config(req, Some(cfg), true);
+        let (ws, res) = tokio::time::timeout(s.handshake_timeout, handshake)
+            .await
+            .map_err(|_| ClientError::HandshakeTimeout)?
+            .map_err(refusal)?;
+        (Ws::Net(ws), res)
+    };
     let selected = res
         .headers()
         .get("sec-websocket-protocol")

@@ -12,6 +12,10 @@
 //! | stream → single | [`Client::client_stream`] | a [`RequestSink`] and a [`ReplyFuture`] |
 //! | stream → stream | [`Client::bidi`] | a [`RequestSink`] and a [`ResponseStream`] |
 //!
+//! Those take the rpc name as a string. [`Client::to`] calls through a
+//! [contract](mod@crate::contract) instead: the name, the shape and both types are then checked
+//! by the compiler, against the same declaration the server's handler is checked against.
+//!
 //! Request metadata and the reply's leading/trailing metadata go through [`Client::rpc`]'s
 //! [`CallBuilder`]. Dropping a stream, a reply future or an unfinished call future cancels the
 //! call (CANCEL is sent). Server errors arrive as [`ClientError::Rpc`] holding the
@@ -57,6 +61,8 @@ mod driver;
 mod error;
 mod reply;
 mod resume;
+mod transport;
+mod typed;
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -80,6 +86,7 @@ pub use connect::Subprotocol;
 pub use error::{ClientError, MAX_REFUSAL_BODY};
 pub use reply::{Events, ReplyFuture, RequestSink, ResponseStream};
 pub use resume::{Position, ResumeCause, Resumed, StreamEvent};
+pub use typed::Typed;
 
 /// Largest message accepted from the server: a generous bound on one reply, well above what
 /// RPC payloads need, that still stops a broken server from exhausting memory.
@@ -230,6 +237,22 @@ impl ClientBuilder {
         self
     }
 
+    /// Runs every connection attempt over a stream `connect` opens instead of a TCP
+    /// connection to the URL's host: an in-memory pipe to a server in the same process
+    /// (`SwillService::in_process_client` does this), a Unix socket, a tunnel. The URL still
+    /// gives the upgrade request's path, query and `Host` header; the WebSocket handshake,
+    /// the handshake timeout and reconnecting work as over TCP (each attempt calls
+    /// `connect` again).
+    pub fn connector<F, Fut, S>(mut self, connect: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = std::io::Result<S>> + Send + 'static,
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+    {
+        self.settings.connector = Some(connect::Connector::new(connect));
+        self
+    }
+
     /// Opens the connection.
     ///
     /// # Errors
@@ -272,6 +295,7 @@ impl Client {
                 wait_for_connection: DEFAULT_WAIT_FOR_CONNECTION,
                 resume: true,
                 max_resume_attempts: DEFAULT_MAX_RESUME_ATTEMPTS,
+                connector: None,
             },
         }
     }

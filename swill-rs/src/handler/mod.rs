@@ -33,6 +33,7 @@
 //! validation (422), hooks, and turning the handler's output into steps for the driver.
 
 mod body;
+pub(crate) mod contract;
 mod extract;
 pub(crate) mod func;
 mod input;

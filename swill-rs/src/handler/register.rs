@@ -310,6 +310,29 @@ where
     }
 }
 
-/// Checks one handler argument type at its own span (the expansion calls it per argument).
-#[inline(always)]
-pub fn assert_arg<M, A: super::func::Arg<M>>() {}
+/// The claim of no argument yet; the expansion folds each argument into it with
+/// [`ClaimProbe::then`].
+pub fn no_claim() -> ClaimProbe<super::func::Part> {
+    ClaimProbe(PhantomData)
+}
+
+/// The claims of a handler's arguments so far, as a value.
+pub struct ClaimProbe<C>(PhantomData<fn() -> C>);
+
+impl<C> ClaimProbe<C> {
+    /// Folds in the next argument, `A`: resolving it checks that `A` is an extractor, and a
+    /// second payload argument fails here, on that argument's type.
+    pub fn then<M, A>(self) -> ClaimProbe<C::Out>
+    where
+        A: super::func::Arg<M>,
+        C: super::func::Merge<A::Claim>,
+    {
+        ClaimProbe(PhantomData)
+    }
+}
+
+impl<C> std::fmt::Debug for ClaimProbe<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ClaimProbe<{}>", std::any::type_name::<C>())
+    }
+}

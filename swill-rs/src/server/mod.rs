@@ -12,6 +12,8 @@ mod conn;
 mod deadline;
 mod io;
 mod limits;
+#[cfg(feature = "client")]
+mod local;
 mod pages;
 mod panics;
 mod proxy;

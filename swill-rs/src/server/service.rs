@@ -97,6 +97,13 @@ pub struct SwillService {
     route_self: bool,
 }
 
+impl SwillService {
+    /// The path the WebSocket is served at (`Swill::ws_path`).
+    pub(super) fn ws_path(&self) -> &str {
+        &self.shared.app.paths.ws
+    }
+}
+
 impl std::fmt::Debug for SwillService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SwillService")

@@ -1,0 +1,5 @@
+swill::contract! {
+    pub streaming count = "count": u32 => u32;
+}
+
+fn main() {}
