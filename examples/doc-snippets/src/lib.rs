@@ -111,6 +111,15 @@ pub mod handlers {
             assert_eq!(add::call(Request::detached((2, 3))).await.unwrap(), 5);
         }
 
+        // snippet: guide/testing-in-process
+        #[tokio::test]
+        async fn add_adds_in_process() {
+            let service = Swill::new().handler(add).into_service();
+            let client = service.connect_in_process().await.unwrap();
+            assert_eq!(client.call::<i64>("add", &(2, 3)).await.unwrap(), 5);
+        }
+        // end snippet
+
         // snippet: guide/testing
         use std::future::IntoFuture; // in the prelude from edition 2024 on
         use swill::Swill;
@@ -729,6 +738,68 @@ pub mod client {
                 StreamEvent::Resumed(r) if !r.recovered => reload(&client).await?,
                 _ => {} // resumed without a gap
             }
+        }
+        // end snippet
+        Ok(())
+    }
+}
+
+#[rustfmt::skip]
+pub mod setup {
+    fn main() {
+        // snippet: guide/setup-tracing
+        tracing_subscriber::fmt::init(); // RUST_LOG=swill=debug for every connection and call
+        // end snippet
+    }
+}
+
+#[rustfmt::skip]
+pub mod typed {
+    pub mod api {
+        // snippet: guide/typed-contract
+        // In a crate (or module) both sides depend on: the payload types and the contracts.
+        use serde::{Deserialize, Serialize};
+
+        #[derive(Serialize, Deserialize, schemars::JsonSchema)]
+        pub struct NewTodo { pub title: String }
+
+        #[derive(Serialize, Deserialize, schemars::JsonSchema)]
+        pub struct Todo { pub id: u64, pub title: String }
+
+        swill::contract! {
+            /// Adds a todo.
+            pub unary add = "todo.add": NewTodo => Todo;
+            /// Every todo added from now on.
+            pub server_stream watch = "todo.watch": () => Todo;
+        }
+        // end snippet
+    }
+
+    pub mod server {
+        use super::api;
+        use swill::{Error, Request};
+
+        // snippet: guide/typed-handler
+        #[swill::handler(contract = api::add)]
+        async fn add(req: Request<api::NewTodo>) -> Result<api::Todo, Error> {
+            let title = req.into_data().title;
+            Ok(api::Todo { id: 1, title })
+        }
+        // end snippet
+
+        pub fn app() -> swill::Swill {
+            swill::Swill::new().handler(add)
+        }
+    }
+
+    async fn calls(client: swill::client::Client) -> Result<(), Box<dyn std::error::Error>> {
+        use futures::StreamExt;
+        // snippet: guide/typed-client
+        let todo = client.to(api::add).call(&api::NewTodo { title: "milk".into() }).await?;
+        let mut added = client.to(api::watch).stream(&())?;
+        while let Some(todo) = added.next().await {
+            let todo = todo?;
+            println!("{}: {}", todo.id, todo.title);
         }
         // end snippet
         Ok(())
