@@ -170,5 +170,5 @@ pub use app::{
 };
 pub use payload::{
     Encoded, EncodedError, DEFAULT_DECODE_BUDGET_RATIO, DEFAULT_MIN_DECODE_BUDGET,
-    MAX_PAYLOAD_DEPTH,
+    DEFAULT_OFFLOAD_DECODE_ABOVE, MAX_PAYLOAD_DEPTH,
 };

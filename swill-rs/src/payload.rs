@@ -54,6 +54,14 @@ pub const DEFAULT_DECODE_BUDGET_RATIO: usize = 8;
 /// payloads decode into dynamic values freely (about 200,000 `swill::Value`s).
 pub const DEFAULT_MIN_DECODE_BUDGET: usize = 8 << 20;
 
+/// Request payloads whose top-level value is an array or a map and that are at least this
+/// long (64 KiB) are decoded on the blocking pool, not on the connection's worker: decoding
+/// many small elements costs in the order of 20 ns each, so at this size a decode may take a
+/// third of a millisecond and more, which other connections on the worker would wait for;
+/// below it, the hop to the pool (tens of microseconds) would cost more than it saves.
+/// Strings and `bin` payloads of any length decode inline: they are one copy.
+pub const DEFAULT_OFFLOAD_DECODE_ABOVE: usize = 64 << 10;
+
 /// How deeply arrays, maps and extension values may nest in one payload: 128 levels, serde_json's
 /// default recursion limit. Decoding recurses once per level, and deeper payloads could
 /// overflow a runtime worker's 2 MiB stack (which aborts the process) in a debug build; a
@@ -70,6 +78,8 @@ pub(crate) struct Budget {
     pub(crate) ratio: usize,
     /// Smallest budget, in bytes.
     pub(crate) min: usize,
+    /// Payloads of containers at least this long decode on the blocking pool.
+    pub(crate) offload_above: usize,
 }
 
 impl Default for Budget {
@@ -77,11 +87,18 @@ impl Default for Budget {
         Self {
             ratio: DEFAULT_DECODE_BUDGET_RATIO,
             min: DEFAULT_MIN_DECODE_BUDGET,
+            offload_above: DEFAULT_OFFLOAD_DECODE_ABOVE,
         }
     }
 }
 
 impl Budget {
+    /// Whether `raw` should decode on the blocking pool: a container (array or map, by its
+    /// first byte) at least [`offload_above`](Self::offload_above) long.
+    pub(crate) fn offload(&self, raw: &[u8]) -> bool {
+        raw.len() >= self.offload_above && matches!(raw.first(), Some(0x80..=0x9f | 0xdc..=0xdf))
+    }
+
     /// The budget, in estimated bytes, for a payload of `len` bytes.
     pub(crate) fn limit(&self, len: usize) -> u64 {
         let by_len = (len as u64).saturating_mul(self.ratio as u64);

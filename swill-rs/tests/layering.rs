@@ -55,6 +55,7 @@ const ROOT_NAMES: &[(&str, &str)] = &[
     ("CidrError", "app"),
     ("DEFAULT_DECODE_BUDGET_RATIO", "payload"),
     ("DEFAULT_MIN_DECODE_BUDGET", "payload"),
+    ("DEFAULT_OFFLOAD_DECODE_ABOVE", "payload"),
     ("MAX_PAYLOAD_DEPTH", "payload"),
     ("Encoded", "payload"),
     ("EncodedError", "payload"),

@@ -97,6 +97,7 @@ pub struct Config {
     pub(crate) denied_networks: Vec<Cidr>,
     pub(crate) decode_budget_ratio: usize,
     pub(crate) min_decode_budget: usize,
+    pub(crate) offload_decode_above: usize,
     pub(crate) debug: bool,
     pub(crate) error_logs_per_second: u32,
     pub(crate) proxy_protocol: bool,
@@ -123,6 +124,7 @@ impl Default for Config {
             denied_networks: Vec::new(),
             decode_budget_ratio: crate::payload::DEFAULT_DECODE_BUDGET_RATIO,
             min_decode_budget: crate::payload::DEFAULT_MIN_DECODE_BUDGET,
+            offload_decode_above: crate::payload::DEFAULT_OFFLOAD_DECODE_ABOVE,
             debug: false,
             error_logs_per_second: DEFAULT_ERROR_LOGS_PER_SECOND,
             proxy_protocol: false,
@@ -301,6 +303,18 @@ impl Config {
         self
     }
 
+    /// Request payloads whose top-level value is an array or a map and that are at least
+    /// this long decode (and validate) on tokio's blocking pool instead of the connection's
+    /// worker, so that one large decode does not hold up the other connections of that worker
+    /// (default [`DEFAULT_OFFLOAD_DECODE_ABOVE`](crate::DEFAULT_OFFLOAD_DECODE_ABOVE), 64 KiB;
+    /// `usize::MAX` decodes everything inline). Applies to single requests; each item of a
+    /// streaming request decodes inline.
+    #[must_use]
+    pub fn offload_decode_above(mut self, bytes: usize) -> Self {
+        self.offload_decode_above = bytes;
+        self
+    }
+
     /// Debug mode: 500 errors carry the panic or error text in `data`. Off by default; never
     /// turn it on for untrusted clients.
     #[must_use]
@@ -364,12 +378,19 @@ impl Config {
         self.min_decode_budget
     }
 
+    /// Payload size from which decodes run on the blocking pool. See
+    /// [`Config::offload_decode_above`](Self::offload_decode_above).
+    pub fn get_offload_decode_above(&self) -> usize {
+        self.offload_decode_above
+    }
+
     /// The payload decoding budget these settings describe.
     #[cfg_attr(not(feature = "server"), allow(dead_code))]
     pub(crate) fn budget(&self) -> crate::payload::Budget {
         crate::payload::Budget {
             ratio: self.decode_budget_ratio,
             min: self.min_decode_budget,
+            offload_above: self.offload_decode_above,
         }
     }
 

@@ -145,20 +145,71 @@ async fn request_hooks(ctx: &CallContext, hooks: &CallHooks) -> HookResult {
 async fn prelude<D: serde::de::DeserializeOwned>(
     ctx: &CallContext,
     hooks: &CallHooks,
-    payload: Option<Bytes>,
-    validate: Option<ValidateFn<D>>,
+    pending: Pending<D>,
     budget: Budget,
 ) -> Result<D, HookError> {
     request_hooks(ctx, hooks).await?;
-    let raw = payload.unwrap_or_else(|| Bytes::from_static(&[0xc0]));
-    let data: D = super::decode_payload(&raw, budget)?;
-    if let Some(validate) = validate {
-        validate(&data)?;
-    }
+    let (data, raw) = match pending {
+        Pending::Inline(payload, validate) => {
+            let raw = payload.unwrap_or_else(|| Bytes::from_static(&[0xc0]));
+            let data: D = super::decode_payload(&raw, budget)?;
+            if let Some(validate) = validate {
+                validate(&data)?;
+            }
+            (data, raw)
+        }
+        // A dropped sender: the runtime shut its blocking pool down.
+        Pending::Pool(raw, rx) => (rx.await.unwrap_or_else(|_| Err(Error::internal()))?, raw),
+    };
     if !hooks.before_request_message.is_empty() {
         run_all(&hooks.before_request_message, ctx, RawMessage(raw)).await?;
     }
     Ok(data)
+}
+
+/// A single request's payload on its way to the handler: decoded inline when the call runs,
+/// or already handed to the blocking pool (large containers, see
+/// [`Budget::offload`]), whose decoded and validated value arrives on the channel.
+enum Pending<D> {
+    Inline(Option<Bytes>, Option<ValidateFn<D>>),
+    Pool(Bytes, futures_channel::oneshot::Receiver<Result<D, Error>>),
+}
+
+/// Decides where `payload` decodes; for the pool, the job the call body hands the driver
+/// first (it runs while the request hooks run, and their error, if any, still comes first).
+fn pending<D>(
+    payload: Option<Bytes>,
+    validate: Option<ValidateFn<D>>,
+    budget: Budget,
+) -> (Pending<D>, Option<BlockingJob>)
+where
+    D: serde::de::DeserializeOwned + Send + 'static,
+{
+    match payload {
+        Some(raw) if budget.offload(&raw) => {
+            let (tx, rx) = futures_channel::oneshot::channel();
+            let input = raw.clone();
+            let job = BlockingJob {
+                run: Box::new(move || -> BlockingOutput {
+                    let data: D = super::decode_payload(&input, budget)?;
+                    if let Some(validate) = validate {
+                        validate(&data)?;
+                    }
+                    Ok(Box::new(data) as Box<dyn Any + Send>)
+                }),
+                deliver: Box::new(move |out: BlockingOutput| {
+                    let out = out.and_then(|any| {
+                        any.downcast::<D>()
+                            .map(|data| *data)
+                            .map_err(|_| Error::internal())
+                    });
+                    let _ = tx.send(out);
+                }),
+            };
+            (Pending::Pool(raw, rx), Some(job))
+        }
+        payload => (Pending::Inline(payload, validate), None),
+    }
 }
 
 /// The handler's output future as a source of results.
@@ -209,26 +260,22 @@ where
             };
             Box::pin(Body::new(source::<K, _>(fut), pump, ctx, hooks, K::STREAMS))
         } else {
+            let (pending, job) = pending(payload, validate, budget);
             let fut = async move {
-                let data = prelude(&c, &h, payload, validate, budget).await?;
+                let data = prelude(&c, &h, pending, budget).await?;
                 let mut slot = Some(data);
                 let fut = f.call(&c, &mut slot as &mut dyn Any)?;
                 Ok(fut.await)
             };
-            Box::pin(Body::new(
-                source::<K, _>(fut),
-                NoInput,
-                ctx,
-                hooks,
-                K::STREAMS,
-            ))
+            let src = stream::iter(job.map(SrcItem::Job)).chain(source::<K, _>(fut));
+            Box::pin(Body::new(src, NoInput, ctx, hooks, K::STREAMS))
         }
     }
 }
 
 /// Where a blocking call is: decoding, waiting for the pool, or done.
 enum Stage<F, D, T> {
-    Start(F, Option<Bytes>, Option<ValidateFn<D>>),
+    Start(F, Pending<D>),
     Wait(futures_channel::oneshot::Receiver<Result<T, Error>>),
     Done,
 }
@@ -249,18 +296,15 @@ where
             budget,
             ..
         } = start;
-        let first = Stage::<F, <F::Claim as Claim>::Data, K::Item>::Start(
-            self.f.clone(),
-            payload,
-            self.validate,
-        );
+        let (pending, decode) = pending(payload, self.validate, budget);
+        let first = Stage::<F, <F::Claim as Claim>::Data, K::Item>::Start(self.f.clone(), pending);
         let (c, h) = (ctx.clone(), hooks.clone());
         let src = stream::unfold(first, move |stage| {
             let (c, h) = (c.clone(), h.clone());
             async move {
                 match stage {
-                    Stage::Start(f, payload, validate) => {
-                        let data = match prelude(&c, &h, payload, validate, budget).await {
+                    Stage::Start(f, pending) => {
+                        let data = match prelude(&c, &h, pending, budget).await {
                             Ok(data) => data,
                             Err(e) => return Some((SrcItem::Item(Err(e)), Stage::Done)),
                         };
@@ -277,6 +321,7 @@ where
                 }
             }
         });
+        let src = stream::iter(decode.map(SrcItem::Job)).chain(src);
         Box::pin(Body::new(src, NoInput, ctx, hooks, false))
     }
 }

@@ -216,28 +216,54 @@ fn legit_large_payloads_decode() {
 #[test]
 fn the_budget_follows_its_settings() {
     let raw = array_bytes(&vec![1i64; 1000]);
-    let tight = Budget { ratio: 1, min: 0 };
+    let tight = Budget {
+        ratio: 1,
+        min: 0,
+        ..Budget::default()
+    };
     assert_eq!(
         decode::<Vec<i64>>(&raw, tight).unwrap_err().code(),
         Code(413)
     );
-    let wide = Budget { ratio: 8, min: 0 };
+    let wide = Budget {
+        ratio: 8,
+        min: 0,
+        ..Budget::default()
+    };
     assert_eq!(decode::<Vec<i64>>(&raw, wide).unwrap().len(), 1000);
     let floor = Budget {
         ratio: 1,
         min: 8000,
+        ..Budget::default()
     };
     assert_eq!(decode::<Vec<i64>>(&raw, floor).unwrap().len(), 1000);
     // Strings and bins count their length.
     let s = map_bytes(&"x".repeat(100));
-    assert!(decode::<String>(&s, Budget { ratio: 0, min: 99 }).is_err());
-    assert!(decode::<String>(&s, Budget { ratio: 0, min: 100 }).is_ok());
+    assert!(decode::<String>(
+        &s,
+        Budget {
+            ratio: 0,
+            min: 99,
+            ..Budget::default()
+        }
+    )
+    .is_err());
+    assert!(decode::<String>(
+        &s,
+        Budget {
+            ratio: 0,
+            min: 100,
+            ..Budget::default()
+        }
+    )
+    .is_ok());
     assert_eq!(Budget::default().limit(1), 8 << 20);
     assert_eq!(Budget::default().limit(16 << 20), 128 << 20);
     assert_eq!(
         Budget {
             ratio: usize::MAX,
-            min: 0
+            min: 0,
+            ..Budget::default()
         }
         .limit(usize::MAX),
         u64::MAX
@@ -278,4 +304,23 @@ fn nesting_is_bounded_to_fit_a_worker_stack() {
         assert_eq!(e.code(), Code::BAD_REQUEST);
         assert_eq!(e.message(), "invalid request data: depth limit exceeded");
     }
+}
+
+#[test]
+fn only_large_containers_decode_on_the_pool() {
+    let b = Budget {
+        offload_above: 4,
+        ..Budget::default()
+    };
+    // fixarray, fixmap, array16/32, map16/32 at the threshold or longer.
+    for head in [0x93u8, 0x83, 0xdc, 0xdd, 0xde, 0xdf] {
+        assert!(b.offload(&[head, 0, 0, 0]), "{head:#x}");
+        assert!(!b.offload(&[head, 0, 0]), "{head:#x} below the threshold");
+    }
+    // Scalars, strings and bins decode inline whatever their length.
+    for head in [0xc4u8, 0xc5, 0xc6, 0xa5, 0xd9, 0xda, 0xdb, 0x01, 0xc0, 0xcb] {
+        assert!(!b.offload(&[head, 0, 0, 0, 0, 0]), "{head:#x}");
+    }
+    assert!(!b.offload(&[]));
+    assert!(!Budget::default().offload(&[0x90; 1000]));
 }
