@@ -20,6 +20,11 @@ pub const DEFAULT_RECONNECT_FACTOR: f64 = 2.0;
 /// same instant, yet never retries sooner than half the nominal delay.
 pub const DEFAULT_RECONNECT_JITTER: f64 = 0.5;
 
+/// The shortest wait before any reconnect attempt, whatever the policy says: a policy with
+/// no initial delay (or full jitter) against a server that refuses at once would otherwise
+/// retry in a tight loop; 10 ms keeps that to a hundred attempts a second at most.
+pub const MIN_RECONNECT_DELAY: Duration = Duration::from_millis(10);
+
 /// Attempts in a row before the client gives up: none, it retries for as long as it lives
 /// (a long-lived client should outlive any outage; calls made meanwhile are bounded by
 /// [`DEFAULT_WAIT_FOR_CONNECTION`](super::DEFAULT_WAIT_FOR_CONNECTION) instead).
@@ -29,8 +34,9 @@ pub const DEFAULT_MAX_RECONNECT_ATTEMPTS: Option<u32> = None;
 /// optional bound on the attempts in a row.
 ///
 /// The delay before attempt `n` (1 for the first retry) is `initial_delay * factor^(n-1)`,
-/// capped at `max_delay`, then reduced by a random fraction of up to `jitter` of itself.
-/// A successful connection starts the count again at 1.
+/// capped at `max_delay`, then reduced by a random fraction of up to `jitter` of itself,
+/// and never below [`MIN_RECONNECT_DELAY`]. A successful connection starts the count again
+/// at 1.
 ///
 /// ```
 /// use std::time::Duration;
@@ -133,7 +139,9 @@ impl ReconnectPolicy {
     /// `jitter` of it.
     pub(super) fn delay(&self, attempt: u32, random: f64) -> Duration {
         let nominal = self.nominal_delay(attempt);
-        nominal.mul_f64(1.0 - self.jitter * random.clamp(0.0, 1.0))
+        nominal
+            .mul_f64(1.0 - self.jitter * random.clamp(0.0, 1.0))
+            .max(MIN_RECONNECT_DELAY)
     }
 }
 
@@ -174,6 +182,17 @@ mod tests {
             let d = p.delay(3, r);
             assert!(d <= nominal && d >= nominal / 2, "{d:?}");
         }
+    }
+
+    #[test]
+    fn no_policy_retries_in_a_tight_loop() {
+        let p = ReconnectPolicy::default()
+            .initial_delay(Duration::ZERO)
+            .jitter(1.0);
+        assert_eq!(p.delay(1, 0.0), MIN_RECONNECT_DELAY);
+        assert_eq!(p.delay(1, 0.999), MIN_RECONNECT_DELAY);
+        let full = ReconnectPolicy::default().jitter(1.0);
+        assert_eq!(full.delay(1, 0.999_999_9), MIN_RECONNECT_DELAY);
     }
 
     #[test]

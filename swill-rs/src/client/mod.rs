@@ -81,6 +81,7 @@ use crate::Metadata;
 pub use backoff::{
     ReconnectPolicy, DEFAULT_MAX_RECONNECT_ATTEMPTS, DEFAULT_RECONNECT_FACTOR,
     DEFAULT_RECONNECT_INITIAL_DELAY, DEFAULT_RECONNECT_JITTER, DEFAULT_RECONNECT_MAX_DELAY,
+    MIN_RECONNECT_DELAY,
 };
 pub use connect::Subprotocol;
 pub use error::{ClientError, MAX_REFUSAL_BODY};
