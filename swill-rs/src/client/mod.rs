@@ -56,6 +56,7 @@
 //! [`ClientError::Disconnected`].
 
 mod backoff;
+mod call;
 mod connect;
 mod driver;
 mod error;
