@@ -11,6 +11,7 @@ use crate::hooks::{self, CallHooks, ConnHooks, Handshake, HookResult, Rejection}
 use crate::introspect::ApiDoc;
 use crate::protocol::{Limits as EngineLimits, Router as EngineRouter, Shape};
 
+pub(crate) mod call_budget;
 mod cidr;
 mod config;
 mod hook_set;
@@ -20,7 +21,7 @@ pub(crate) mod log_limit;
 pub(crate) use config::{canonical, Refusal};
 pub use config::{
     Cidr, CidrError, Config, DEFAULT_ERROR_LOGS_PER_SECOND, DEFAULT_HANDSHAKE_TIMEOUT,
-    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONCURRENT_CALLS, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CALLS, DEFAULT_MAX_CONCURRENT_CALLS, DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_PENDING_OUTPUT,
     DEFAULT_MAX_QUEUED_ITEMS, DEFAULT_MESSAGE_TIMEOUT, DEFAULT_PING_INTERVAL,
     DEFAULT_SHUTDOWN_TIMEOUT,
@@ -441,6 +442,7 @@ impl Swill {
             conn_hooks: self.conn_hooks,
             states: Arc::new(self.states),
             error_logs,
+            calls: call_budget::CallBudget::new(self.config.max_calls),
             config: self.config,
             paths: self.paths,
             api,
@@ -487,6 +489,8 @@ pub(crate) struct App {
     pub(crate) api: Option<Arc<ApiDoc>>,
     pub(crate) title: String,
     pub(crate) error_logs: log_limit::ErrorLogs,
+    /// The calls running across all of the app's connections (`Config::max_calls`).
+    pub(crate) calls: Arc<call_budget::CallBudget>,
 }
 
 impl fmt::Debug for App {

@@ -46,6 +46,12 @@ pub const DEFAULT_MESSAGE_TIMEOUT: Duration = DEFAULT_IDLE_TIMEOUT;
 /// limits one connection's own buffers can reach about 17 MiB (`docs/reliability.md`), so
 /// an operator who raises this should plan the memory for it.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// Default bound on the calls running at once across all connections of an app; one more
+/// gets ERROR 503 `server busy`. The per-connection limits multiply with the connection
+/// count (1,000 connections × 1,024 endless streams held 1.23 GB, about 1.2 KiB a call);
+/// this bound does not: a hundred thousand such calls take on the order of 120 MiB, while
+/// ten thousand connections can still run ten calls each.
+pub const DEFAULT_MAX_CALLS: usize = 100_000;
 /// Default bound on open WebSocket connections from one client address (an IPv4 address or
 /// an IPv6 /64); one more is refused with HTTP 429. A tenth of
 /// [`DEFAULT_MAX_CONNECTIONS`]: one host cannot take the whole server, and a NAT gateway
@@ -81,6 +87,7 @@ pub const DEFAULT_ERROR_LOGS_PER_SECOND: u32 = 10;
 pub struct Config {
     pub(crate) max_message_size: usize,
     pub(crate) max_concurrent_calls: usize,
+    pub(crate) max_calls: usize,
     pub(crate) max_pending_output: usize,
     pub(crate) max_queued_items: usize,
     pub(crate) max_invalid_frames: Option<u32>,
@@ -108,6 +115,7 @@ impl Default for Config {
         Self {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             max_concurrent_calls: DEFAULT_MAX_CONCURRENT_CALLS,
+            max_calls: DEFAULT_MAX_CALLS,
             max_pending_output: DEFAULT_MAX_PENDING_OUTPUT,
             max_queued_items: DEFAULT_MAX_QUEUED_ITEMS,
             max_invalid_frames: None,
@@ -158,6 +166,15 @@ impl Config {
     #[must_use]
     pub fn max_concurrent_calls(mut self, n: usize) -> Self {
         self.max_concurrent_calls = n.max(1);
+        self
+    }
+
+    /// Calls running at once across all connections of the app (default
+    /// [`DEFAULT_MAX_CALLS`]); a call over it gets ERROR 503 `server busy` and the
+    /// connection goes on. At least 1.
+    #[must_use]
+    pub fn max_calls(mut self, n: usize) -> Self {
+        self.max_calls = n.max(1);
         self
     }
 
@@ -356,6 +373,11 @@ impl Config {
     /// Largest incoming message. See [`Config::max_message_size`](Self::max_message_size).
     pub fn get_max_message_size(&self) -> usize {
         self.max_message_size
+    }
+
+    /// Calls running across the app. See [`Config::max_calls`](Self::max_calls).
+    pub fn get_max_calls(&self) -> usize {
+        self.max_calls
     }
 
     /// Concurrent calls per connection. See [`Config::max_concurrent_calls`](Self::max_concurrent_calls).

@@ -21,6 +21,9 @@ use crate::hooks::{HookError, Outcome};
 use crate::protocol::{CancelReason, Event, Seq};
 use crate::Error;
 
+/// Message of the ERROR 503 for a call over the app's call budget (`Config::max_calls`).
+const SERVER_BUSY: &str = "server busy: too many calls in progress";
+
 /// Items one streaming call may produce per poll before others get a turn.
 const ITEMS_PER_POLL: usize = 64;
 
@@ -91,6 +94,15 @@ where
             self.send_error(seq, &Error::internal());
             return;
         };
+        let Some(permit) = self.app.calls.try_acquire() else {
+            tracing::debug!(
+                seq = seq.0,
+                max = self.app.calls.max(),
+                "app call budget exhausted"
+            );
+            self.send_error(seq, &Error::new(503, SERVER_BUSY));
+            return;
+        };
         let metadata = match metadata.as_deref().map(Metadata::from_msgpack) {
             None => Metadata::new(),
             Some(Ok(md)) => md,
@@ -123,6 +135,7 @@ where
             route: handler,
             response_streams,
             span,
+            _permit: permit,
         });
     }
 

@@ -52,6 +52,8 @@ pub(crate) struct Call {
     /// The response is a stream (else its one MESSAGE ends the call).
     pub(crate) response_streams: bool,
     pub(crate) span: tracing::Span,
+    /// Its share of the app's call budget, given back when the call is dropped.
+    pub(crate) _permit: crate::app::call_budget::CallPermit,
 }
 
 struct Slot {
@@ -238,6 +240,7 @@ mod tests {
             route: 0,
             response_streams: false,
             span: tracing::Span::none(),
+            _permit: app.calls.try_acquire().unwrap(),
         }
     }
 
