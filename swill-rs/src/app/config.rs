@@ -324,8 +324,8 @@ impl Config {
     /// this long decode (and validate) on tokio's blocking pool instead of the connection's
     /// worker, so that one large decode does not hold up the other connections of that worker
     /// (default [`DEFAULT_OFFLOAD_DECODE_ABOVE`](crate::DEFAULT_OFFLOAD_DECODE_ABOVE), 64 KiB;
-    /// `usize::MAX` decodes everything inline). Applies to single requests; each item of a
-    /// streaming request decodes inline.
+    /// `usize::MAX` decodes everything inline). Applies to single requests and to each item
+    /// of a streaming request.
     #[must_use]
     pub fn offload_decode_above(mut self, bytes: usize) -> Self {
         self.offload_decode_above = bytes;

@@ -163,6 +163,9 @@ where
                 *this.finished = true;
                 return Poll::Ready(Step::Failed(e));
             }
+            if let Some(job) = this.pump.take_job() {
+                return Poll::Ready(Step::Blocking(job));
+            }
             let polled = match this.stashed.take() {
                 Some(next) => Poll::Ready(next),
                 None => this.src.as_mut().poll_next(cx),
@@ -175,7 +178,10 @@ where
                         return Poll::Ready(Step::Failed(e));
                     }
                     Ok(true) => continue,
-                    Ok(false) => this.pump.park(cx),
+                    Ok(false) => match this.pump.take_job() {
+                        Some(job) => return Poll::Ready(Step::Blocking(job)),
+                        None => this.pump.park(cx),
+                    },
                 }
             }
             // An eager send (Response::send_leading) goes out before whatever the handler

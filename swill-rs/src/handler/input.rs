@@ -120,6 +120,10 @@ pub(crate) trait Pump: Send {
     fn pump(&mut self, cx: &mut Context<'_>) -> Result<bool, HookError>;
     /// Registers the body's waker for when the handler asks again from another task.
     fn park(&mut self, cx: &mut Context<'_>);
+    /// A decode the last [`pump`](Self::pump) wants run on the blocking pool.
+    fn take_job(&mut self) -> Option<super::BlockingJob> {
+        None
+    }
 }
 
 /// Single-request calls have no request stream.
@@ -138,6 +142,11 @@ impl Pump for NoInput {
 enum Stage<T> {
     /// `before_request_data` for this frame (`None`: END_OF_STREAM), then process it.
     Data(BoxFuture<'static, HookResult>, Option<Bytes>),
+    /// A large item decoding (and validating) on the blocking pool.
+    Decode(
+        futures_channel::oneshot::Receiver<Result<T, crate::Error>>,
+        Bytes,
+    ),
     /// `before_request_message` for this decoded item, then hand it over.
     Message(BoxFuture<'static, HookResult>, T),
 }
@@ -156,6 +165,8 @@ pub(crate) struct InputPump<T> {
     max: usize,
     budget: Budget,
     stage: Option<Stage<T>>,
+    /// The decode of a large item, for the body to hand to the driver's pool.
+    job: Option<super::BlockingJob>,
 }
 
 impl<T: DeserializeOwned + Send + 'static> InputPump<T> {
@@ -190,6 +201,7 @@ impl<T: DeserializeOwned + Send + 'static> InputPump<T> {
             max,
             budget,
             stage: None,
+            job: None,
         };
         (pump, streaming)
     }
@@ -199,12 +211,31 @@ impl<T: DeserializeOwned + Send + 'static> InputPump<T> {
         h.wanted && h.item.is_none() && !h.ended
     }
 
-    /// Decodes and validates one raw item, then hands it over (after its hooks).
+    /// Decodes and validates one raw item, then hands it over (after its hooks). A large
+    /// container decodes on the blocking pool instead ([`Budget::offload`]): the job waits
+    /// in `job` for the body, and the item arrives in [`Stage::Decode`].
     fn process(&mut self, raw: Bytes) -> Result<(), HookError> {
+        if self.budget.offload(&raw) {
+            let (tx, rx) = futures_channel::oneshot::channel();
+            self.job = Some(super::register::decode_job(
+                raw.clone(),
+                self.validate,
+                self.budget,
+                tx,
+            ));
+            self.stage = Some(Stage::Decode(rx, raw));
+            return Ok(());
+        }
         let item: T = super::decode_payload(&raw, self.budget)?;
         if let Some(validate) = self.validate {
             validate(&item)?;
         }
+        self.decoded(raw, item);
+        Ok(())
+    }
+
+    /// An item decoded and validated: hand it over, after `before_request_message`.
+    fn decoded(&mut self, raw: Bytes, item: T) {
         if self.hooks.before_request_message.is_empty() {
             self.deliver(Some(item));
         } else {
@@ -214,7 +245,6 @@ impl<T: DeserializeOwned + Send + 'static> InputPump<T> {
             });
             self.stage = Some(Stage::Message(fut, item));
         }
-        Ok(())
     }
 
     fn deliver(&mut self, item: Option<T>) {
@@ -298,6 +328,20 @@ impl<T: DeserializeOwned + Send + 'static> Pump for InputPump<T> {
                         }
                     }
                 },
+                Some(Stage::Decode(mut rx, raw)) => {
+                    match std::future::Future::poll(Pin::new(&mut rx), cx) {
+                        Poll::Pending => {
+                            self.stage = Some(Stage::Decode(rx, raw));
+                            return Ok(moved);
+                        }
+                        Poll::Ready(r) => {
+                            // A dropped sender: the runtime shut its blocking pool down.
+                            let item = r.unwrap_or_else(|_| Err(crate::Error::internal()))?;
+                            moved = true;
+                            self.decoded(raw, item);
+                        }
+                    }
+                }
                 Some(Stage::Message(mut fut, item)) => match fut.as_mut().poll(cx) {
                     Poll::Pending => {
                         self.stage = Some(Stage::Message(fut, item));
@@ -317,6 +361,10 @@ impl<T: DeserializeOwned + Send + 'static> Pump for InputPump<T> {
                 }
             }
         }
+    }
+
+    fn take_job(&mut self) -> Option<super::BlockingJob> {
+        self.job.take()
     }
 
     fn park(&mut self, cx: &mut Context<'_>) {

@@ -188,27 +188,40 @@ where
     match payload {
         Some(raw) if budget.offload(&raw) => {
             let (tx, rx) = futures_channel::oneshot::channel();
-            let input = raw.clone();
-            let job = BlockingJob {
-                run: Box::new(move || -> BlockingOutput {
-                    let data: D = super::decode_payload(&input, budget)?;
-                    if let Some(validate) = validate {
-                        validate(&data)?;
-                    }
-                    Ok(Box::new(data) as Box<dyn Any + Send>)
-                }),
-                deliver: Box::new(move |out: BlockingOutput| {
-                    let out = out.and_then(|any| {
-                        any.downcast::<D>()
-                            .map(|data| *data)
-                            .map_err(|_| Error::internal())
-                    });
-                    let _ = tx.send(out);
-                }),
-            };
+            let job = decode_job(raw.clone(), validate, budget, tx);
             (Pending::Pool(raw, rx), Some(job))
         }
         payload => (Pending::Inline(payload, validate), None),
+    }
+}
+
+/// The decode (and validation) of `raw` as work for the blocking pool; its result arrives on
+/// `tx`.
+pub(super) fn decode_job<D>(
+    raw: Bytes,
+    validate: Option<ValidateFn<D>>,
+    budget: Budget,
+    tx: futures_channel::oneshot::Sender<Result<D, Error>>,
+) -> BlockingJob
+where
+    D: serde::de::DeserializeOwned + Send + 'static,
+{
+    BlockingJob {
+        run: Box::new(move || -> BlockingOutput {
+            let data: D = super::decode_payload(&raw, budget)?;
+            if let Some(validate) = validate {
+                validate(&data)?;
+            }
+            Ok(Box::new(data) as Box<dyn Any + Send>)
+        }),
+        deliver: Box::new(move |out: BlockingOutput| {
+            let out = out.and_then(|any| {
+                any.downcast::<D>()
+                    .map(|data| *data)
+                    .map_err(|_| Error::internal())
+            });
+            let _ = tx.send(out);
+        }),
     }
 }
 
