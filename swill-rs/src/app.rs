@@ -15,16 +15,17 @@ pub(crate) mod call_budget;
 mod cidr;
 mod config;
 mod hook_set;
+pub(crate) mod input_budget;
 pub(crate) mod log_limit;
 
 #[cfg(feature = "server")]
 pub(crate) use config::{canonical, Refusal};
 pub use config::{
     Cidr, CidrError, Config, DEFAULT_ERROR_LOGS_PER_SECOND, DEFAULT_HANDSHAKE_TIMEOUT,
-    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CALLS, DEFAULT_MAX_CONCURRENT_CALLS, DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_PENDING_OUTPUT,
-    DEFAULT_MAX_QUEUED_ITEMS, DEFAULT_MESSAGE_TIMEOUT, DEFAULT_PING_INTERVAL,
-    DEFAULT_SHUTDOWN_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_INPUT_BUDGET, DEFAULT_MAX_CALLS, DEFAULT_MAX_CONCURRENT_CALLS,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_MAX_MESSAGE_SIZE,
+    DEFAULT_MAX_PENDING_OUTPUT, DEFAULT_MAX_QUEUED_ITEMS, DEFAULT_MESSAGE_TIMEOUT,
+    DEFAULT_PING_INTERVAL, DEFAULT_SHUTDOWN_TIMEOUT,
 };
 pub use hook_set::Hooks;
 
@@ -443,6 +444,7 @@ impl Swill {
             states: Arc::new(self.states),
             error_logs,
             calls: call_budget::CallBudget::new(self.config.max_calls),
+            input: input_budget::InputBudget::new(self.config.effective_input_budget()),
             config: self.config,
             paths: self.paths,
             api,
@@ -491,6 +493,8 @@ pub(crate) struct App {
     pub(crate) error_logs: log_limit::ErrorLogs,
     /// The calls running across all of the app's connections (`Config::max_calls`).
     pub(crate) calls: Arc<call_budget::CallBudget>,
+    /// Bytes of incomplete messages across the app's connections (`Config::input_budget`).
+    pub(crate) input: Arc<input_budget::InputBudget>,
 }
 
 impl fmt::Debug for App {

@@ -46,6 +46,14 @@ pub const DEFAULT_MESSAGE_TIMEOUT: Duration = DEFAULT_IDLE_TIMEOUT;
 /// limits one connection's own buffers can reach about 17 MiB (`docs/reliability.md`), so
 /// an operator who raises this should plan the memory for it.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// Default bound on the bytes of incomplete incoming messages across all connections of an
+/// app. A message that grows past 64 KiB before it is complete reserves its bytes from this
+/// budget; when it is spent, such connections stop reading until room is free (or their
+/// `message_timeout` closes them), while smaller messages flow as before. 256 MiB is sixteen
+/// messages of the default maximum size being received at once, far more than APIs with
+/// large uploads usually see, while 20 connections sending half of a 16 MiB message each
+/// (285 MB when unbounded) no longer take more than that.
+pub const DEFAULT_INPUT_BUDGET: usize = 256 << 20;
 /// Default bound on the calls running at once across all connections of an app; one more
 /// gets ERROR 503 `server busy`. The per-connection limits multiply with the connection
 /// count (1,000 connections × 1,024 endless streams held 1.23 GB, about 1.2 KiB a call);
@@ -88,6 +96,7 @@ pub struct Config {
     pub(crate) max_message_size: usize,
     pub(crate) max_concurrent_calls: usize,
     pub(crate) max_calls: usize,
+    pub(crate) input_budget: usize,
     pub(crate) max_pending_output: usize,
     pub(crate) max_queued_items: usize,
     pub(crate) max_invalid_frames: Option<u32>,
@@ -116,6 +125,7 @@ impl Default for Config {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             max_concurrent_calls: DEFAULT_MAX_CONCURRENT_CALLS,
             max_calls: DEFAULT_MAX_CALLS,
+            input_budget: DEFAULT_INPUT_BUDGET,
             max_pending_output: DEFAULT_MAX_PENDING_OUTPUT,
             max_queued_items: DEFAULT_MAX_QUEUED_ITEMS,
             max_invalid_frames: None,
@@ -166,6 +176,17 @@ impl Config {
     #[must_use]
     pub fn max_concurrent_calls(mut self, n: usize) -> Self {
         self.max_concurrent_calls = n.max(1);
+        self
+    }
+
+    /// Bytes of incomplete incoming messages across all connections of the app (default
+    /// [`DEFAULT_INPUT_BUDGET`]). A message past 64 KiB reserves its bytes as they arrive;
+    /// with the budget spent, such connections wait before reading more, under their
+    /// `message_timeout`. Never less than `max_message_size` (plus a margin), so that any
+    /// single message can complete.
+    #[must_use]
+    pub fn input_budget(mut self, bytes: usize) -> Self {
+        self.input_budget = bytes;
         self
     }
 
@@ -373,6 +394,18 @@ impl Config {
     /// Largest incoming message. See [`Config::max_message_size`](Self::max_message_size).
     pub fn get_max_message_size(&self) -> usize {
         self.max_message_size
+    }
+
+    /// Input budget across the app. See [`Config::input_budget`](Self::input_budget).
+    pub fn get_input_budget(&self) -> usize {
+        self.input_budget
+    }
+
+    /// The input budget in force: at least one message of the maximum size plus the read
+    /// that may cross its end.
+    pub(crate) fn effective_input_budget(&self) -> usize {
+        self.input_budget
+            .max(self.max_message_size.saturating_add(512 << 10))
     }
 
     /// Calls running across the app. See [`Config::max_calls`](Self::max_calls).

@@ -17,9 +17,13 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
+
+use crate::app::input_budget::InputBudget;
 
 /// Which deadline passed; the inner error of the `io::Error` a read fails with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +72,8 @@ struct Frames {
     data_fin: Option<bool>,
     /// A data message has started and its final fragment has not been completed.
     open: bool,
+    /// Payload bytes of the incomplete data message received so far (0 between messages).
+    message_bytes: u64,
 }
 
 impl Frames {
@@ -79,6 +85,9 @@ impl Frames {
                     .min(bytes.len());
                 bytes = &bytes[n..];
                 self.payload_left -= n as u64;
+                if self.data_fin.is_some() {
+                    self.message_bytes += n as u64;
+                }
                 if self.payload_left == 0 {
                     self.frame_done();
                 }
@@ -137,6 +146,9 @@ impl Frames {
     fn frame_done(&mut self) {
         if let Some(fin) = self.data_fin.take() {
             self.open = !fin;
+            if fin {
+                self.message_bytes = 0;
+            }
         }
     }
 
@@ -158,7 +170,18 @@ pub(crate) struct DeadlineIo<S> {
     lifetime: Option<Pin<Box<Sleep>>>,
     /// A deadline was reported; reads pass through from now on (the closing sequence).
     expired: bool,
+    /// The app's budget for incomplete messages, and what this connection holds of it.
+    input: Option<Arc<InputBudget>>,
+    held: u64,
 }
+
+/// Bytes an incomplete message may reach before it reserves from the app's input budget:
+/// ordinary messages never touch the shared counter.
+pub(crate) const FREE_INPUT: u64 = 64 * 1024;
+
+/// Reservations grow in steps of at least this much, so a large message takes the shared
+/// counter a few times, not once per read.
+const RESERVE_STEP: u64 = 256 * 1024;
 
 impl<S> DeadlineIo<S> {
     pub(crate) fn new(
@@ -183,6 +206,82 @@ impl<S> DeadlineIo<S> {
             message_timer: None,
             lifetime: lifetime.map(|d| Box::pin(tokio::time::sleep(d))),
             expired: false,
+            input: None,
+            held: 0,
+        }
+    }
+
+    /// Shares `budget` with the app's other connections (`Config::input_budget`).
+    pub(crate) fn input_budget(mut self, budget: Arc<InputBudget>) -> Self {
+        self.input = Some(budget);
+        self
+    }
+
+    /// No more input for now (the socket ran dry, or the input budget is spent): an
+    /// incomplete message arms the message deadline, which a later poll reports.
+    fn wait_incomplete(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.frames.incomplete() {
+            if self.message_timer.is_none() {
+                // Measured from when the input stopped with the message unfinished: the
+                // bytes before arrived in the same burst.
+                let at = Instant::now() + self.message_timeout;
+                self.message_timer = Some(Box::pin(tokio::time::sleep_until(at)));
+            }
+            if let Some(e) = self.check(cx) {
+                return Poll::Ready(Err(expired(e)));
+            }
+        }
+        Poll::Pending
+    }
+
+    /// Before a read that may bring `room` more bytes: makes sure an incomplete message past
+    /// [`FREE_INPUT`] has them reserved. `false`: the budget is spent; the waker is
+    /// registered and the read must wait.
+    fn reserve(&mut self, room: usize, cx: &Context<'_>) -> bool {
+        let Some(budget) = &self.input else {
+            return true;
+        };
+        let partial = self.frames.message_bytes;
+        if !self.frames.incomplete() || partial < FREE_INPUT {
+            return true;
+        }
+        let need = partial.saturating_add(room as u64);
+        if need <= self.held {
+            return true;
+        }
+        let exact = usize::try_from(need - self.held).unwrap_or(usize::MAX);
+        let step = exact.max(RESERVE_STEP as usize);
+        let got = if budget.try_reserve(step) {
+            step
+        } else if budget.try_reserve(exact) {
+            exact
+        } else {
+            budget.wait(cx.waker());
+            // A release between the failed try and the registration would be missed.
+            if !budget.try_reserve(exact) {
+                return false;
+            }
+            exact
+        };
+        self.held += got as u64;
+        true
+    }
+
+    /// After a read: gives back what the incomplete message no longer needs (all of it once
+    /// the message completed).
+    fn settle(&mut self) {
+        let Some(budget) = &self.input else {
+            return;
+        };
+        let keep = if self.frames.incomplete() && self.frames.message_bytes >= FREE_INPUT {
+            self.frames.message_bytes
+        } else {
+            0
+        };
+        if self.held > keep.saturating_add(RESERVE_STEP) || keep == 0 {
+            let back = self.held - keep.min(self.held);
+            budget.release(usize::try_from(back).unwrap_or(usize::MAX));
+            self.held -= back;
         }
     }
 
@@ -193,16 +292,32 @@ impl<S> DeadlineIo<S> {
         if let Some(t) = self.lifetime.as_mut() {
             if t.as_mut().poll(cx).is_ready() {
                 self.expired = true;
+                self.give_back();
                 return Some(Expired::Lifetime);
             }
         }
         if let Some(t) = self.message_timer.as_mut() {
             if t.as_mut().poll(cx).is_ready() {
                 self.expired = true;
+                self.give_back();
                 return Some(Expired::Message(self.message_timeout));
             }
         }
         None
+    }
+
+    /// Gives back every byte this connection holds of the input budget.
+    fn give_back(&mut self) {
+        if let Some(budget) = &self.input {
+            budget.release(usize::try_from(self.held).unwrap_or(usize::MAX));
+        }
+        self.held = 0;
+    }
+}
+
+impl<S> Drop for DeadlineIo<S> {
+    fn drop(&mut self) {
+        self.give_back();
     }
 }
 
@@ -239,6 +354,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for DeadlineIo<S> {
             out.put_slice(&chunk);
             return Poll::Ready(Ok(()));
         }
+        if !this.expired && !this.reserve(out.remaining(), cx) {
+            // The app's input budget is spent: wait for room, under the message deadline.
+            return this.wait_incomplete(cx);
+        }
         let before = out.filled().len();
         let res = Pin::new(&mut this.inner).poll_read(cx, out);
         if this.expired {
@@ -250,22 +369,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for DeadlineIo<S> {
                 if !this.frames.incomplete() {
                     this.message_timer = None;
                 }
+                this.settle();
                 Poll::Ready(Ok(()))
             }
-            Poll::Pending => {
-                if this.frames.incomplete() {
-                    if this.message_timer.is_none() {
-                        // Measured from when the socket ran dry with the message unfinished:
-                        // the bytes before arrived in the same burst.
-                        let at = Instant::now() + this.message_timeout;
-                        this.message_timer = Some(Box::pin(tokio::time::sleep_until(at)));
-                    }
-                    if let Some(e) = this.check(cx) {
-                        return Poll::Ready(Err(expired(e)));
-                    }
-                }
-                Poll::Pending
-            }
+            Poll::Pending => this.wait_incomplete(cx),
             other => other,
         }
     }

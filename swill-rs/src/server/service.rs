@@ -566,7 +566,8 @@ async fn upgrade<B: Send + 'static>(
         };
         match upgraded {
             Ok((tcp, early)) => {
-                let io = DeadlineIo::new(AdaptiveIo::new(tcp), early, message_timeout, lifetime);
+                let io = DeadlineIo::new(AdaptiveIo::new(tcp), early, message_timeout, lifetime)
+                    .input_budget(app.input.clone());
                 let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(cfg)).await;
                 // The long-lived part gets a task of its own, sized for the connection alone
                 // rather than for the handshake states before it.
@@ -574,7 +575,8 @@ async fn upgrade<B: Send + 'static>(
             }
             Err(upgraded) => {
                 let io = AdaptiveIo::new(TokioIo::new(upgraded));
-                let io = DeadlineIo::new(io, Bytes::new(), message_timeout, lifetime);
+                let io = DeadlineIo::new(io, Bytes::new(), message_timeout, lifetime)
+                    .input_budget(app.input.clone());
                 let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(cfg)).await;
                 tokio::spawn(super::conn::run(ws, app, conn, shutdown, (guard, permit)));
             }

@@ -1,0 +1,115 @@
+//! [`InputBudget`]: the bytes of incomplete incoming messages across every connection of one
+//! app, bounded by `Config::input_budget` (runtime-free: a counter and the wakers of the
+//! connections waiting for room).
+//!
+//! Each connection may assemble a message of up to `max_message_size`; across connections
+//! those buffers multiply (20 connections with half-sent 16 MiB messages held 285 MB). A
+//! connection whose incomplete message grows past a small free allowance reserves its bytes
+//! here before reading more; when the budget is spent, it stops reading (its client's sends
+//! back up in TCP) until another message completes, or its own `message_timeout` closes it.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::Waker;
+
+/// The app-wide budget of bytes in incomplete messages.
+#[derive(Debug)]
+pub(crate) struct InputBudget {
+    max: usize,
+    used: AtomicUsize,
+    /// Connections that found no room, woken when bytes are given back.
+    waiters: Mutex<Vec<Waker>>,
+}
+
+impl InputBudget {
+    pub(crate) fn new(max: usize) -> Arc<Self> {
+        Arc::new(Self {
+            max,
+            used: AtomicUsize::new(0),
+            waiters: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Takes `n` bytes of the budget, if they are free.
+    pub(crate) fn try_reserve(&self, n: usize) -> bool {
+        let mut used = self.used.load(Ordering::Relaxed);
+        loop {
+            let Some(next) = used.checked_add(n).filter(|&u| u <= self.max) else {
+                return false;
+            };
+            match self
+                .used
+                .compare_exchange_weak(used, next, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return true,
+                Err(now) => used = now,
+            }
+        }
+    }
+
+    /// Gives `n` reserved bytes back and wakes the connections waiting for room.
+    pub(crate) fn release(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        self.used.fetch_sub(n, Ordering::AcqRel);
+        let waiters = std::mem::take(&mut *self.lock());
+        for w in waiters {
+            w.wake();
+        }
+    }
+
+    /// Wakes `waker` at the next [`release`](Self::release). Register first, then try to
+    /// reserve again: a release in between is then not missed.
+    pub(crate) fn wait(&self, waker: &Waker) {
+        let mut waiters = self.lock();
+        if !waiters.iter().any(|w| w.will_wake(waker)) {
+            waiters.push(waker.clone());
+        }
+    }
+
+    /// Bytes reserved now.
+    #[cfg(test)]
+    pub(crate) fn in_use(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Waker>> {
+        self.waiters.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+    use std::task::Wake;
+
+    struct Flag(AtomicBool);
+    impl Wake for Flag {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn reservations_stay_within_the_budget_and_wake_waiters_on_release() {
+        let b = InputBudget::new(100);
+        assert!(b.try_reserve(60));
+        assert!(!b.try_reserve(41), "over the budget");
+        assert!(b.try_reserve(40));
+        assert_eq!(b.in_use(), 100);
+        let flag = Arc::new(Flag(AtomicBool::new(false)));
+        let waker = Waker::from(flag.clone());
+        b.wait(&waker);
+        b.wait(&waker); // registered once
+        assert_eq!(b.lock().len(), 1);
+        b.release(60);
+        assert!(flag.0.load(Ordering::SeqCst), "the waiter was woken");
+        assert!(b.lock().is_empty());
+        assert!(b.try_reserve(60));
+        b.release(100);
+        assert_eq!(b.in_use(), 0);
+        assert!(!b.try_reserve(usize::MAX), "no overflow");
+    }
+}
