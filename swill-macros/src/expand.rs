@@ -43,6 +43,7 @@ pub(crate) fn expand(h: &Handler) -> TokenStream {
     };
     // With a contract, the name is the contract's and the types are checked against it
     // (compile errors spanned on the contract's path).
+    let absolute = h.contract.is_some();
     let (name, contract_check) = match &h.contract {
         Some(c) => (
             quote!(<#c as #krate::contract::Rpc>::NAME),
@@ -95,7 +96,7 @@ pub(crate) fn expand(h: &Handler) -> TokenStream {
                 #[allow(clippy::needless_borrow)]
                 let validate = (&#p::input_probe(&Self::call)).validator();
                 #contract_check
-                #register(kind, #p::Meta { name: #name, doc: #doc }, validate, Self::call)
+                #register(kind, #p::Meta { name: #name, doc: #doc, absolute: #absolute }, validate, Self::call)
             }
         }
     }

@@ -5,7 +5,7 @@
 //! ```text
 //! let kind = (&&&&&&reply_probe(&f::call)).reply_kind();   // the response shape, by traits
 //! let validate = (&input_probe(&f::call)).validator();      // Validate on the request type?
-//! handler(kind, Meta { name, doc }, validate, f::call)      // or `blocking` for a plain fn
+//! handler(kind, Meta { name, doc, absolute }, validate, f::call)  // or `blocking` for a plain fn
 //! ```
 pub use crate::handler::contract::{
     check_contract, check_contract_blocking, ReplyStreams, RequestFits, ResponseIs,

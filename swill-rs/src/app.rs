@@ -63,7 +63,8 @@ pub(crate) struct Paths {
 }
 
 /// A group of handlers nested under a name prefix (`math` → `math.add`), with call hooks
-/// that apply to the group only.
+/// that apply to the group only. A handler with a [contract](mod@crate::contract) keeps the
+/// contract's rpc name whole: the module gives it its hooks, not its prefix.
 ///
 /// ```
 /// # use swill::{Error, Module, Request, Swill};
@@ -134,6 +135,7 @@ impl Module {
         };
         for entry in &self.entries {
             match entry {
+                Entry::Handler(h) if h.absolute => out.push((h.name().to_owned(), h)),
                 Entry::Handler(h) => out.push((format!("{prefix}.{}", h.name()), h)),
                 Entry::Module(m) => m.handlers(&prefix, out),
             }
@@ -150,6 +152,8 @@ impl Module {
         let shared = Arc::new(hooks.calls.clone());
         for entry in self.entries {
             match entry {
+                // A contract's rpc name is whole: the module groups its hooks only.
+                Entry::Handler(h) if h.absolute => out.push((h, shared.clone())),
                 Entry::Handler(h) => {
                     let name = format!("{prefix}.{}", h.name());
                     out.push((h.with_name(name), shared.clone()));
@@ -540,6 +544,7 @@ fn introspect_handler(api: &ApiDoc) -> HandlerDef {
     let meta = Meta {
         name: INTROSPECT,
         doc: "Describes every handler: name, call shape, doc and JSON Schemas.",
+        absolute: true,
     };
     handler(kind, meta, None, list)
 }

@@ -26,6 +26,8 @@ mod api {
         pub client_stream total = "math.total": i64 => Sum;
         /// Doubles each number sent.
         pub bidi double = "math.double": i64 => i64;
+        /// Resets the server (admins only; served from a module).
+        pub unary reset = "admin.reset": () => bool;
     }
 }
 
@@ -84,8 +86,19 @@ async fn double(items: Streaming<i64>) -> impl Stream<Item = Result<i64, Error>>
     items.map(|n| Ok(n * 2))
 }
 
+#[swill::handler(contract = api::reset)]
+async fn reset() -> bool {
+    true
+}
+
 fn app() -> Swill {
+    // The module gives `reset` its authorization hook; the contract keeps its name whole
+    // ("admin.reset", not "ops.admin.reset").
+    let ops = swill::Module::new("ops")
+        .hooks(swill::Hooks::new().authorize(|ctx| ctx.metadata().get_str("role") == Some("admin")))
+        .handler(reset);
     Swill::new()
+        .module(ops)
         .handler(add)
         .handler(add_blocking)
         .handler(hello)
@@ -171,6 +184,37 @@ async fn the_contract_names_the_rpc_on_the_wire() {
     assert_eq!(answer, Sum { sum: 42 });
     let err = client
         .call::<Sum>("add", &Terms { a: 1, b: 2 })
+        .with_timeout()
+        .await
+        .unwrap_err();
+    assert_eq!(err.rpc().map(|e| e.code().0), Some(404));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_contract_in_a_module_keeps_its_name_and_gets_the_module_hooks() {
+    let server = spawn(app()).await;
+    let client = Client::connect(server.url()).with_timeout().await.unwrap();
+    let err = client
+        .to(api::reset)
+        .call(&())
+        .with_timeout()
+        .await
+        .unwrap_err();
+    let rpc = err.rpc().expect("an ERROR frame");
+    assert_eq!(rpc.code().0, 403);
+    assert!(rpc.message().contains("admin.reset"), "{}", rpc.message());
+    let ok = client
+        .to(api::reset)
+        .metadata(Metadata::new().with("role", "admin"))
+        .call(&())
+        .with_timeout()
+        .await
+        .unwrap();
+    assert!(ok);
+    // The module's prefix does not apply to a contract's name.
+    let err = client
+        .call::<bool>("ops.admin.reset", &())
         .with_timeout()
         .await
         .unwrap_err();

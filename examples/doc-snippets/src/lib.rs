@@ -805,3 +805,30 @@ pub mod typed {
         Ok(())
     }
 }
+
+#[rustfmt::skip]
+pub mod authorization {
+    use swill::{Hooks, Module};
+
+    #[derive(Clone)]
+    pub struct User {
+        pub admin: bool,
+    }
+
+    /// Removes everything (admins only).
+    #[swill::handler]
+    async fn clear() -> bool {
+        true
+    }
+
+    pub fn module() -> Module {
+        // snippet: guide/authorize
+        let admin = Module::new("admin")
+            .hooks(Hooks::new().authorize(|ctx| {
+                ctx.connection().extensions().get::<User>().is_some_and(|u| u.admin)
+            }))
+            .handler(clear);
+        // end snippet
+        admin
+    }
+}

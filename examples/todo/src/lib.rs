@@ -60,6 +60,8 @@ pub mod api {
         /// Every change from now on. Confirmed by leading metadata before the first event:
         /// await `opened()` before relying on it. Ends when the server shuts down.
         pub server_stream watch = "todo.watch": () => TodoEvent;
+        /// Removes every todo; answers how many were removed (admins only, else 403).
+        pub unary clear = "todo.clear": () => usize;
     }
 }
 
@@ -75,7 +77,9 @@ pub mod server {
     use swill::hooks::{Handshake, Rejection};
     use swill::http::StatusCode;
     use swill::server::ShutdownHandle;
-    use swill::{Connection, Error, Extension, Metadata, Request, Response, State, Swill};
+    use swill::{
+        Connection, Error, Extension, Hooks, Metadata, Module, Request, Response, State, Swill,
+    };
     use tokio::sync::broadcast;
 
     use crate::api::{self, NewTodo, Todo, TodoEvent};
@@ -89,6 +93,9 @@ pub mod server {
     /// Who a connection belongs to, put in its extensions by the auth hook.
     #[derive(Debug, Clone)]
     pub struct User(pub String);
+
+    /// The users allowed to call the admin rpcs.
+    pub const ADMINS: &[&str] = &["alice"];
 
     /// The todos and the change feed: the app's state.
     #[derive(Clone, Debug)]
@@ -169,6 +176,14 @@ pub mod server {
         Ok(todo)
     }
 
+    #[swill::handler(contract = api::clear)]
+    async fn clear(todos: State<Todos>) -> usize {
+        let mut store = todos.store();
+        let n = store.todos.len();
+        store.todos.clear();
+        n
+    }
+
     /// The live feed. The receiver exists before the handler returns, and the leading
     /// metadata goes out at once (`send_leading`): a client that awaits `opened()` cannot
     /// miss a change made after it. The stream ends cleanly when the server shuts down.
@@ -224,10 +239,21 @@ pub mod server {
         }
     }
 
-    /// The swill app: the handlers, the state, and the auth hook for `tokens` (token → user).
+    /// The swill app: the handlers, the state, the auth hook for `tokens` (token → user) and
+    /// the admin rpcs, which only [`ADMINS`] may call.
     /// `schema.json` and the docs page are behind the same hook.
     pub fn app(tokens: HashMap<String, String>) -> Swill {
         let tokens = Arc::new(tokens);
+        // The admin rpcs: one module, one authorization hook (403 for everyone else). The
+        // contract keeps the rpc name whole; the module only adds the hook.
+        let admin = Module::new("admin")
+            .hooks(Hooks::new().authorize(|ctx| {
+                ctx.connection()
+                    .extensions()
+                    .get::<User>()
+                    .is_some_and(|u| ADMINS.contains(&u.0.as_str()))
+            }))
+            .handler(clear);
         Swill::new()
             .info("todo", env!("CARGO_PKG_VERSION"))
             .with_state(Todos::new())
@@ -235,6 +261,7 @@ pub mod server {
             .handler(list)
             .handler(complete)
             .handler(watch)
+            .module(admin)
             .before_connection(move |hs| authenticate(tokens.clone(), hs))
             .guard_pages(true)
     }

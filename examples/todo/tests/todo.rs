@@ -1,7 +1,7 @@
 //! The todo example over real sockets (axum on 127.0.0.1:0) with typed, contract-checked
 //! calls: auth by header, query and cookie; validation; 404; a watch that misses nothing
-//! after `opened()`; graceful shutdown ending the watch; the pages behind the auth hook; and
-//! the same app in process.
+//! after `opened()`; graceful shutdown ending the watch; the pages behind the auth hook; an
+//! admin rpc behind `Hooks::authorize` (403); and the same app in process.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -233,4 +233,23 @@ async fn the_same_app_in_process() {
     let err = within(alice.to(api::add).call(&new(""))).await.unwrap_err();
     assert_eq!(err.rpc().map(|e| e.code().0), Some(422));
     within(handle.shutdown()).await;
+}
+
+#[tokio::test]
+async fn only_admins_may_clear() {
+    let server = Server::start().await;
+    let alice = server.client("alice-token").await;
+    let bob = server.client("bob-token").await;
+    within(bob.to(api::add).call(&new("keep me")))
+        .await
+        .unwrap();
+    let err = within(bob.to(api::clear).call(&())).await.unwrap_err();
+    assert_eq!(err.rpc().map(|e| e.code().0), Some(403));
+    assert_eq!(within(bob.to(api::list).call(&())).await.unwrap().len(), 1);
+    assert_eq!(within(alice.to(api::clear).call(&())).await.unwrap(), 1);
+    assert!(within(bob.to(api::list).call(&()))
+        .await
+        .unwrap()
+        .is_empty());
+    server.stop().await;
 }

@@ -73,6 +73,46 @@ impl Hooks {
         self
     }
 
+    /// Authorization for the handlers these hooks cover (the app's, or a module's): a call
+    /// for which `allowed` says no gets ERROR 403 before its handler runs or its request is
+    /// decoded. `allowed` sees the call's context: the rpc, the request metadata and the
+    /// connection (its extensions hold what a `before_connection` hook put there, such as
+    /// the authenticated user). A `before_request` hook that runs `allowed` first.
+    ///
+    /// ```
+    /// use swill::{Hooks, Module};
+    ///
+    /// #[derive(Clone)]
+    /// struct User {
+    ///     admin: bool,
+    /// }
+    ///
+    /// let admin = Module::new("admin").hooks(Hooks::new().authorize(|ctx| {
+    ///     ctx.connection()
+    ///         .extensions()
+    ///         .get::<User>()
+    ///         .is_some_and(|u| u.admin)
+    /// }));
+    /// # drop(admin);
+    /// ```
+    pub fn authorize<F>(self, allowed: F) -> Self
+    where
+        F: Fn(&CallContext) -> bool + Send + Sync + 'static,
+    {
+        self.before_request(move |ctx| {
+            let verdict = if allowed(&ctx) {
+                Ok(())
+            } else {
+                tracing::debug!(rpc = ctx.rpc(), "call not authorized");
+                Err(hooks::HookError::Fail(crate::Error::forbidden(format!(
+                    "not allowed to call {}",
+                    ctx.rpc()
+                ))))
+            };
+            std::future::ready(verdict)
+        })
+    }
+
     /// Runs when a call's opening frame carries request metadata.
     pub fn before_request_metadata<F, Fut>(mut self, f: F) -> Self
     where

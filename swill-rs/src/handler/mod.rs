@@ -161,6 +161,8 @@ pub(crate) trait ErasedHandler: Send + Sync {
 #[derive(Clone)]
 pub struct HandlerDef {
     pub(crate) name: Cow<'static, str>,
+    /// Served under `name` exactly, inside modules too (a contract's rpc name).
+    pub(crate) absolute: bool,
     pub(crate) doc: Cow<'static, str>,
     pub(crate) shape: Shape,
     pub(crate) request: TypeInfo,

@@ -30,6 +30,8 @@ pub struct Meta {
     pub name: &'static str,
     /// The doc comment.
     pub doc: &'static str,
+    /// The name is a contract's: whole, never prefixed by a module.
+    pub absolute: bool,
 }
 
 /// The validation function for one request message, as the validation probe yields it.
@@ -66,6 +68,7 @@ fn def<F: HandlerFn<M>, M>(
     F::needs(&mut needs);
     HandlerDef {
         name: Cow::Borrowed(meta.name),
+        absolute: meta.absolute,
         doc: Cow::Borrowed(meta.doc.trim()),
         shape: Shape {
             request_streams: <F::Claim as Claim>::STREAMS,
