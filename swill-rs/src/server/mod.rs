@@ -16,6 +16,7 @@ mod pages;
 mod panics;
 mod proxy;
 mod service;
+mod stats;
 
 use std::future::{Future, IntoFuture};
 use std::io as stdio;
