@@ -42,12 +42,15 @@ async fn flood(req: Request<u32>) -> impl futures::Stream<Item = Result<Vec<u8>,
     futures::stream::iter((0..req.into_data()).map(move |_| Ok(item.clone())))
 }
 
+/// A metric's name and its labels, sorted.
+type Series = (String, Vec<(String, String)>);
+
 struct Metered {
     server: TestServer,
     snap: Snapshotter,
     /// The debugging recorder's snapshots take what was recorded since the last one (they
     /// swap every value with zero): the sums are the values. No gauge is ever `set`.
-    totals: RefCell<HashMap<(String, Vec<(String, String)>), f64>>,
+    totals: RefCell<HashMap<Series, f64>>,
     closed: mpsc::UnboundedReceiver<()>,
     gate: Arc<Semaphore>,
 }

@@ -21,11 +21,14 @@ use tracing_subscriber::Layer;
 
 const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
-/// The spans opened, by name, with their fields as text.
-#[derive(Clone, Default)]
-struct Spans(Arc<Mutex<Vec<(String, Vec<(String, String)>)>>>);
+/// A span's fields as text, in order.
+type FieldList = Vec<(String, String)>;
 
-struct Fields(Vec<(String, String)>);
+/// The spans opened, by name, with their fields.
+#[derive(Clone, Default)]
+struct Spans(Arc<Mutex<Vec<(String, FieldList)>>>);
+
+struct Fields(FieldList);
 
 impl Visit for Fields {
     fn record_str(&mut self, field: &Field, value: &str) {
@@ -47,7 +50,7 @@ impl<S: tracing::Subscriber> Layer<S> for Spans {
 
 impl Spans {
     /// The fields of every span named `name`.
-    fn named(&self, name: &str) -> Vec<Vec<(String, String)>> {
+    fn named(&self, name: &str) -> Vec<FieldList> {
         self.0
             .lock()
             .unwrap()

@@ -24,21 +24,22 @@
 
 mod trace;
 
+#[cfg(feature = "server")]
 pub(crate) use trace::enter;
 pub use trace::{
     current, TraceContext, TraceContextError, MAX_TRACESTATE_LEN, TRACEPARENT, TRACESTATE,
 };
 
-/// What a limit refused: the index of its name in `names::LIMITS`.
+/// Which `max_*` setting refused something: the index of its name in `names::LIMITS`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
 pub(crate) enum Limit {
-    MaxConnections = 0,
-    MaxConnectionsPerIp = 1,
-    MaxConcurrentCalls = 2,
-    MaxQueuedItems = 3,
-    MaxMessageSize = 4,
-    MaxInvalidFrames = 5,
+    Connections = 0,
+    ConnectionsPerIp = 1,
+    ConcurrentCalls = 2,
+    QueuedItems = 3,
+    MessageSize = 4,
+    InvalidFrames = 5,
 }
 
 /// The names of the metrics the server records (feature `metrics`), and their labels.

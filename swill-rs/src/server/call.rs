@@ -70,7 +70,7 @@ where
         // Failing this call keeps memory bounded without stalling the connection's other
         // calls; the engine drops the rest of its request.
         let max = self.app.config.max_queued_items;
-        self.stats.refused(crate::observe::Limit::MaxQueuedItems);
+        self.stats.refused(crate::observe::Limit::QueuedItems);
         tracing::warn!(seq = seq.0, max, "request stream backlog exceeded");
         let msg = format!("request stream backlog exceeded: the handler is {max} items behind");
         self.fail_call(seq, Error::too_many_requests(msg));

@@ -334,7 +334,7 @@ where
                 self.stats.received(bytes.len());
                 if let Err(e) = self.engine.handle_message(bytes, &*self.app) {
                     let ProtocolError::TooManyInvalidFrames { .. } = e;
-                    self.stats.refused(crate::observe::Limit::MaxInvalidFrames);
+                    self.stats.refused(crate::observe::Limit::InvalidFrames);
                     return Err(End::Close(e.close_code(), "too many invalid frames".into()));
                 }
                 while let Some(ev) = self.engine.poll_event() {

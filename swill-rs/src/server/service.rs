@@ -481,7 +481,7 @@ async fn upgrade<B: Send + 'static>(
     let permit = match shared.limits.acquire(peer.map(|p| p.ip())) {
         Ok(permit) => permit,
         Err(Refused::Global(max)) => {
-            super::stats::refused(&app, crate::observe::Limit::MaxConnections);
+            super::stats::refused(&app, crate::observe::Limit::Connections);
             tracing::debug!(?peer, max, "refused: connection limit reached");
             return text(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -489,7 +489,7 @@ async fn upgrade<B: Send + 'static>(
             );
         }
         Err(Refused::PerIp(max)) => {
-            super::stats::refused(&app, crate::observe::Limit::MaxConnectionsPerIp);
+            super::stats::refused(&app, crate::observe::Limit::ConnectionsPerIp);
             tracing::debug!(?peer, max, "refused: per-address connection limit reached");
             return text(
                 StatusCode::TOO_MANY_REQUESTS,

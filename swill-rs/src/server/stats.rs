@@ -138,7 +138,7 @@ mod on {
                 m.errors(404, tally.not_found.into());
                 m.errors(429, tally.too_many_calls.into());
                 m.errors(500, tally.internal.into());
-                m.refused(Limit::MaxConcurrentCalls, tally.too_many_calls.into());
+                m.refused(Limit::ConcurrentCalls, tally.too_many_calls.into());
             }
             self.flush_counts();
         }
@@ -162,7 +162,7 @@ mod on {
         /// The connection ended (`close_code`: the close code it sent, if any).
         pub(crate) fn close(&mut self, engine: &mut ServerConn, close_code: Option<u16>) {
             if close_code == Some(1009) {
-                self.refused(Limit::MaxMessageSize);
+                self.refused(Limit::MessageSize);
             }
             self.flush(engine);
             self.end();
