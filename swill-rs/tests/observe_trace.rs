@@ -82,6 +82,13 @@ async fn announce(req: Request<String>, State(ps): State<PubSub>) -> Result<(), 
         .map_err(|e| Error::new(500, e.to_string()))
 }
 
+/// Publishes its text on `news` from the blocking pool (a plain `fn` handler).
+#[swill::handler]
+fn announce_blocking(req: Request<String>, State(ps): State<PubSub>) -> Result<(), Error> {
+    futures::executor::block_on(ps.publish("news", &req.into_data()))
+        .map_err(|e| Error::new(500, e.to_string()))
+}
+
 type Seen = Arc<Mutex<Vec<String>>>;
 
 fn app(seen: &Seen, pubsub: &PubSub) -> Swill {
@@ -90,6 +97,7 @@ fn app(seen: &Seen, pubsub: &PubSub) -> Swill {
         .with_state(pubsub.clone())
         .handler(whoami)
         .handler(announce)
+        .handler(announce_blocking)
         .on_trace(move |_span, tc| seen.lock().unwrap().push(tc.traceparent().to_owned()))
 }
 
@@ -211,6 +219,16 @@ async fn a_message_published_by_a_traced_call_carries_its_trace_to_subscribers()
     assert_eq!(recv_resp(&mut ws).await.data, V::Nil);
     send_bytes(&mut ws, request(2, &"plain", "announce")).await;
     assert_eq!(recv_resp(&mut ws).await.data, V::Nil);
+    let md = traced(TP, None);
+    let frame = envelope(
+        3,
+        V::from("blocking"),
+        "announce_blocking",
+        MESSAGE,
+        Some(md),
+    );
+    send_bytes(&mut ws, frame).await;
+    assert_eq!(recv_resp(&mut ws).await.data, V::Nil);
 
     // Read as values: the message says whose trace it belongs to.
     let Some(Recv::Message(m)) = values.recv().with_timeout().await else {
@@ -222,6 +240,15 @@ async fn a_message_published_by_a_traced_call_carries_its_trace_to_subscribers()
         panic!("no message");
     };
     assert_eq!(m.trace_context(), None, "published by an untraced call");
+    let Some(Recv::Message(m)) = values.recv().with_timeout().await else {
+        panic!("no message");
+    };
+    assert_eq!(m.decode::<String>().unwrap(), "blocking");
+    assert_eq!(
+        m.trace_context().map(|t| t.traceparent()),
+        Some(TP),
+        "a blocking handler publishes with its call's trace too"
+    );
 
     // Read as a stream (what a subscription handler returns): each traced message gets a
     // `pubsub.deliver` span of the publisher's trace.
@@ -233,10 +260,14 @@ async fn a_message_published_by_a_traced_call_carries_its_trace_to_subscribers()
         stream.next().with_timeout().await.unwrap().unwrap(),
         "plain"
     );
+    assert_eq!(
+        stream.next().with_timeout().await.unwrap().unwrap(),
+        "blocking"
+    );
     let deliveries = spans.named("pubsub.deliver");
     assert_eq!(
         deliveries.len(),
-        1,
+        2,
         "the untraced message has no delivery span"
     );
     assert_eq!(field(&deliveries[0], "topic"), Some("news"));
@@ -244,6 +275,6 @@ async fn a_message_published_by_a_traced_call_carries_its_trace_to_subscribers()
         field(&deliveries[0], "trace_id"),
         Some("4bf92f3577b34da6a3ce929d0e0e4736")
     );
-    assert_eq!(*delivered.lock().unwrap(), [TP]);
+    assert_eq!(*delivered.lock().unwrap(), [TP, TP]);
     server.stop().await;
 }

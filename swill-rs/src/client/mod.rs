@@ -473,6 +473,7 @@ impl CallBuilder<'_> {
     /// # drop(call);
     /// # Ok(())
     /// # }
+    /// # let _ = demo;
     /// ```
     pub fn trace_context(mut self, trace: crate::observe::TraceContext) -> Self {
         self.trace = Some(trace);

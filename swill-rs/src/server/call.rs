@@ -197,7 +197,15 @@ where
                     }
                     return;
                 }
-                Step::Blocking(job) => run_blocking(job, seq, self.app.clone()),
+                Step::Blocking(job) => {
+                    // The job runs on another thread: it takes the call's span and trace along.
+                    let call = self.calls.at_mut(idx);
+                    let span = call
+                        .as_ref()
+                        .map_or_else(tracing::Span::current, |c| c.span.clone());
+                    let trace = call.and_then(|c| c.ctx.trace_context().cloned());
+                    run_blocking(job, seq, self.app.clone(), span, trace);
+                }
             }
         }
         // Still producing: yield to the other calls and come back.
@@ -354,9 +362,13 @@ fn logs(app: &App) -> Option<u64> {
 }
 
 /// Runs a blocking handler on the pool; its result wakes the call through `deliver`.
-fn run_blocking(job: BlockingJob, seq: Seq, app: Arc<App>) {
-    let span = tracing::Span::current();
-    let trace = crate::observe::current();
+fn run_blocking(
+    job: BlockingJob,
+    seq: Seq,
+    app: Arc<App>,
+    span: tracing::Span,
+    trace: Option<Arc<crate::observe::TraceContext>>,
+) {
     tokio::task::spawn_blocking(move || {
         let _enter = span.enter();
         let _trace = crate::observe::enter(trace.as_ref());
