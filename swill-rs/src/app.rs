@@ -17,6 +17,9 @@ mod config;
 mod hook_set;
 pub(crate) mod input_budget;
 pub(crate) mod log_limit;
+#[cfg(feature = "metrics")]
+pub(crate) mod metrics;
+pub(crate) mod trace;
 
 #[cfg(feature = "server")]
 pub(crate) use config::{canonical, Refusal};
@@ -178,6 +181,7 @@ pub struct Swill {
     introspection: bool,
     title: String,
     version: String,
+    on_trace: Option<trace::TraceHook>,
 }
 
 impl Default for Swill {
@@ -228,7 +232,40 @@ impl Swill {
             introspection: true,
             title: "swill API".into(),
             version: "0.0.0".into(),
+            on_trace: None,
         }
+    }
+
+    /// Runs `f` with the span of every call whose request metadata carries a valid W3C
+    /// `traceparent`, and its [`TraceContext`](crate::observe::TraceContext), before the
+    /// span is first entered; also with the span of each pub/sub message delivered with the
+    /// publisher's trace context (see [`crate::observe`]). With `tracing-opentelemetry`,
+    /// `f` sets the span's OpenTelemetry parent so the call continues the caller's trace:
+    ///
+    /// ```ignore
+    /// use opentelemetry::propagation::TextMapPropagator;
+    /// use tracing_opentelemetry::OpenTelemetrySpanExt;
+    ///
+    /// let app = swill::Swill::new().on_trace(|span, tc| {
+    ///     let mut carrier = std::collections::HashMap::new();
+    ///     carrier.insert("traceparent".to_owned(), tc.traceparent().to_owned());
+    ///     if let Some(ts) = tc.tracestate() {
+    ///         carrier.insert("tracestate".to_owned(), ts.to_owned());
+    ///     }
+    ///     let propagator = opentelemetry_sdk::propagation::TraceContextPropagator::new();
+    ///     let _ = span.set_parent(propagator.extract(&carrier));
+    /// });
+    /// ```
+    ///
+    /// Without a callback the span still records `trace_id`, `parent_id`, `traceparent` and
+    /// `tracestate` as fields, for logs.
+    #[must_use]
+    pub fn on_trace(
+        mut self,
+        f: impl Fn(&tracing::Span, &crate::observe::TraceContext) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_trace = Some(Arc::new(f));
+        self
     }
 
     /// Registers a handler (anything `#[swill::handler]` produced).
@@ -441,7 +478,12 @@ impl Swill {
             );
         }
         let error_logs = log_limit::ErrorLogs::new(self.config.error_logs_per_second);
+        #[cfg(feature = "metrics")]
+        let metrics = metrics::Metrics::register(handlers.iter().map(|r| &*r.rpc));
         Ok(Arc::new(App {
+            #[cfg(feature = "metrics")]
+            metrics,
+            on_trace: self.on_trace,
             handlers,
             by_name,
             conn_hooks: self.conn_hooks,
@@ -499,6 +541,10 @@ pub(crate) struct App {
     pub(crate) calls: Arc<call_budget::CallBudget>,
     /// Bytes of incomplete messages across the app's connections (`Config::input_budget`).
     pub(crate) input: Arc<input_budget::InputBudget>,
+    /// [`Swill::on_trace`].
+    pub(crate) on_trace: Option<trace::TraceHook>,
+    #[cfg(feature = "metrics")]
+    pub(crate) metrics: metrics::Metrics,
 }
 
 impl fmt::Debug for App {

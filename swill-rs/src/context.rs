@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use http::{Extensions, HeaderMap, Uri};
 
 use crate::metadata::Metadata;
+use crate::observe::TraceContext;
 use crate::protocol::Seq;
 
 mod closing;
@@ -222,6 +223,7 @@ struct CallInner {
     metadata: Metadata,
     connection: Connection,
     response: ResponseCell,
+    trace: Option<Arc<TraceContext>>,
 }
 
 impl CallContext {
@@ -229,6 +231,7 @@ impl CallContext {
         Self(Arc::new(CallInner {
             seq,
             rpc,
+            trace: TraceContext::from_metadata(&metadata).map(Arc::new),
             metadata,
             connection,
             response: ResponseCell::default(),
@@ -248,6 +251,12 @@ impl CallContext {
     /// The request metadata (empty when the client sent none).
     pub fn metadata(&self) -> &Metadata {
         &self.0.metadata
+    }
+
+    /// The caller's W3C trace context, when the request metadata carries a valid
+    /// `traceparent` (see [`crate::observe`]).
+    pub fn trace_context(&self) -> Option<&Arc<TraceContext>> {
+        self.0.trace.as_ref()
     }
 
     /// Resolves when the call's connection starts shutting down (see

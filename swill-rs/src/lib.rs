@@ -101,6 +101,7 @@
 //! | `docs-page` | yes | `GET /docs` with the playground (needs `server`) |
 //! | `client` | no | the Rust client, `swill::client` |
 //! | `redis` | no | the Redis pub/sub backend, `swill::pubsub::redis` (needs `server`) |
+//! | `metrics` | no | server metrics through the `metrics` facade ([`observe`], needs `server`) |
 //!
 //! The `server` feature also brings [`pubsub`]: topics, publish from anywhere,
 //! subscriptions as streaming responses, with the in-process backend.
@@ -126,6 +127,7 @@ pub mod handler;
 pub mod hooks;
 pub mod introspect;
 mod metadata;
+pub mod observe;
 mod payload;
 pub mod protocol;
 pub mod validate;

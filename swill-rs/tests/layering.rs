@@ -18,6 +18,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("metadata", 1),
     ("payload", 1),
     ("pubsub", 1),
+    ("observe", 1),
     ("validate", 2),
     ("introspect", 2),
     ("context", 3),

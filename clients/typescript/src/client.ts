@@ -25,6 +25,7 @@ import {
 	type StreamPosition,
 	sinceMetadata,
 } from "./resume.js";
+import { type TraceOptions, traceMetadata } from "./trace.js";
 
 /** Options of {@link createClient}. */
 export interface ClientOptions {
@@ -70,8 +71,12 @@ export interface ClientOptions {
 }
 
 /** Per-call options. */
-export interface CallOptions {
-	/** Request metadata, sent on the opening frame. */
+export interface CallOptions extends TraceOptions {
+	/**
+	 * Request metadata, sent on the opening frame. `traceparent` and `tracestate` (W3C Trace
+	 * Context, from {@link TraceOptions}) are added to it, so the server's span of the call
+	 * continues the caller's trace.
+	 */
 	metadata?: Metadata;
 	/** Aborting sends CANCEL and fails the call with {@link Code.CANCELLED}. */
 	signal?: AbortSignal;
@@ -350,7 +355,7 @@ export function createClient(options: ClientOptions): SwillClient {
 		metadata = callOptions?.metadata,
 		resume?: (call: Call) => ResumeHooks | undefined,
 	): Call {
-		const call = new Call(rpc, shape, metadata);
+		const call = new Call(rpc, shape, traceMetadata(metadata, callOptions, options.onWarning));
 		const hooks = resume?.(call);
 		if (hooks !== undefined) call.enableResume(hooks);
 		const signal = callOptions?.signal;

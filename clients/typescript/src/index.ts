@@ -43,3 +43,5 @@ export type {
 	StreamPosition,
 } from "./resume.js";
 export { DEFAULT_MAX_RESUME_ATTEMPTS, DEFAULT_RESUME } from "./resume.js";
+export type { TraceOptions } from "./trace.js";
+export { isTraceparent, TRACEPARENT, TRACESTATE, traceMetadata } from "./trace.js";

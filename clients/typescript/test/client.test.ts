@@ -131,6 +131,21 @@ describe("client against the conformance server", () => {
 		assert.deepEqual(await call.trailing, { trail: 2 });
 	});
 
+	test("trace context: traceparent and tracestate travel as request metadata", T, async () => {
+		const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+		const call = client.call("echo_metadata", null, {
+			metadata: { auth: "token" },
+			traceparent,
+			tracestate: "congo=t61rcWkgMzE",
+		});
+		assert.deepEqual(await call, { auth: "token", traceparent, tracestate: "congo=t61rcWkgMzE" });
+		const before = warnings.length;
+		const untraced = client.call("echo_metadata", null, { traceparent: "00-nope" });
+		assert.deepEqual(await untraced, {});
+		assert.equal(warnings.length, before + 1, "a malformed traceparent is reported, not sent");
+		warnings.splice(before);
+	});
+
 	test("server stream: count", T, async () => {
 		const stream = client.stream<number>("count", 5);
 		assert.deepEqual(await collect(stream), [0, 1, 2, 3, 4]);

@@ -360,6 +360,7 @@ impl Client {
             client: self,
             rpc: name.into(),
             metadata: None,
+            trace: None,
         }
     }
 
@@ -464,6 +465,7 @@ pub struct CallBuilder<'a> {
     client: &'a Client,
     rpc: String,
     metadata: Option<Metadata>,
+    trace: Option<crate::observe::TraceContext>,
 }
 
 /// A single reply with its response metadata.
@@ -484,17 +486,45 @@ impl CallBuilder<'_> {
         self
     }
 
+    /// Sends `trace` as the W3C `traceparent` (and `tracestate`) request metadata, so the
+    /// server's span of the call continues the caller's trace (see [`crate::observe`]).
+    /// Added to the [`metadata`](Self::metadata), whichever is set first.
+    ///
+    /// ```
+    /// # fn demo(client: &swill::client::Client) -> Result<(), swill::observe::TraceContextError> {
+    /// use swill::observe::TraceContext;
+    ///
+    /// let tc = TraceContext::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", None)?;
+    /// let call = client.rpc("add").trace_context(tc);
+    /// # drop(call);
+    /// # Ok(())
+    /// # }
+    /// # let _ = demo;
+    /// ```
+    pub fn trace_context(mut self, trace: crate::observe::TraceContext) -> Self {
+        self.trace = Some(trace);
+        self
+    }
+
+    fn request_metadata(&mut self) -> Option<Metadata> {
+        let mut md = self.metadata.take();
+        if let Some(tc) = self.trace.take() {
+            tc.insert_into(md.get_or_insert_with(Metadata::new));
+        }
+        md
+    }
+
     /// Single request, single reply, with metadata.
     ///
     /// # Errors
     /// [`ClientError::Rpc`] for an ERROR frame; transport and decoding errors otherwise.
     pub async fn call<T: DeserializeOwned>(
-        self,
+        mut self,
         req: &(impl Serialize + ?Sized),
     ) -> Result<Reply<T>, ClientError> {
         let data = encode(req)?;
         let shape = Shape::default();
-        let md = self.metadata;
+        let md = self.request_metadata();
         let (handle, rx) = self.client.open(self.rpc, shape, Some(data), md)?;
         ReplyFuture {
             handle,
@@ -510,7 +540,7 @@ impl CallBuilder<'_> {
     /// # Errors
     /// When the request cannot be encoded or the connection is closed.
     pub fn stream<T: DeserializeOwned>(
-        self,
+        mut self,
         req: &(impl Serialize + ?Sized),
     ) -> Result<ResponseStream<T>, ClientError> {
         let data = encode(req)?;
@@ -518,7 +548,7 @@ impl CallBuilder<'_> {
             request_streams: false,
             response_streams: true,
         };
-        let md = self.metadata;
+        let md = self.request_metadata();
         let (handle, rx) = self.client.open(self.rpc, shape, Some(data), md)?;
         Ok(ResponseStream::new(handle, rx))
     }
@@ -528,13 +558,13 @@ impl CallBuilder<'_> {
     /// # Errors
     /// When the connection is closed.
     pub fn client_stream<I: Serialize, T: DeserializeOwned>(
-        self,
+        mut self,
     ) -> Result<(RequestSink<I>, ReplyFuture<T>), ClientError> {
         let shape = Shape {
             request_streams: true,
             response_streams: false,
         };
-        let md = self.metadata;
+        let md = self.request_metadata();
         let (handle, rx) = self.client.open(self.rpc, shape, None, md)?;
         let sink = RequestSink::new(&handle);
         Ok((
@@ -553,13 +583,13 @@ impl CallBuilder<'_> {
     /// # Errors
     /// When the connection is closed.
     pub fn bidi<I: Serialize, T: DeserializeOwned>(
-        self,
+        mut self,
     ) -> Result<(RequestSink<I>, ResponseStream<T>), ClientError> {
         let shape = Shape {
             request_streams: true,
             response_streams: true,
         };
-        let md = self.metadata;
+        let md = self.request_metadata();
         let (handle, rx) = self.client.open(self.rpc, shape, None, md)?;
         let sink = RequestSink::new(&handle);
         Ok((sink, ResponseStream::new(handle, rx)))

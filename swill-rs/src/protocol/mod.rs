@@ -84,6 +84,8 @@ mod frame;
 mod limits;
 mod seqmap;
 mod server;
+#[cfg(feature = "metrics")]
+mod tally;
 mod transmit;
 
 mod client;
@@ -110,6 +112,8 @@ pub use server::{
     CancelReason, Event, Router, ServerConn, METADATA_OPENS_SINGLE_MESSAGE, NOT_FOUND_MESSAGE,
     SECOND_METADATA_MESSAGE, TOO_MANY_CALLS_MESSAGE,
 };
+#[cfg(feature = "metrics")]
+pub use tally::ErrorTally;
 
 #[cfg(test)]
 mod tests;

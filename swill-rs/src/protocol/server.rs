@@ -171,6 +171,8 @@ pub struct ServerConn {
     events: VecDeque<Event>,
     out: Outbox,
     invalid_frames: u32,
+    #[cfg(feature = "metrics")]
+    tally: super::tally::ErrorTally,
 }
 
 impl ServerConn {
@@ -183,6 +185,8 @@ impl ServerConn {
             events: VecDeque::new(),
             out: Outbox::default(),
             invalid_frames: 0,
+            #[cfg(feature = "metrics")]
+            tally: super::tally::ErrorTally::default(),
         }
     }
 
@@ -373,11 +377,20 @@ impl ServerConn {
     }
 
     fn queue_error(&mut self, seq: Seq, code: i64, message: &str) {
+        #[cfg(feature = "metrics")]
+        self.tally.count(code);
         self.out.frame(|out| {
             encode_response_head(out, seq);
             encode_error_data(out, code, message, None);
             encode_response_tail(out, ResponseType::Error, None, None);
         });
+    }
+
+    /// The ERROR frames the engine answered on its own since the last call, reset to zero
+    /// (feature `metrics`).
+    #[cfg(feature = "metrics")]
+    pub fn take_error_tally(&mut self) -> super::tally::ErrorTally {
+        std::mem::take(&mut self.tally)
     }
 
     /// The next event, in the order the frames causing them arrived.

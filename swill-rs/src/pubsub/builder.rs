@@ -21,6 +21,7 @@ pub struct PubSubBuilder {
     pub(super) identify: Option<Box<Identify>>,
     pub(super) history: Option<Box<HistoryFor>>,
     pub(super) max_recovery: usize,
+    pub(super) on_trace: Option<crate::app::trace::TraceHook>,
 }
 
 impl PubSubBuilder {
@@ -34,6 +35,20 @@ impl PubSubBuilder {
     /// What a full subscriber queue does (default [`DEFAULT_LAG_POLICY`](super::DEFAULT_LAG_POLICY)).
     pub fn lag_policy(mut self, policy: LagPolicy) -> Self {
         self.policy = policy;
+        self
+    }
+
+    /// Runs `f` with the span a subscription opens for each message it delivers that carries
+    /// the publisher's trace context ([`Message::trace_context`](super::Message::trace_context)),
+    /// before the span is entered: the same callback as
+    /// [`Swill::on_trace`](crate::Swill::on_trace), so that with OpenTelemetry each delivery
+    /// is a span of the publishing call's trace. Without it the `pubsub.deliver` span still
+    /// records `trace_id`, `parent_id` and `traceparent`.
+    pub fn on_trace(
+        mut self,
+        f: impl Fn(&tracing::Span, &crate::observe::TraceContext) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_trace = Some(Arc::new(f));
         self
     }
 
@@ -116,6 +131,7 @@ impl PubSubBuilder {
             identify: self.identify,
             history: self.history,
             max_recovery: self.max_recovery,
+            on_trace: self.on_trace,
             instance: super::instance_id(),
             closed: std::sync::atomic::AtomicBool::new(false),
             pending: Mutex::default(),

@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::{Position, PubSubError};
+use crate::observe::TraceContext;
 
 /// One published message: the topic it was published on and its MessagePack encoding.
 ///
@@ -18,6 +19,7 @@ pub struct Message {
     topic: Arc<str>,
     payload: Bytes,
     position: Option<Position>,
+    trace: Option<Arc<TraceContext>>,
 }
 
 impl Message {
@@ -27,7 +29,34 @@ impl Message {
             topic: topic.into(),
             payload,
             position: None,
+            trace: None,
         }
+    }
+
+    /// The same message carrying `trace`, the W3C trace context of whatever published it.
+    /// [`PubSub::publish_message`](super::PubSub::publish_message) sets it to the trace of
+    /// the call being handled (see [`crate::observe::current`]) when the message has none.
+    #[must_use]
+    pub fn with_trace_context(mut self, trace: Option<Arc<TraceContext>>) -> Self {
+        self.trace = trace;
+        self
+    }
+
+    /// The publisher's trace context: the traced call that published the message, or what
+    /// [`with_trace_context`](Self::with_trace_context) set. Carried in process (the
+    /// in-process backend and its history); the Redis backend does not carry it between
+    /// instances.
+    pub fn trace_context(&self) -> Option<&Arc<TraceContext>> {
+        self.trace.as_ref()
+    }
+
+    /// This message, with the current call's trace context when it has none of its own.
+    pub(crate) fn with_current_trace(self) -> Self {
+        if self.trace.is_some() {
+            return self;
+        }
+        let trace = crate::observe::current();
+        self.with_trace_context(trace)
     }
 
     /// The same message at position `position` of its topic's history (what a backend does
@@ -87,6 +116,10 @@ impl fmt::Debug for Message {
             .field("topic", &self.topic)
             .field("len", &self.payload.len())
             .field("position", &self.position)
+            .field(
+                "trace",
+                &self.trace.as_deref().map(TraceContext::traceparent),
+            )
             .finish()
     }
 }

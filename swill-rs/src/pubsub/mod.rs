@@ -201,6 +201,8 @@ pub(crate) struct Inner {
     identify: Option<Box<Identify>>,
     history: Option<Box<HistoryFor>>,
     max_recovery: usize,
+    /// [`PubSubBuilder::on_trace`].
+    pub(crate) on_trace: Option<crate::app::trace::TraceHook>,
     instance: String,
     closed: std::sync::atomic::AtomicBool,
     /// Upstream subscribes still in flight, by topic: later subscribers wait for them too.
@@ -252,6 +254,7 @@ impl PubSub {
             identify: None,
             history: None,
             max_recovery: DEFAULT_MAX_RECOVERY,
+            on_trace: None,
         }
     }
 
@@ -279,6 +282,7 @@ impl PubSub {
 
     /// Publishes an already-encoded message.
     pub fn publish_message(&self, message: Message) -> BoxFuture<'static, Result<(), PubSubError>> {
+        let message = message.with_current_trace();
         match self.history_of(message.topic()) {
             None => self.0.backend.publish(message),
             Some(h) => {
@@ -300,6 +304,7 @@ impl PubSub {
         &self,
         message: Message,
     ) -> BoxFuture<'static, Result<Position, PubSubError>> {
+        let message = message.with_current_trace();
         match self.history_of(message.topic()) {
             Some(h) => self.0.backend.publish_with_history(message, h),
             None => {

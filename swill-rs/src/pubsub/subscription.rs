@@ -346,6 +346,16 @@ impl<T: DeserializeOwned + 'static> Stream for Subscription<T> {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(None) => return Poll::Ready(None),
                 Poll::Ready(Some(Recv::Message(m))) => {
+                    if let (Some(tc), State::Active { pubsub, .. }) =
+                        (m.trace_context(), &this.state)
+                    {
+                        let span = crate::app::trace::deliver_span(
+                            pubsub.on_trace.as_ref(),
+                            m.topic(),
+                            tc,
+                        );
+                        span.in_scope(|| tracing::debug!("pub/sub message delivered"));
+                    }
                     return Poll::Ready(Some(item_of::<T>(&m).map_err(|e| {
                         this.end();
                         Error::from(e)

@@ -73,6 +73,7 @@ where
         // Failing this call keeps memory bounded without stalling the connection's other
         // calls; the engine drops the rest of its request.
         let max = self.app.config.max_queued_items;
+        self.stats.refused(crate::observe::Limit::QueuedItems);
         tracing::warn!(seq = seq.0, max, "request stream backlog exceeded");
         let msg = format!("request stream backlog exceeded: the handler is {max} items behind");
         self.fail_call(seq, Error::too_many_requests(msg));
@@ -100,6 +101,7 @@ where
                 max = self.app.calls.max(),
                 "app call budget exhausted"
             );
+            self.stats.refused(crate::observe::Limit::Calls);
             self.send_error(seq, &Error::new(503, SERVER_BUSY));
             return;
         };
@@ -111,8 +113,8 @@ where
                 return;
             }
         };
-        let span = tracing::debug_span!("call", rpc = %route.rpc, seq = seq.0);
         let ctx = CallContext::new(seq, route.rpc.clone(), metadata, self.conn.clone());
+        let span = crate::app::trace::call_span(&self.app, route, seq, ctx.trace_context());
         let start = Start {
             ctx: ctx.clone(),
             payload,
@@ -137,6 +139,7 @@ where
             span,
             _permit: permit,
         });
+        self.stats.call_opened(handler);
     }
 
     /// Polls one woken call and turns what it reports into frames.
@@ -149,6 +152,7 @@ where
             let engine = &self.engine;
             let polled = self.calls.with_ready(idx, |call, cx| {
                 let _enter = call.span.enter();
+                let _trace = crate::observe::enter(call.ctx.trace_context());
                 let sent = *leading_sent.get_or_insert_with(|| engine.leading_sent(call.seq));
                 let view = CallView { leading_sent: sent };
                 let r = catch_unwind(AssertUnwindSafe(|| call.body.as_mut().poll_step(cx, view)));
@@ -207,7 +211,15 @@ where
                     }
                     return;
                 }
-                Step::Blocking(job) => run_blocking(job, seq, self.app.clone()),
+                Step::Blocking(job) => {
+                    // The job runs on another thread: it takes the call's span and trace along.
+                    let call = self.calls.at_mut(idx);
+                    let span = call
+                        .as_ref()
+                        .map_or_else(tracing::Span::current, |c| c.span.clone());
+                    let trace = call.and_then(|c| c.ctx.trace_context().cloned());
+                    run_blocking(job, seq, self.app.clone(), span, trace);
+                }
             }
         }
         // Still producing: yield to the other calls and come back.
@@ -287,6 +299,7 @@ where
 
     /// Sends an ERROR for `seq`; in debug mode a 500's hidden reason travels in `data`.
     pub(super) fn send_error(&mut self, seq: Seq, err: &Error) {
+        self.stats.error(err.code().as_i64());
         let mut data = err.data().map(|d| {
             let mut out = Vec::new();
             let _ = rmpv::encode::write_value(&mut out, d);
@@ -324,6 +337,7 @@ where
         let Call {
             body, ctx, route, ..
         } = call;
+        self.stats.call_ended(route);
         if catch_unwind(AssertUnwindSafe(move || drop(body))).is_err() {
             if let Some(suppressed) = logs(&self.app) {
                 tracing::error!(suppressed, "a handler panicked while being dropped");
@@ -362,10 +376,16 @@ fn logs(app: &App) -> Option<u64> {
 }
 
 /// Runs a blocking handler on the pool; its result wakes the call through `deliver`.
-fn run_blocking(job: BlockingJob, seq: Seq, app: Arc<App>) {
-    let span = tracing::Span::current();
+fn run_blocking(
+    job: BlockingJob,
+    seq: Seq,
+    app: Arc<App>,
+    span: tracing::Span,
+    trace: Option<Arc<crate::observe::TraceContext>>,
+) {
     tokio::task::spawn_blocking(move || {
         let _enter = span.enter();
+        let _trace = crate::observe::enter(trace.as_ref());
         let BlockingJob { run, deliver } = job;
         let out = match catch_unwind(AssertUnwindSafe(run)) {
             Ok(out) => out,

@@ -71,6 +71,7 @@ pub(crate) struct Driver<S> {
     pub(super) shutdown: Pin<Box<dyn Future<Output = ()> + Send>>,
     pub(super) shutdown_deadline: Option<Pin<Box<Sleep>>>,
     pub(super) close: Option<(u16, String)>,
+    pub(super) stats: super::stats::ConnStats,
 }
 
 /// The connection's whole life as one future: the spawned task of a connection.
@@ -224,6 +225,7 @@ where
             shutdown,
             shutdown_deadline: None,
             close: None,
+            stats: super::stats::ConnStats::open(&app),
             app,
         }
     }
@@ -292,6 +294,8 @@ where
                 Err(e) => return Poll::Ready(ws_error_end(e)),
             }
 
+            self.stats.pass(&mut self.engine, self.last_rx);
+
             // 4. Hooks that outlive their call.
             if let Some(finals) = self.finals.as_mut() {
                 while let Poll::Ready(Some(())) = finals.poll_next_unpin(cx) {}
@@ -327,8 +331,10 @@ where
     fn on_message(&mut self, msg: Message) -> Result<(), End> {
         match msg {
             Message::Binary(bytes) => {
+                self.stats.received(bytes.len());
                 if let Err(e) = self.engine.handle_message(bytes, &*self.app) {
                     let ProtocolError::TooManyInvalidFrames { .. } = e;
+                    self.stats.refused(crate::observe::Limit::InvalidFrames);
                     return Err(End::Close(e.close_code(), "too many invalid frames".into()));
                 }
                 while let Some(ev) = self.engine.poll_event() {
@@ -358,6 +364,7 @@ where
             let Some(frame) = self.engine.poll_transmit() else {
                 break;
             };
+            self.stats.sent(frame.len());
             Pin::new(&mut self.ws).start_send(Message::Binary(frame))?;
             moved = true;
         }
@@ -381,6 +388,7 @@ where
                 let _ = Pin::new(&mut self.ws).start_send(Message::Ping(Bytes::new()));
             }
         }
+        self.stats.flush(&mut self.engine);
         let every = tick_every(&self.app);
         if quiet >= every {
             self.trim();
@@ -427,6 +435,8 @@ where
             End::Close(code, reason) => Some((*code, reason.clone())),
             End::Shutdown => Some((1001, "server shutting down".to_owned())),
         };
+        self.stats
+            .close(&mut self.engine, close.as_ref().map(|c| c.0));
         if let Some((code, reason)) = close {
             let mut reason = reason;
             while reason.len() > 123 {

@@ -18,6 +18,7 @@ mod pages;
 mod panics;
 mod proxy;
 mod service;
+mod stats;
 
 use std::future::{Future, IntoFuture};
 use std::io as stdio;

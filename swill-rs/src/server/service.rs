@@ -99,6 +99,7 @@ pub struct SwillService {
 
 impl SwillService {
     /// The path the WebSocket is served at (`Swill::ws_path`).
+    #[cfg(feature = "client")]
     pub(super) fn ws_path(&self) -> &str {
         &self.shared.app.paths.ws
     }
@@ -488,6 +489,7 @@ async fn upgrade<B: Send + 'static>(
     let permit = match shared.limits.acquire(peer.map(|p| p.ip())) {
         Ok(permit) => permit,
         Err(Refused::Global(max)) => {
+            super::stats::refused(&app, crate::observe::Limit::Connections);
             tracing::debug!(?peer, max, "refused: connection limit reached");
             return text(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -495,6 +497,7 @@ async fn upgrade<B: Send + 'static>(
             );
         }
         Err(Refused::PerIp(max)) => {
+            super::stats::refused(&app, crate::observe::Limit::ConnectionsPerIp);
             tracing::debug!(?peer, max, "refused: per-address connection limit reached");
             return text(
                 StatusCode::TOO_MANY_REQUESTS,
