@@ -144,6 +144,18 @@ pub use swill_macros::handler;
 pub use http;
 #[doc(no_inline)]
 pub use rmpv;
+/// The rustls crate (feature `tls`), for [`server::TlsConfig::from_rustls`] and
+/// [`client::ClientBuilder::tls_config`].
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+#[doc(no_inline)]
+pub use rustls;
+/// The tokio-rustls crate (feature `tls`), whose acceptor [`server::TlsConfig::acceptor`]
+/// returns.
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+#[doc(no_inline)]
+pub use tokio_rustls;
 
 mod app;
 #[cfg(feature = "server")]

@@ -44,6 +44,8 @@ pub(super) struct Settings {
     pub(super) wait_for_connection: Duration,
     pub(super) resume: bool,
     pub(super) max_resume_attempts: u32,
+    #[cfg(feature = "tls")]
+    pub(super) tls: super::tls::TlsSettings,
 }
 
 pub(super) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -61,6 +63,12 @@ fn refusal(e: tokio_tungstenite::tungstenite::Error) -> ClientError {
                 body: String::from_utf8_lossy(cut).trim_end().to_owned(),
             }
         }
+        #[cfg(feature = "tls")]
+        other => match super::tls::tls_failure(other) {
+            Ok(tls) => ClientError::Tls(tls),
+            Err(other) => ClientError::Connect(other),
+        },
+        #[cfg(not(feature = "tls"))]
         other => ClientError::Connect(other),
     }
 }
@@ -90,6 +98,10 @@ pub(super) async fn dial(s: &Settings) -> Result<Ws, ClientError> {
         .read_buffer_size(8 * 1024)
         .max_message_size(Some(s.max_message_size))
         .max_frame_size(Some(s.max_message_size));
+    #[cfg(feature = "tls")]
+    let handshake =
+        tokio_tungstenite::connect_async_tls_with_config(req, Some(cfg), true, s.tls.connector());
+    #[cfg(not(feature = "tls"))]
     let handshake = tokio_tungstenite::connect_async_with_config(req, Some(cfg), true);
     let (ws, res) = tokio::time::timeout(s.handshake_timeout, handshake)
         .await

@@ -57,6 +57,8 @@ mod driver;
 mod error;
 mod reply;
 mod resume;
+#[cfg(feature = "tls")]
+mod tls;
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -235,7 +237,10 @@ impl ClientBuilder {
     /// # Errors
     /// When the handshake fails or times out, or the server selects no swill subprotocol.
     /// The first connection is not retried.
-    pub async fn connect(self) -> Result<Client, ClientError> {
+    #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
+    pub async fn connect(mut self) -> Result<Client, ClientError> {
+        #[cfg(feature = "tls")]
+        self.settings.tls.resolve()?;
         let ws = connect::dial(&self.settings).await?;
         let subprotocol = self.settings.subprotocol.as_str();
         let (cmd, state) = driver::spawn(Arc::new(self.settings), ws);
@@ -272,6 +277,8 @@ impl Client {
                 wait_for_connection: DEFAULT_WAIT_FOR_CONNECTION,
                 resume: true,
                 max_resume_attempts: DEFAULT_MAX_RESUME_ATTEMPTS,
+                #[cfg(feature = "tls")]
+                tls: tls::TlsSettings::default(),
             },
         }
     }
