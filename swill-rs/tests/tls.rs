@@ -417,3 +417,44 @@ fn bad_certificate_input_gives_errors_that_name_it() {
     assert!(matches!(e, TlsError::NoKey { .. }), "{e:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Mounted under hyper with an accept loop of one's own: `TlsConfig::acceptor` terminates
+/// TLS and the app's service is served on the TLS stream (the guide's pattern).
+#[tokio::test]
+async fn the_acceptor_serves_the_app_mounted_in_hyper() {
+    use hyper_util::rt::TokioIo;
+    use hyper_util::service::TowerToHyperService;
+
+    let cert = cert_for(&["127.0.0.1"]);
+    let tls = TlsConfig::from_pem(cert.cert_pem.as_bytes(), cert.key_pem.as_bytes()).unwrap();
+    let acceptor = tls.acceptor();
+    let svc = app().into_service();
+    let server = spawn_with(|listener, mut stop| async move {
+        loop {
+            let (tcp, _) = tokio::select! {
+                () = &mut stop => return Ok(()),
+                accepted = listener.accept() => accepted?,
+            };
+            let (acceptor, svc) = (acceptor.clone(), svc.clone());
+            tokio::spawn(async move {
+                let handshake = tokio::time::timeout(TIMEOUT, acceptor.accept(tcp));
+                let Ok(Ok(stream)) = handshake.await else {
+                    return;
+                };
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc))
+                    .with_upgrades()
+                    .await;
+            });
+        }
+    })
+    .await;
+    let client = trusting(&server, &cert)
+        .connect()
+        .with_timeout()
+        .await
+        .unwrap();
+    assert_calls_work(&client).await;
+    client.close();
+    server.stop().await;
+}
