@@ -248,6 +248,8 @@ where
         let _ = stream.set_nodelay(true);
         let svc = svc.clone();
         let mut stop = stop_rx.clone();
+        // Without the `tls` feature this is an `Option<Infallible>`, which is `Copy`.
+        #[cfg_attr(not(feature = "tls"), allow(clippy::clone_on_copy))]
         let tls = tls.clone();
         http_tasks.spawn(async move {
             let mut stream = stream;
