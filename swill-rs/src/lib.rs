@@ -101,6 +101,7 @@
 //! | `docs-page` | yes | `GET /docs` with the playground (needs `server`) |
 //! | `client` | no | the Rust client, `swill::client` |
 //! | `redis` | no | the Redis pub/sub backend, `swill::pubsub::redis` (needs `server`) |
+//! | `tls` | no | `wss://` with rustls: `serve(..).tls(..)` and `server::TlsConfig` with `server`, `wss://` URLs and `ClientBuilder::tls_root_pem` with `client` |
 //!
 //! The `server` feature also brings [`pubsub`]: topics, publish from anywhere,
 //! subscriptions as streaming responses, with the in-process backend.
