@@ -102,6 +102,7 @@
 //! | `client` | no | the Rust client, `swill::client` |
 //! | `redis` | no | the Redis pub/sub backend, `swill::pubsub::redis` (needs `server`) |
 //! | `metrics` | no | server metrics through the `metrics` facade ([`observe`], needs `server`) |
+//! | `tls` | no | `wss://` with rustls: `serve(..).tls(..)` and `server::TlsConfig` with `server`, `wss://` URLs and `ClientBuilder::tls_root_pem` with `client` |
 //!
 //! The `server` feature also brings [`pubsub`]: topics, publish from anywhere,
 //! subscriptions as streaming responses, with the in-process backend.
@@ -147,6 +148,18 @@ pub use swill_macros::handler;
 pub use http;
 #[doc(no_inline)]
 pub use rmpv;
+/// The rustls crate (feature `tls`), for [`server::TlsConfig::from_rustls`] and
+/// [`client::ClientBuilder::tls_config`].
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+#[doc(no_inline)]
+pub use rustls;
+/// The tokio-rustls crate (feature `tls`), whose acceptor [`server::TlsConfig::acceptor`]
+/// returns.
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+#[doc(no_inline)]
+pub use tokio_rustls;
 
 mod app;
 #[cfg(feature = "server")]

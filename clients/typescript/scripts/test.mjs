@@ -32,6 +32,31 @@ function ensureConformanceServer() {
 	process.env.SWILL_CONFORMANCE_BIN = bin;
 }
 
+/**
+ * The TLS test makes its certificate with `swill-dev-cert`: $SWILL_DEV_CERT_BIN, else the
+ * release binary, built here when missing.
+ */
+function ensureDevCert() {
+	if (process.env.SWILL_TEST_SERVER === "fake") return;
+	if (process.env.SWILL_DEV_CERT_BIN) return;
+	const targetDir = process.env.CARGO_TARGET_DIR
+		? resolve(repoRoot, process.env.CARGO_TARGET_DIR)
+		: join(repoRoot, "target");
+	const bin = join(targetDir, "release", "swill-dev-cert");
+	if (!existsSync(bin)) {
+		console.log(`building swill-dev-cert (${bin} is missing)`);
+		const build = spawnSync("cargo", ["build", "--release", "--bin", "swill-dev-cert"], {
+			cwd: repoRoot,
+			stdio: "inherit",
+		});
+		if (build.status !== 0) {
+			console.error("cargo build --release --bin swill-dev-cert failed");
+			process.exit(1);
+		}
+	}
+	process.env.SWILL_DEV_CERT_BIN = bin;
+}
+
 function find(dir) {
 	const out = [];
 	for (const entry of readdirSync(dir, { withFileTypes: true })) {
@@ -49,6 +74,7 @@ const only = process.argv.slice(2).filter((arg) => !arg.startsWith("-"));
 const flags = process.argv.slice(2).filter((arg) => arg.startsWith("-"));
 const files = only.length > 0 ? only : [...find("src"), ...find("test")].sort();
 ensureConformanceServer();
+ensureDevCert();
 const result = spawnSync(
 	process.execPath,
 	["--import", "tsx", "--test", "--test-concurrency=1", ...flags, ...files],

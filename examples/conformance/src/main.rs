@@ -14,6 +14,9 @@
 //! `--redis redis://HOST:PORT` makes the pub/sub fixtures (`subscribe`, `publish`) use the
 //! Redis backend, so several conformance servers share topics; without it they are
 //! in-process.
+//!
+//! `--tls-cert PATH --tls-key PATH` (both or neither; PEM, as `swill-dev-cert` writes them)
+//! serve `wss://` instead, and the line printed is `listening on wss://ADDR/ws`.
 
 mod fixtures;
 
@@ -23,7 +26,7 @@ use std::process::ExitCode;
 fn usage() -> ExitCode {
     eprintln!(
         "usage: swill-conformance [--addr HOST:PORT] [--debug] [--allow-origin ORIGIN]... \
-         [--max-conns-per-ip N] [--redis redis://HOST:PORT]"
+         [--max-conns-per-ip N] [--redis redis://HOST:PORT] [--tls-cert PATH --tls-key PATH]"
     );
     ExitCode::from(2)
 }
@@ -40,6 +43,7 @@ async fn main() -> ExitCode {
     let mut addr: SocketAddr = ([127, 0, 0, 1], 8765).into();
     let mut config = swill::Config::default();
     let mut redis: Option<String> = None;
+    let (mut tls_cert, mut tls_key) = (None::<String>, None::<String>);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -60,6 +64,14 @@ async fn main() -> ExitCode {
                 Some(url) => redis = Some(url),
                 None => return usage(),
             },
+            "--tls-cert" => match args.next() {
+                Some(path) => tls_cert = Some(path),
+                None => return usage(),
+            },
+            "--tls-key" => match args.next() {
+                Some(path) => tls_key = Some(path),
+                None => return usage(),
+            },
             "-h" | "--help" => {
                 let _ = usage();
                 return ExitCode::SUCCESS;
@@ -67,6 +79,17 @@ async fn main() -> ExitCode {
             _ => return usage(),
         }
     }
+    let tls = match (tls_cert, tls_key) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => match swill::server::TlsConfig::from_pem_files(cert, key) {
+            Ok(tls) => Some(tls),
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => return usage(),
+    };
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
         Err(e) => {
@@ -86,15 +109,17 @@ async fn main() -> ExitCode {
         },
     };
     let local = listener.local_addr().unwrap_or(addr);
-    println!("listening on ws://{local}/ws");
+    let scheme = if tls.is_some() { "wss" } else { "ws" };
+    println!("listening on {scheme}://{local}/ws");
     let app = fixtures::app(pubsub).config(config);
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    match swill::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-    {
+    let mut serve = swill::serve(listener, app);
+    if let Some(tls) = tls {
+        serve = serve.tls(tls);
+    }
+    match serve.with_graceful_shutdown(shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("server failed: {e}");

@@ -505,6 +505,56 @@ pub mod serving {
 }
 
 #[rustfmt::skip]
+pub mod tls {
+    use std::time::Duration;
+
+    use hyper_util::rt::TokioIo;
+    use hyper_util::service::TowerToHyperService;
+    use swill::client::Client;
+    use swill::server::TlsConfig;
+    use swill::Swill;
+    use tokio::net::TcpListener;
+
+    async fn serve(app: Swill) -> std::io::Result<()> {
+        // snippet: guide/tls-serve
+        let tls = swill::server::TlsConfig::from_pem_files("dev-cert/cert.pem", "dev-cert/key.pem")?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:8443").await?;
+        swill::serve(listener, app).tls(tls).await?;                 // or app.serve_tls(addr, tls)
+        // end snippet
+        Ok(())
+    }
+
+    async fn client() -> Result<(), Box<dyn std::error::Error>> {
+        // snippet: guide/tls-client
+        let client = Client::builder("wss://localhost:8443/ws")
+            .tls_root_pem(std::fs::read("dev-cert/cert.pem")?)       // also .tls_root_der, .tls_config
+            .connect()
+            .await?;
+        // end snippet
+        Ok(())
+    }
+
+    async fn hyper_loop(app: Swill, tls: TlsConfig, listener: TcpListener) -> std::io::Result<()> {
+        // snippet: guide/tls-hyper
+        let acceptor = tls.acceptor();                               // a tokio_rustls::TlsAcceptor
+        let svc = app.into_service();
+        loop {
+            let (tcp, _peer) = listener.accept().await?;
+            let (acceptor, svc) = (acceptor.clone(), svc.clone());
+            tokio::spawn(async move {
+                let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp));
+                let Ok(Ok(stream)) = handshake.await else { return };
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc))
+                    .with_upgrades()
+                    .await;
+            });
+        }
+        // end snippet
+    }
+}
+
+#[rustfmt::skip]
 pub mod shutdown {
     use axum::routing::get;
     use futures::{Stream, StreamExt};

@@ -4,6 +4,10 @@
 //! and the docs page with a live playground at `http://ADDR/docs`. Prints
 //! `listening on ws://ADDR/ws` once it accepts connections. `--check` runs the handlers once
 //! through the Rust client and exits (what CI does to keep this example honest).
+//!
+//! `--tls-cert PATH --tls-key PATH` serve `wss://` and `https://` instead, with a PEM
+//! certificate and key such as `cargo run -p swill-dev-cert -- --out dev-cert` writes; the
+//! check then trusts that certificate.
 
 use std::future::IntoFuture;
 use std::net::SocketAddr;
@@ -71,8 +75,18 @@ fn app() -> Swill {
         .handler(hello)
 }
 
-async fn check(addr: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
-    let client = swill::client::Client::connect(format!("ws://{addr}/ws")).await?;
+async fn check(addr: SocketAddr, tls_cert: Option<&str>) -> Result<(), Box<dyn std::error::Error>> {
+    let client = match tls_cert {
+        None => swill::client::Client::connect(format!("ws://{addr}/ws")).await?,
+        // The certificate is its own root (self-signed), so trusting it is enough.
+        Some(cert) => {
+            let pem = std::fs::read(cert)?;
+            swill::client::Client::builder(format!("wss://{addr}/ws"))
+                .tls_root_pem(pem)
+                .connect()
+                .await?
+        }
+    };
     let sum: i64 = client.call("add", &(2, 3)).await?;
     assert_eq!(sum, 5);
     let mut numbers = client.stream::<u32>("count", &3)?;
@@ -102,6 +116,7 @@ struct GreetingOut<'a> {
 async fn main() -> ExitCode {
     let mut addr: SocketAddr = ([127, 0, 0, 1], 8765).into();
     let mut run_check = false;
+    let (mut tls_cert, mut tls_key) = (None::<String>, None::<String>);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match (arg.as_str(), args.next()) {
@@ -110,9 +125,22 @@ async fn main() -> ExitCode {
                 Err(_) => return usage(),
             },
             ("--check", None) => run_check = true,
+            ("--tls-cert", Some(p)) => tls_cert = Some(p),
+            ("--tls-key", Some(p)) => tls_key = Some(p),
             _ => return usage(),
         }
     }
+    let tls = match (&tls_cert, &tls_key) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => match swill::server::TlsConfig::from_pem_files(cert, key) {
+            Ok(tls) => Some(tls),
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => return usage(),
+    };
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
         Err(e) => {
@@ -121,11 +149,20 @@ async fn main() -> ExitCode {
         }
     };
     let local = listener.local_addr().unwrap_or(addr);
-    println!("listening on ws://{local}/ws");
-    println!("docs and playground: http://{local}/docs");
+    let (ws, http) = if tls.is_some() {
+        ("wss", "https")
+    } else {
+        ("ws", "http")
+    };
+    println!("listening on {ws}://{local}/ws");
+    println!("docs and playground: {http}://{local}/docs");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let mut serve = swill::serve(listener, app());
+    if let Some(tls) = tls {
+        serve = serve.tls(tls);
+    }
     let server = tokio::spawn(
-        swill::serve(listener, app())
+        serve
             .with_graceful_shutdown(async move {
                 tokio::select! {
                     _ = tokio::signal::ctrl_c() => {}
@@ -135,7 +172,7 @@ async fn main() -> ExitCode {
             .into_future(),
     );
     if run_check {
-        let result = check(local).await;
+        let result = check(local, tls_cert.as_deref()).await;
         let _ = stop_tx.send(());
         let _ = server.await;
         return match result {
@@ -153,6 +190,6 @@ async fn main() -> ExitCode {
 }
 
 fn usage() -> ExitCode {
-    eprintln!("usage: hello [--addr HOST:PORT] [--check]");
+    eprintln!("usage: hello [--addr HOST:PORT] [--tls-cert PATH --tls-key PATH] [--check]");
     ExitCode::from(2)
 }

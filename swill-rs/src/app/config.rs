@@ -242,8 +242,10 @@ impl Config {
     }
 
     /// Time to send the upgrade request and finish the handshake. With [`serve`](crate::serve),
-    /// a client that has not sent its request by then gets HTTP 408 and is disconnected. At
-    /// least 1 ms (default [`DEFAULT_HANDSHAKE_TIMEOUT`]).
+    /// a client that has not sent its request by then gets HTTP 408 and is disconnected; over
+    /// TLS (feature `tls`), the PROXY header and the TLS handshake must also finish within it
+    /// from the accept, or the socket is closed. At least 1 ms (default
+    /// [`DEFAULT_HANDSHAKE_TIMEOUT`]).
     #[must_use]
     pub fn handshake_timeout(mut self, d: Duration) -> Self {
         self.handshake_timeout = timeout(d);

@@ -45,6 +45,8 @@ pub(super) struct Settings {
     pub(super) max_resume_attempts: u32,
     /// Where connections run, when not over TCP to the URL's host.
     pub(super) connector: Option<Connector>,
+    #[cfg(feature = "tls")]
+    pub(super) tls: super::tls::TlsSettings,
 }
 
 /// A failed handshake as the caller should see it: an HTTP answer other than 101 becomes
@@ -60,6 +62,12 @@ fn refusal(e: tokio_tungstenite::tungstenite::Error) -> ClientError {
                 body: String::from_utf8_lossy(cut).trim_end().to_owned(),
             }
         }
+        #[cfg(feature = "tls")]
+        other => match super::tls::tls_failure(other) {
+            Ok(tls) => ClientError::Tls(tls),
+            Err(other) => ClientError::Connect(other),
+        },
+        #[cfg(not(feature = "tls"))]
         other => ClientError::Connect(other),
     }
 }
@@ -104,6 +112,14 @@ pub(super) async fn dial(s: &Settings) -> Result<Ws, ClientError> {
             .map_err(|_| ClientError::HandshakeTimeout)??;
         (Ws::Custom(ws), res)
     } else {
+        #[cfg(feature = "tls")]
+        let handshake = tokio_tungstenite::connect_async_tls_with_config(
+            req,
+            Some(cfg),
+            true,
+            s.tls.connector(),
+        );
+        #[cfg(not(feature = "tls"))]
         let handshake = tokio_tungstenite::connect_async_with_config(req, Some(cfg), true);
         let (ws, res) = tokio::time::timeout(s.handshake_timeout, handshake)
             .await

@@ -41,6 +41,16 @@ pub enum ClientError {
     /// A connection attempt did not finish within [`ClientBuilder::handshake_timeout`](super::ClientBuilder::handshake_timeout).
     #[error("the connection handshake timed out")]
     HandshakeTimeout,
+    /// TLS failed (feature `tls`) on a `wss://` URL: the server's certificate is not trusted
+    /// (its root is neither a compiled-in root nor one given with
+    /// [`ClientBuilder::tls_root_pem`](super::ClientBuilder::tls_root_pem)), has expired or
+    /// is not for the URL's host; or the TLS handshake failed; or the roots given to the
+    /// builder could not be read. Retried with the reconnect policy, like other failed
+    /// attempts (a server may be given a new certificate).
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    #[error("TLS failed: {0}")]
+    Tls(#[source] rustls::Error),
     /// A request could not be encoded.
     #[error("cannot encode the request")]
     Encode(#[source] rmp_serde::encode::Error),

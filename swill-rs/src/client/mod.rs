@@ -62,6 +62,8 @@ mod driver;
 mod error;
 mod reply;
 mod resume;
+#[cfg(feature = "tls")]
+mod tls;
 mod transport;
 mod typed;
 
@@ -244,7 +246,8 @@ impl ClientBuilder {
     /// (`SwillService::in_process_client` does this), a Unix socket, a tunnel. The URL still
     /// gives the upgrade request's path, query and `Host` header; the WebSocket handshake,
     /// the handshake timeout and reconnecting work as over TCP (each attempt calls
-    /// `connect` again).
+    /// `connect` again). The stream is used as it is: a `wss://` URL adds no TLS to it (wrap
+    /// it in TLS inside `connect` if the transport needs it).
     pub fn connector<F, Fut, S>(mut self, connect: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
@@ -260,7 +263,10 @@ impl ClientBuilder {
     /// # Errors
     /// When the handshake fails or times out, or the server selects no swill subprotocol.
     /// The first connection is not retried.
-    pub async fn connect(self) -> Result<Client, ClientError> {
+    #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
+    pub async fn connect(mut self) -> Result<Client, ClientError> {
+        #[cfg(feature = "tls")]
+        self.settings.tls.resolve()?;
         let ws = connect::dial(&self.settings).await?;
         let subprotocol = self.settings.subprotocol.as_str();
         let (cmd, state) = driver::spawn(Arc::new(self.settings), ws);
@@ -298,6 +304,8 @@ impl Client {
                 resume: true,
                 max_resume_attempts: DEFAULT_MAX_RESUME_ATTEMPTS,
                 connector: None,
+                #[cfg(feature = "tls")]
+                tls: tls::TlsSettings::default(),
             },
         }
     }

@@ -90,16 +90,16 @@ fn is_fd_exhaustion(e: &io::Error) -> bool {
 
 /// A TCP stream with a deadline for the first request: if no request head has arrived when
 /// it passes, the client gets HTTP 408 and the HTTP layer sees the end of the stream.
-pub(crate) struct HandshakeIo {
-    stream: TcpStream,
+pub(crate) struct HandshakeIo<S = TcpStream> {
+    stream: S,
     deadline: Option<Pin<Box<Sleep>>>,
     got_request: Arc<AtomicBool>,
     timed_out: bool,
 }
 
-impl HandshakeIo {
+impl<S> HandshakeIo<S> {
     /// `got_request` is set by the service when the first request head has been parsed.
-    pub(crate) fn new(stream: TcpStream, timeout: Duration, got_request: Arc<AtomicBool>) -> Self {
+    pub(crate) fn new(stream: S, timeout: Duration, got_request: Arc<AtomicBool>) -> Self {
         Self {
             stream,
             deadline: Some(Box::pin(tokio::time::sleep(timeout))),
@@ -109,12 +109,12 @@ impl HandshakeIo {
     }
 
     /// The socket, for the WebSocket connection after the upgrade.
-    pub(crate) fn into_inner(self) -> TcpStream {
+    pub(crate) fn into_inner(self) -> S {
         self.stream
     }
 }
 
-impl AsyncRead for HandshakeIo {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for HandshakeIo<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -142,7 +142,7 @@ impl AsyncRead for HandshakeIo {
     }
 }
 
-impl AsyncWrite for HandshakeIo {
+impl<S: AsyncWrite + Unpin> AsyncWrite for HandshakeIo<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -19,6 +19,8 @@ mod panics;
 mod proxy;
 mod service;
 mod stats;
+#[cfg(feature = "tls")]
+mod tls;
 
 use std::future::{Future, IntoFuture};
 use std::io as stdio;
@@ -37,6 +39,9 @@ pub use proxy::{
     encode_header as encode_proxy_header, read_header as read_proxy_header, MAX_PROXY_HEADER_LEN,
 };
 pub use service::{ShutdownHandle, SwillService, SUBPROTOCOL, SUBPROTOCOL_ALIAS};
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub use tls::{TlsConfig, TlsError};
 
 use crate::Swill;
 
@@ -61,8 +66,18 @@ use crate::Swill;
 /// # drop(run());
 /// ```
 pub fn serve(listener: TcpListener, app: Swill) -> Serve {
-    Serve { listener, app }
+    Serve {
+        listener,
+        app,
+        tls: None,
+    }
 }
+
+/// The TLS configuration `serve` uses, when any (none can exist without the `tls` feature).
+#[cfg(feature = "tls")]
+type ServeTls = TlsConfig;
+#[cfg(not(feature = "tls"))]
+type ServeTls = std::convert::Infallible;
 
 /// The future of [`serve`]; `.await` it.
 #[derive(Debug)]
@@ -70,9 +85,30 @@ pub fn serve(listener: TcpListener, app: Swill) -> Serve {
 pub struct Serve {
     listener: TcpListener,
     app: Swill,
+    tls: Option<ServeTls>,
 }
 
 impl Serve {
+    /// Serves `wss://` (TLS) instead of `ws://` (feature `tls`): every accepted socket
+    /// takes a TLS handshake, after the PROXY protocol header if that is on, before HTTP;
+    /// both are bounded by the [handshake timeout](crate::Config::handshake_timeout) from
+    /// the accept.
+    ///
+    /// ```no_run
+    /// # async fn run() -> std::io::Result<()> {
+    /// let tls = swill::server::TlsConfig::from_pem_files("dev-cert/cert.pem", "dev-cert/key.pem")?;
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8443").await?;
+    /// swill::serve(listener, swill::Swill::new()).tls(tls).await
+    /// # }
+    /// # drop(run());
+    /// ```
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn tls(mut self, config: TlsConfig) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
     /// Stops accepting when `signal` resolves, lets running calls finish (up to the app's
     /// shutdown timeout), closes WebSockets with 1001, then returns.
     pub fn with_graceful_shutdown<F>(self, signal: F) -> WithGracefulShutdown<F>
@@ -91,7 +127,12 @@ impl IntoFuture for Serve {
     type IntoFuture = Pin<Box<dyn Future<Output = stdio::Result<()>> + Send>>;
 
     fn into_future(self) -> Self::IntoFuture {
-        Box::pin(run(self.listener, self.app, std::future::pending()))
+        Box::pin(run(
+            self.listener,
+            self.app,
+            self.tls,
+            std::future::pending(),
+        ))
     }
 }
 
@@ -114,7 +155,12 @@ impl<F: Future<Output = ()> + Send + 'static> IntoFuture for WithGracefulShutdow
     type IntoFuture = Pin<Box<dyn Future<Output = stdio::Result<()>> + Send>>;
 
     fn into_future(self) -> Self::IntoFuture {
-        Box::pin(run(self.serve.listener, self.serve.app, self.signal))
+        Box::pin(run(
+            self.serve.listener,
+            self.serve.app,
+            self.serve.tls,
+            self.signal,
+        ))
     }
 }
 
@@ -134,15 +180,46 @@ impl Swill {
         let listener = TcpListener::bind(addr).await?;
         serve(listener, self).await
     }
+
+    /// Binds `addr` and serves the app over TLS (`wss://`) until the process ends
+    /// (feature `tls`; see [`Serve::tls`]).
+    ///
+    /// ```no_run
+    /// # async fn run() -> std::io::Result<()> {
+    /// let tls = swill::server::TlsConfig::from_pem_files("cert.pem", "key.pem")?;
+    /// swill::Swill::new().serve_tls("127.0.0.1:8443", tls).await
+    /// # }
+    /// # drop(run());
+    /// ```
+    ///
+    /// # Errors
+    /// When the address cannot be bound, or when the app does not build (see [`serve`]).
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub async fn serve_tls(
+        self,
+        addr: impl tokio::net::ToSocketAddrs,
+        tls: TlsConfig,
+    ) -> stdio::Result<()> {
+        let listener = TcpListener::bind(addr).await?;
+        serve(listener, self).tls(tls).await
+    }
 }
 
-async fn run<F>(listener: TcpListener, app: Swill, signal: F) -> stdio::Result<()>
+async fn run<F>(
+    listener: TcpListener,
+    app: Swill,
+    tls: Option<ServeTls>,
+    signal: F,
+) -> stdio::Result<()>
 where
     F: Future<Output = ()> + Send,
 {
     let handshake_timeout = app.config.handshake_timeout;
     let grace = app.config.shutdown_timeout;
     let proxy_protocol = app.config.proxy_protocol;
+    #[cfg(feature = "tls")]
+    let tls = tls.map(|t| t.acceptor());
     let svc = app
         .try_into_service()
         .map_err(|e| stdio::Error::new(stdio::ErrorKind::InvalidInput, e))?;
@@ -174,11 +251,16 @@ where
         let _ = stream.set_nodelay(true);
         let svc = svc.clone();
         let mut stop = stop_rx.clone();
+        // Without the `tls` feature this is an `Option<Infallible>`, which is `Copy`.
+        #[cfg_attr(not(feature = "tls"), allow(clippy::clone_on_copy))]
+        let tls = tls.clone();
         http_tasks.spawn(async move {
             let mut stream = stream;
+            // The PROXY header and the TLS handshake share one deadline from the accept.
+            let deadline = tokio::time::Instant::now() + handshake_timeout;
             let peer = if proxy_protocol {
                 let header =
-                    tokio::time::timeout(handshake_timeout, proxy::read_header(&mut stream)).await;
+                    tokio::time::timeout_at(deadline, proxy::read_header(&mut stream)).await;
                 match header {
                     Ok(Ok(real)) => real.unwrap_or(peer),
                     Ok(Err(e)) => {
@@ -193,7 +275,21 @@ where
             } else {
                 peer
             };
-            serve_http(stream, peer, svc, handshake_timeout, &mut stop).await;
+            match tls {
+                None => serve_http(stream, peer, svc, handshake_timeout, &mut stop).await,
+                #[cfg(feature = "tls")]
+                Some(acceptor) => {
+                    let accepted = tokio::select! {
+                        accepted = tls::accept(&acceptor, stream, deadline, peer) => accepted,
+                        () = async { let _ = stop.wait_for(|v| *v).await; } => None,
+                    };
+                    if let Some(stream) = accepted {
+                        serve_http(stream, peer, svc, handshake_timeout, &mut stop).await;
+                    }
+                }
+                #[cfg(not(feature = "tls"))]
+                Some(never) => match never {},
+            }
         });
     }
     drop(listener);
@@ -207,13 +303,15 @@ where
 
 /// Serves HTTP/1.1 (with upgrades) on one accepted socket until it closes, or until `stop`
 /// says the server is shutting down (then gracefully).
-async fn serve_http(
-    stream: tokio::net::TcpStream,
+async fn serve_http<S>(
+    stream: S,
     peer: std::net::SocketAddr,
     svc: SwillService,
     handshake_timeout: Duration,
     stop: &mut tokio::sync::watch::Receiver<bool>,
-) {
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let got_request = Arc::new(AtomicBool::new(false));
     let io = accept::HandshakeIo::new(stream, handshake_timeout, got_request.clone());
     let svc =

@@ -557,6 +557,23 @@ async fn upgrade<B: Send + 'static>(
         let shutdown: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
             let _ = shutdown_rx.wait_for(|v| *v).await;
         });
+        // Served by `serve` over TLS: take the TLS stream back the same way as a TCP one.
+        #[cfg(feature = "tls")]
+        let upgraded = match upgraded.downcast::<TokioIo<HandshakeIo<super::tls::ServerStream>>>() {
+            Ok(parts) => {
+                let tls = parts.io.into_inner().into_inner();
+                let io = DeadlineIo::new(
+                    AdaptiveIo::new(tls),
+                    parts.read_buf,
+                    message_timeout,
+                    lifetime,
+                );
+                let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(cfg)).await;
+                tokio::spawn(super::conn::run(ws, app, conn, shutdown, (guard, permit)));
+                return;
+            }
+            Err(upgraded) => upgraded,
+        };
         // Served by `serve` or `axum::serve`, the upgraded connection is a TCP stream: take it
         // back from hyper, which frees hyper's 8 KiB read buffer for the connection's life,
         // and read the socket directly instead of through a boxed trait object.

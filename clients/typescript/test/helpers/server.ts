@@ -19,13 +19,13 @@ export function conformanceBin(): string {
 }
 
 const STARTUP_LIMIT_MS = 60_000;
-const LISTENING = /listening on ws:\/\/(\S+)\/ws/;
+const LISTENING = /listening on (wss?):\/\/(\S+)\/ws/;
 
 /** A running conformance server. */
 export interface ConformanceServer {
-	/** `ws://ADDR/ws` */
+	/** `ws://ADDR/ws` (`wss://` when started with `--tls-cert`/`--tls-key`) */
 	readonly url: string;
-	/** `http://ADDR` */
+	/** `http://ADDR` (`https://` with TLS) */
 	readonly httpUrl: string;
 	readonly addr: string;
 	/** Kills the process (SIGKILL: the socket drops without a close frame) and waits for it. */
@@ -44,7 +44,7 @@ process.on("exit", () => {
 function launch(
 	addr: string,
 	args: readonly string[],
-): Promise<{ child: ChildProcess; addr: string }> {
+): Promise<{ child: ChildProcess; addr: string; tls: boolean }> {
 	const bin = conformanceBin();
 	if (!existsSync(bin)) {
 		return Promise.reject(
@@ -68,9 +68,9 @@ function launch(
 		const lines = createInterface({ input: child.stdout ?? process.stdin });
 		lines.on("line", (line) => {
 			const match = LISTENING.exec(line);
-			if (match?.[1] !== undefined) {
+			if (match?.[2] !== undefined) {
 				clearTimeout(timer);
-				resolvePromise({ child, addr: match[1] });
+				resolvePromise({ child, addr: match[2], tls: match[1] === "wss" });
 			}
 		});
 		child.once("exit", (code, signal) => {
@@ -97,13 +97,13 @@ export interface ServerOptions {
 /** Starts a conformance server on 127.0.0.1 with an OS-chosen port. */
 export async function startServer(options: ServerOptions = {}): Promise<ConformanceServer> {
 	const args = options.args ?? [];
-	let { child, addr } = await launch("127.0.0.1:0", args);
+	let { child, addr, tls } = await launch("127.0.0.1:0", args);
 	return {
 		get url() {
-			return `ws://${addr}/ws`;
+			return `${tls ? "wss" : "ws"}://${addr}/ws`;
 		},
 		get httpUrl() {
-			return `http://${addr}`;
+			return `${tls ? "https" : "http"}://${addr}`;
 		},
 		get addr() {
 			return addr;
@@ -114,7 +114,7 @@ export async function startServer(options: ServerOptions = {}): Promise<Conforma
 			// The port was just freed; retry briefly in case the OS is slow to release it.
 			for (let attempt = 1; ; attempt++) {
 				try {
-					({ child, addr } = await launch(addr, args));
+					({ child, addr, tls } = await launch(addr, args));
 					return;
 				} catch (error) {
 					if (attempt >= 20) throw error;
