@@ -4,13 +4,58 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
+/// Spare bytes a payload writer keeps after the payload whenever it has to grow the frame
+/// buffer: what an outgoing frame's end (type, leading and trailing metadata, 3 bytes
+/// without metadata) needs, so that it fits without growing the buffer again. Without it, a
+/// large payload that grew the buffer to its exact size made the 3-byte tail double the
+/// buffer: a copy of the whole payload (1 MiB for a 1 MiB echo) and fresh pages to fault in.
+pub(crate) const TAIL_ROOM: usize = 16;
+
+/// An [`std::io::Write`] over a frame buffer that grows the buffer with [`TAIL_ROOM`] to
+/// spare (for the encoders that write a payload before the frame's tail).
+pub(crate) struct PayloadWriter<'a>(pub(crate) &'a mut Vec<u8>);
+
+impl std::io::Write for PayloadWriter<'_> {
+    #[inline]
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.write_all(data)?;
+        Ok(data.len())
+    }
+
+    #[inline]
+    fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
+        put_payload(self.0, data);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Appends payload bytes to a frame buffer, growing it with [`TAIL_ROOM`] to spare.
+#[inline]
+pub(crate) fn put_payload(out: &mut Vec<u8>, data: &[u8]) {
+    if out.capacity() - out.len() < data.len() {
+        out.reserve(data.len() + TAIL_ROOM);
+    }
+    out.extend_from_slice(data);
+}
+
 /// Frames are encoded back to back into `buf`; `lens` keeps their lengths in order. When the
 /// driver asks for output, the whole buffer is frozen into `sealed` (no copy) and each frame
-/// is split off it (no copy either); later frames start a new buffer.
+/// is split off it (no copy either). Once every frame was split off and dropped (the socket
+/// layer copies each frame as it takes it), the next frame reuses that buffer: a busy
+/// connection encodes into the same memory batch after batch instead of allocating and
+/// growing a new buffer each time (for a 1 MiB response, a fresh MiB to fault in per call).
+/// [`Outbox::shrink`] gives it back when the connection is quiet.
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {
     buf: Vec<u8>,
+    /// The frames of the last batch not handed out yet.
     sealed: Bytes,
+    /// The whole last batch, held to take its buffer back (see [`Outbox::reclaim`]).
+    batch: Bytes,
     lens: VecDeque<usize>,
 }
 
@@ -18,7 +63,20 @@ impl Outbox {
     /// The buffer to append one frame to; finish with [`Outbox::commit`] or
     /// [`Outbox::abort`], passing back `buf().len()` as it was before writing.
     pub(crate) fn buf(&mut self) -> &mut Vec<u8> {
+        if self.buf.capacity() == 0 && self.sealed.is_empty() {
+            self.reclaim();
+        }
         &mut self.buf
+    }
+
+    /// Takes back the last batch's buffer when no frame split off it is alive any more.
+    fn reclaim(&mut self) {
+        if let Ok(unique) = std::mem::take(&mut self.batch).try_into_mut() {
+            // The whole allocation, from its start (the frames were views of it).
+            let mut buf = Vec::from(unique);
+            buf.clear();
+            self.buf = buf;
+        }
     }
 
     /// Records the bytes written since `start` as one frame.
@@ -36,7 +94,7 @@ impl Outbox {
 
     /// Writes one frame with `f`.
     pub(crate) fn frame(&mut self, f: impl FnOnce(&mut Vec<u8>)) {
-        let start = self.buf.len();
+        let start = self.buf().len();
         f(&mut self.buf);
         self.commit(start);
     }
@@ -44,21 +102,18 @@ impl Outbox {
     pub(crate) fn poll(&mut self) -> Option<Bytes> {
         let len = self.lens.pop_front()?;
         if self.sealed.is_empty() {
-            self.sealed = Bytes::from(std::mem::take(&mut self.buf));
+            self.batch = Bytes::from(std::mem::take(&mut self.buf));
+            self.sealed = self.batch.clone();
         }
         let len = len.min(self.sealed.len());
-        let frame = self.sealed.split_to(len);
-        if self.sealed.is_empty() {
-            // An empty view would still keep the whole sealed buffer alive.
-            self.sealed = Bytes::new();
-        }
-        Some(frame)
+        Some(self.sealed.split_to(len))
     }
 
     /// Gives back the capacity kept for the next frames; only when nothing is queued.
     /// Returns whether anything was released.
     pub(crate) fn shrink(&mut self) -> bool {
-        if self.pending_bytes() > 0 || (self.buf.capacity() == 0 && self.lens.capacity() == 0) {
+        let holds = self.buf.capacity() > 0 || self.lens.capacity() > 0 || !self.batch.is_empty();
+        if self.pending_bytes() > 0 || !holds {
             return false;
         }
         *self = Self::default();
@@ -68,7 +123,7 @@ impl Outbox {
     /// Capacity held for frames not written yet (for the trim tests).
     #[cfg(test)]
     pub(crate) fn capacity(&self) -> usize {
-        self.buf.capacity() + self.lens.capacity()
+        self.buf.capacity() + self.lens.capacity() + self.batch.len()
     }
 
     pub(crate) fn pending_bytes(&self) -> usize {
@@ -77,5 +132,47 @@ impl Outbox {
 
     pub(crate) fn clear(&mut self) {
         *self = Self::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_outbox_encodes_into_the_same_buffer() {
+        let mut out = Outbox::default();
+        out.frame(|b| b.extend_from_slice(&[1; 100]));
+        out.frame(|b| b.extend_from_slice(&[2; 50]));
+        let (first, second) = (out.poll().unwrap(), out.poll().unwrap());
+        assert_eq!((&first[..], &second[..]), (&[1; 100][..], &[2; 50][..]));
+        let addr = first.as_ptr();
+        drop((first, second));
+        // Every frame of the last batch is gone: the next one reuses its memory.
+        out.frame(|b| b.push(3));
+        let third = out.poll().unwrap();
+        assert_eq!((third.as_ptr(), &third[..]), (addr, &[3][..]));
+        // A frame still alive keeps its buffer: the next batch takes a new one.
+        out.frame(|b| b.push(4));
+        let fourth = out.poll().unwrap();
+        assert_ne!(fourth.as_ptr(), addr);
+        assert_eq!((&third[..], &fourth[..]), (&[3][..], &[4][..]));
+        drop((third, fourth));
+        assert!(out.shrink(), "a quiet outbox gives the buffer back");
+        assert!(!out.shrink());
+        assert_eq!(out.capacity(), 0);
+    }
+
+    #[test]
+    fn a_payload_grows_its_frame_with_room_for_the_tail() {
+        let mut buf = vec![0x95];
+        put_payload(&mut buf, &[7; 100_000]);
+        assert!(
+            buf.capacity() - buf.len() >= 3,
+            "the tail fits without growing"
+        );
+        let mut w = PayloadWriter(&mut buf);
+        std::io::Write::write_all(&mut w, &[1, 2]).unwrap();
+        assert_eq!(buf.len(), 100_003);
     }
 }
