@@ -100,7 +100,10 @@ where
             }
         };
         let span = tracing::debug_span!("call", rpc = %route.rpc, seq = seq.0);
-        let ctx = CallContext::new(seq, route.rpc.clone(), metadata, self.conn.clone());
+        let ctx = match self.calls.take_spare() {
+            Some(spare) => CallContext::reuse(spare, seq, route.rpc.clone(), metadata),
+            None => CallContext::new(seq, route.rpc.clone(), metadata, self.conn.clone()),
+        };
         let start = Start {
             ctx: ctx.clone(),
             payload,
@@ -320,6 +323,7 @@ where
             return;
         };
         if route.hooks.after_request.is_empty() {
+            self.calls.keep_spare(ctx);
             return;
         }
         let hooks = route.hooks.clone();
