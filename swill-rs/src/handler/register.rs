@@ -207,7 +207,7 @@ where
                 let fut = f.call(&c, &mut slot as &mut dyn Any)?;
                 Ok(fut.await)
             };
-            Box::pin(Body::new(source::<K, _>(fut), pump, ctx, hooks, K::STREAMS))
+            super::boxes::pin(Body::new(source::<K, _>(fut), pump, ctx, hooks, K::STREAMS))
         } else {
             let fut = async move {
                 let data = prelude(&c, &h, payload, validate, budget).await?;
@@ -215,7 +215,7 @@ where
                 let fut = f.call(&c, &mut slot as &mut dyn Any)?;
                 Ok(fut.await)
             };
-            Box::pin(Body::new(
+            super::boxes::pin(Body::new(
                 source::<K, _>(fut),
                 NoInput,
                 ctx,
@@ -277,7 +277,7 @@ where
                 }
             }
         });
-        Box::pin(Body::new(src, NoInput, ctx, hooks, false))
+        super::boxes::pin(Body::new(src, NoInput, ctx, hooks, false))
     }
 }
 

@@ -314,7 +314,11 @@ where
         let Call {
             body, ctx, route, ..
         } = call;
-        if catch_unwind(AssertUnwindSafe(move || drop(body))).is_err() {
+        if catch_unwind(AssertUnwindSafe(move || {
+            crate::handler::boxes::recycle(body)
+        }))
+        .is_err()
+        {
             if let Some(suppressed) = logs(&self.app) {
                 tracing::error!(suppressed, "a handler panicked while being dropped");
             }
