@@ -43,8 +43,8 @@ pub(crate) fn put_payload(out: &mut Vec<u8>, data: &[u8]) {
 }
 
 /// Frames are encoded back to back into `buf`; `lens` keeps their lengths in order. When the
-/// driver asks for output, the whole buffer is frozen into `sealed` (no copy) and each frame
-/// is split off it (no copy either). Once every frame was split off and dropped (the socket
+/// driver asks for output, the whole buffer is frozen into `batch` (no copy) and each frame
+/// is a view of it (no copy either). Once every frame was handed out and dropped (the socket
 /// layer copies each frame as it takes it), the next frame reuses that buffer: a busy
 /// connection encodes into the same memory batch after batch instead of allocating and
 /// growing a new buffer each time (for a 1 MiB response, a fresh MiB to fault in per call).
@@ -52,10 +52,10 @@ pub(crate) fn put_payload(out: &mut Vec<u8>, data: &[u8]) {
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {
     buf: Vec<u8>,
-    /// The frames of the last batch not handed out yet.
-    sealed: Bytes,
-    /// The whole last batch, held to take its buffer back (see [`Outbox::reclaim`]).
+    /// The last batch of frames, kept whole to take its buffer back (see
+    /// [`Outbox::reclaim`]); the first `sent` bytes were handed out.
     batch: Bytes,
+    sent: usize,
     lens: VecDeque<usize>,
 }
 
@@ -63,14 +63,15 @@ impl Outbox {
     /// The buffer to append one frame to; finish with [`Outbox::commit`] or
     /// [`Outbox::abort`], passing back `buf().len()` as it was before writing.
     pub(crate) fn buf(&mut self) -> &mut Vec<u8> {
-        if self.buf.capacity() == 0 && self.sealed.is_empty() {
+        if self.buf.capacity() == 0 && self.sent == self.batch.len() {
             self.reclaim();
         }
         &mut self.buf
     }
 
-    /// Takes back the last batch's buffer when no frame split off it is alive any more.
+    /// Takes back the last batch's buffer when no frame of it is alive any more.
     fn reclaim(&mut self) {
+        self.sent = 0;
         if let Ok(unique) = std::mem::take(&mut self.batch).try_into_mut() {
             // The whole allocation, from its start (the frames were views of it).
             let mut buf = Vec::from(unique);
@@ -101,12 +102,14 @@ impl Outbox {
 
     pub(crate) fn poll(&mut self) -> Option<Bytes> {
         let len = self.lens.pop_front()?;
-        if self.sealed.is_empty() {
+        if self.sent == self.batch.len() {
             self.batch = Bytes::from(std::mem::take(&mut self.buf));
-            self.sealed = self.batch.clone();
+            self.sent = 0;
         }
-        let len = len.min(self.sealed.len());
-        Some(self.sealed.split_to(len))
+        let end = self.batch.len().min(self.sent + len);
+        let frame = self.batch.slice(self.sent..end);
+        self.sent = end;
+        Some(frame)
     }
 
     /// Gives back the capacity kept for the next frames; only when nothing is queued.
@@ -127,7 +130,7 @@ impl Outbox {
     }
 
     pub(crate) fn pending_bytes(&self) -> usize {
-        self.buf.len() + self.sealed.len()
+        self.buf.len() + (self.batch.len() - self.sent)
     }
 
     pub(crate) fn clear(&mut self) {
