@@ -272,8 +272,7 @@ pub(crate) fn encode_into<T: Serialize + ?Sized>(
     out: &mut Vec<u8>,
     value: &T,
 ) -> Result<(), Error> {
-    // Grows the frame with room for the tail the engine appends after the payload.
-    let mut ser = rmp_serde::Serializer::new(crate::protocol::PayloadWriter(out))
+    let mut ser = rmp_serde::Serializer::new(out)
         .with_struct_map()
         .with_bytes(rmp_serde::config::BytesMode::ForceIterables);
     value.serialize(&mut ser).map_err(|e| {
@@ -296,7 +295,7 @@ pub(crate) fn encode_item<T: Serialize + 'static>(
     value: &T,
 ) -> Result<(), Error> {
     if let Some(e) = (value as &dyn std::any::Any).downcast_ref::<crate::payload::Encoded>() {
-        crate::protocol::put_payload(out, e.as_bytes());
+        out.extend_from_slice(e.as_bytes());
         return Ok(());
     }
     encode_into(out, value)

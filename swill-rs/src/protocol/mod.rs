@@ -111,7 +111,6 @@ pub use server::{
     CancelReason, Event, Router, ServerConn, METADATA_OPENS_SINGLE_MESSAGE, NOT_FOUND_MESSAGE,
     SECOND_METADATA_MESSAGE, TOO_MANY_CALLS_MESSAGE,
 };
-pub(crate) use transmit::{put_payload, PayloadWriter};
 
 #[cfg(test)]
 mod tests;

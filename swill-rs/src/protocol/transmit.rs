@@ -4,51 +4,19 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-/// Spare bytes a payload writer keeps after the payload whenever it has to grow the frame
-/// buffer: what an outgoing frame's end (type, leading and trailing metadata, 3 bytes
-/// without metadata) needs, so that it fits without growing the buffer again. Without it, a
-/// large payload that grew the buffer to its exact size made the 3-byte tail double the
-/// buffer: a copy of the whole payload (1 MiB for a 1 MiB echo) and fresh pages to fault in.
-pub(crate) const TAIL_ROOM: usize = 16;
-
-/// An [`std::io::Write`] over a frame buffer that grows the buffer with [`TAIL_ROOM`] to
-/// spare (for the encoders that write a payload before the frame's tail).
-pub(crate) struct PayloadWriter<'a>(pub(crate) &'a mut Vec<u8>);
-
-impl std::io::Write for PayloadWriter<'_> {
-    #[inline]
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.write_all(data)?;
-        Ok(data.len())
-    }
-
-    #[inline]
-    fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
-        put_payload(self.0, data);
-        Ok(())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Appends payload bytes to a frame buffer, growing it with [`TAIL_ROOM`] to spare.
-#[inline]
-pub(crate) fn put_payload(out: &mut Vec<u8>, data: &[u8]) {
-    if out.capacity() - out.len() < data.len() {
-        out.reserve(data.len() + TAIL_ROOM);
-    }
-    out.extend_from_slice(data);
-}
+/// The largest batch buffer kept for the next frames. A larger one (a large response) is
+/// freed once sent rather than held by the connection until its quiet tick: a connection
+/// that sent one 1 MiB response keeps no 1 MiB buffer, and the unary and stream batches this
+/// reuse is for are a few KiB.
+pub(crate) const MAX_KEPT: usize = 64 * 1024;
 
 /// Frames are encoded back to back into `buf`; `lens` keeps their lengths in order. When the
 /// driver asks for output, the whole buffer is frozen into `batch` (no copy) and each frame
 /// is a view of it (no copy either). Once every frame was handed out and dropped (the socket
 /// layer copies each frame as it takes it), the next frame reuses that buffer: a busy
 /// connection encodes into the same memory batch after batch instead of allocating and
-/// growing a new buffer each time (for a 1 MiB response, a fresh MiB to fault in per call).
-/// [`Outbox::shrink`] gives it back when the connection is quiet.
+/// growing a new buffer each time (up to [`MAX_KEPT`]); [`Outbox::shrink`] gives it back
+/// when the connection is quiet.
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {
     buf: Vec<u8>,
@@ -72,7 +40,11 @@ impl Outbox {
     /// Takes back the last batch's buffer when no frame of it is alive any more.
     fn reclaim(&mut self) {
         self.sent = 0;
-        if let Ok(unique) = std::mem::take(&mut self.batch).try_into_mut() {
+        let batch = std::mem::take(&mut self.batch);
+        if batch.len() > MAX_KEPT {
+            return;
+        }
+        if let Ok(unique) = batch.try_into_mut() {
             // The whole allocation, from its start (the frames were views of it).
             let mut buf = Vec::from(unique);
             buf.clear();
@@ -167,15 +139,12 @@ mod tests {
     }
 
     #[test]
-    fn a_payload_grows_its_frame_with_room_for_the_tail() {
-        let mut buf = vec![0x95];
-        put_payload(&mut buf, &[7; 100_000]);
-        assert!(
-            buf.capacity() - buf.len() >= 3,
-            "the tail fits without growing"
-        );
-        let mut w = PayloadWriter(&mut buf);
-        std::io::Write::write_all(&mut w, &[1, 2]).unwrap();
-        assert_eq!(buf.len(), 100_003);
+    fn a_large_batch_is_not_kept() {
+        let mut out = Outbox::default();
+        out.frame(|b| b.resize(MAX_KEPT + 1, 7));
+        drop(out.poll());
+        out.frame(|b| b.push(1));
+        assert!(out.buf.capacity() < 64, "a new small buffer, not the large one");
+        assert!(out.batch.is_empty());
     }
 }
