@@ -76,8 +76,11 @@ impl<B: CallBody + 'static> CallBody for Reusable<B> {
     }
 }
 
+/// Cleared boxes, each with the type of body it holds (a [`Reusable`] of that body).
+type Kept = Vec<(TypeId, Pin<Box<dyn CallBody>>)>;
+
 thread_local! {
-    static EMPTY: RefCell<Vec<(TypeId, Pin<Box<dyn CallBody>>)>> = const { RefCell::new(Vec::new()) };
+    static EMPTY: RefCell<Kept> = const { RefCell::new(Vec::new()) };
 }
 
 /// Boxes `body`, in a kept box of its type when there is one.

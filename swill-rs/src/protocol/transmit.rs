@@ -144,7 +144,10 @@ mod tests {
         out.frame(|b| b.resize(MAX_KEPT + 1, 7));
         drop(out.poll());
         out.frame(|b| b.push(1));
-        assert!(out.buf.capacity() < 64, "a new small buffer, not the large one");
+        assert!(
+            out.buf.capacity() < 64,
+            "a new small buffer, not the large one"
+        );
         assert!(out.batch.is_empty());
     }
 }
