@@ -238,6 +238,35 @@ impl CallContext {
         }))
     }
 
+    /// Takes this context back for the connection's next call when nothing else holds it
+    /// any more (the call's body, its hooks, a handler that kept a clone): the next call
+    /// then costs no allocation for its context. `None` when something still holds it.
+    pub(crate) fn into_spare(self) -> Option<SpareContext> {
+        let mut inner = self.0;
+        let call = Arc::get_mut(&mut inner)?;
+        // What the finished call asked for goes now, not when the spare is reused.
+        call.metadata = Metadata::new();
+        call.response = ResponseCell::default();
+        call.trace = None;
+        Some(SpareContext(inner))
+    }
+
+    /// A context for a new call on the spare's connection, in the spare's allocation.
+    pub(crate) fn reuse(spare: SpareContext, seq: Seq, rpc: Arc<str>, metadata: Metadata) -> Self {
+        let mut inner = spare.0;
+        match Arc::get_mut(&mut inner) {
+            Some(call) => {
+                call.seq = seq;
+                call.rpc = rpc;
+                call.trace = TraceContext::from_metadata(&metadata).map(Arc::new);
+                call.metadata = metadata;
+                Self(inner)
+            }
+            // A spare is never shared (it is not `Clone`); a new one all the same.
+            None => Self::new(seq, rpc, metadata, inner.connection.clone()),
+        }
+    }
+
     /// The call's sequence id, as the client chose it.
     pub fn seq(&self) -> i64 {
         self.0.seq.0
@@ -275,6 +304,11 @@ impl CallContext {
         &self.0.response
     }
 }
+
+/// A finished call's context that nothing else holds, kept by its connection to open the
+/// next call without allocating (see [`CallContext::into_spare`]). It never leaves the
+/// connection it was made on: it keeps that connection.
+pub(crate) struct SpareContext(Arc<CallInner>);
 
 impl fmt::Debug for CallContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -356,6 +390,26 @@ mod tests {
             "swill.v1",
             Arc::default(),
         )
+    }
+
+    #[test]
+    fn a_finished_context_is_reused_only_when_nothing_holds_it() {
+        let md = Metadata::new().with("k", 1);
+        let ctx = CallContext::new(Seq(1), "a".into(), md, conn("/", "a=b"));
+        ctx.response().update(|r| r.eager = true);
+        let addr = Arc::as_ptr(&ctx.0);
+        let held = ctx.clone();
+        assert!(ctx.into_spare().is_none(), "a clone is still alive");
+        let spare = held.into_spare().expect("the last handle");
+        let next = CallContext::reuse(spare, Seq(2), "b".into(), Metadata::new());
+        assert_eq!(Arc::as_ptr(&next.0), addr, "same allocation");
+        assert_eq!((next.seq(), next.rpc()), (2, "b"));
+        assert!(next.metadata().is_empty());
+        assert!(
+            !next.response().is_dirty(),
+            "nothing the last call asked for"
+        );
+        assert_eq!(next.connection().cookie("a"), Some("b"));
     }
 
     #[test]

@@ -278,3 +278,33 @@ async fn a_message_published_by_a_traced_call_carries_its_trace_to_subscribers()
     assert_eq!(*delivered.lock().unwrap(), [TP, TP]);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_next_call_on_a_connection_does_not_inherit_a_trace() {
+    // Finished calls' contexts are reused for the connection's next call: the trace context
+    // of one call must not leak into the next.
+    let seen = Seen::default();
+    let server = spawn(app(&seen, &PubSub::new())).await;
+    let mut ws = raw_ws(&server.url(), "swill/1").await;
+    for seq in 1..4 {
+        send_bytes(
+            &mut ws,
+            envelope(2 * seq, V::Nil, "whoami", MESSAGE, Some(traced(TP, None))),
+        )
+        .await;
+        assert_eq!(recv_resp(&mut ws).await.data, V::from(TP));
+        send_bytes(
+            &mut ws,
+            envelope(2 * seq + 1, V::Nil, "whoami", MESSAGE, None),
+        )
+        .await;
+        assert_eq!(
+            recv_resp(&mut ws).await.data,
+            V::Nil,
+            "call {} inherited a trace",
+            2 * seq + 1
+        );
+    }
+    drop(ws);
+    server.stop().await;
+}

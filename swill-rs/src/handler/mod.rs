@@ -33,6 +33,7 @@
 //! validation (422), hooks, and turning the handler's output into steps for the driver.
 
 mod body;
+pub(crate) mod boxes;
 pub(crate) mod contract;
 mod extract;
 pub(crate) mod func;
@@ -136,6 +137,17 @@ pub(crate) trait CallBody: Send {
     /// # Errors
     /// [`Backlog`] when the call already holds its maximum of unread items.
     fn push_input(self: Pin<&mut Self>, item: Option<Bytes>) -> Result<(), Backlog>;
+    /// Drops the body's contents in place, keeping its box for another body of the same
+    /// type (see [`boxes`]); returns that type, or `None` when the box cannot be reused.
+    fn clear(self: Pin<&mut Self>) -> Option<std::any::TypeId> {
+        None
+    }
+    /// Puts the body in `next` (an `Option` of the box's own type) into this cleared box;
+    /// `false` (and `next` untouched) when it is not of that type.
+    fn refill(self: Pin<&mut Self>, next: &mut dyn std::any::Any) -> bool {
+        let _ = next;
+        false
+    }
 }
 
 /// Everything a call body needs besides the handler.

@@ -274,7 +274,7 @@ where
                 let fut = f.call(&c, &mut slot as &mut dyn Any)?;
                 Ok(fut.await)
             };
-            Box::pin(Body::new(source::<K, _>(fut), pump, ctx, hooks, K::STREAMS))
+            super::boxes::pin(Body::new(source::<K, _>(fut), pump, ctx, hooks, K::STREAMS))
         } else {
             let (pending, job) = pending(payload, validate, budget);
             let fut = async move {
@@ -284,7 +284,7 @@ where
                 Ok(fut.await)
             };
             let src = stream::iter(job.map(SrcItem::Job)).chain(source::<K, _>(fut));
-            Box::pin(Body::new(src, NoInput, ctx, hooks, K::STREAMS))
+            super::boxes::pin(Body::new(src, NoInput, ctx, hooks, K::STREAMS))
         }
     }
 }
@@ -338,7 +338,7 @@ where
             }
         });
         let src = stream::iter(decode.map(SrcItem::Job)).chain(src);
-        Box::pin(Body::new(src, NoInput, ctx, hooks, false))
+        super::boxes::pin(Body::new(src, NoInput, ctx, hooks, false))
     }
 }
 

@@ -82,6 +82,7 @@ pub mod codec;
 mod error;
 mod frame;
 mod limits;
+mod name;
 mod seqmap;
 mod server;
 #[cfg(feature = "metrics")]

@@ -11,9 +11,9 @@ use super::codec::{
 };
 use super::error::{DecodeError, ProtocolError, SendError};
 use super::frame::{RequestEnvelope, RequestType, ResponseType, Seq, Shape, EMPTY_MAP, NIL};
-use super::limits::Limits;
 use super::seqmap::{SeqMap, SeqSet};
 use super::transmit::Outbox;
+use super::{limits::Limits, name::RpcName};
 
 /// Message of the ERROR 404 for an unknown rpc, exactly as the original sends it (swill/1 §6.2).
 pub const NOT_FOUND_MESSAGE: &str = "No func was found to process this request";
@@ -117,7 +117,7 @@ impl Leading {
 
 #[derive(Debug)]
 struct Call {
-    rpc: Box<str>,
+    rpc: RpcName,
     shape: Shape,
     /// A streaming request whose END_OF_STREAM has not arrived yet.
     request_open: bool,

@@ -113,7 +113,10 @@ where
                 return;
             }
         };
-        let ctx = CallContext::new(seq, route.rpc.clone(), metadata, self.conn.clone());
+        let ctx = match self.calls.take_spare() {
+            Some(spare) => CallContext::reuse(spare, seq, route.rpc.clone(), metadata),
+            None => CallContext::new(seq, route.rpc.clone(), metadata, self.conn.clone()),
+        };
         let span = crate::app::trace::call_span(&self.app, route, seq, ctx.trace_context());
         let start = Start {
             ctx: ctx.clone(),
@@ -338,7 +341,11 @@ where
             body, ctx, route, ..
         } = call;
         self.stats.call_ended(route);
-        if catch_unwind(AssertUnwindSafe(move || drop(body))).is_err() {
+        if catch_unwind(AssertUnwindSafe(move || {
+            crate::handler::boxes::recycle(body)
+        }))
+        .is_err()
+        {
             if let Some(suppressed) = logs(&self.app) {
                 tracing::error!(suppressed, "a handler panicked while being dropped");
             }
@@ -347,6 +354,7 @@ where
             return;
         };
         if route.hooks.after_request.is_empty() {
+            self.calls.keep_spare(ctx);
             return;
         }
         let hooks = route.hooks.clone();

@@ -13,7 +13,7 @@ use std::task::{Context, Waker};
 
 use futures_util::task::{waker, ArcWake, AtomicWaker};
 
-use crate::context::CallContext;
+use crate::context::{CallContext, SpareContext};
 use crate::handler::CallBody;
 use crate::protocol::{Seq, SeqMap};
 
@@ -69,6 +69,8 @@ struct Inner {
     free: Vec<usize>,
     by_seq: SeqMap<usize>,
     ready: Arc<Ready>,
+    /// Contexts of finished calls, for the next ones (at most one per slot).
+    spare: Vec<SpareContext>,
 }
 
 /// The running calls of one connection: a pointer while the connection has none.
@@ -110,6 +112,7 @@ impl CallSet {
                 free: Vec::new(),
                 by_seq: SeqMap::default(),
                 ready: Arc::default(),
+                spare: Vec::new(),
             })
         });
         let seq = call.seq;
@@ -135,6 +138,23 @@ impl CallSet {
             slot.waker.wake_by_ref();
         }
         inner.by_seq.insert(seq, idx);
+    }
+
+    /// A finished call's context, for the next call (see [`CallContext::into_spare`]).
+    pub(crate) fn take_spare(&mut self) -> Option<SpareContext> {
+        self.inner.as_mut()?.spare.pop()
+    }
+
+    /// Keeps a finished call's context for the next call, when nothing else holds it. The
+    /// spares are given back with the slab ([`trim`](Self::trim)).
+    pub(crate) fn keep_spare(&mut self, ctx: CallContext) {
+        if let Some(inner) = self.inner.as_mut() {
+            if inner.spare.len() < inner.slots.len() {
+                if let Some(spare) = ctx.into_spare() {
+                    inner.spare.push(spare);
+                }
+            }
+        }
     }
 
     /// The call with this seq and its slot index.
@@ -266,5 +286,27 @@ mod tests {
         set.insert(call(3));
         assert_eq!(set.len(), 1, "and takes a new one with the next call");
         assert_eq!(set.drain().len(), 1);
+    }
+
+    #[test]
+    fn finished_contexts_are_kept_for_the_next_calls_one_per_slot() {
+        let mut set = CallSet::new();
+        set.keep_spare(call(1).ctx);
+        assert!(set.take_spare().is_none(), "no slab, no spares");
+        set.insert(call(1));
+        let done = set.remove(Seq(1)).unwrap();
+        let held = done.ctx.clone();
+        set.keep_spare(done.ctx);
+        assert!(
+            set.take_spare().is_none(),
+            "a context still held is not kept"
+        );
+        set.keep_spare(held);
+        set.keep_spare(call(2).ctx);
+        assert!(set.take_spare().is_some());
+        assert!(set.take_spare().is_none(), "one slot, one spare");
+        set.keep_spare(call(3).ctx);
+        assert!(set.trim(), "the spares go with the slab");
+        assert!(set.take_spare().is_none());
     }
 }
