@@ -37,6 +37,13 @@ use crate::protocol::{ProtocolError, ServerConn};
 const READ_BUDGET: usize = 64;
 /// Call polls per pass.
 const CALL_BUDGET: usize = 256;
+/// Call polls per turn of the connection's task (all its passes) before it yields to the
+/// other connections of its worker. Each poll may produce up to 64 stream items, so a turn
+/// makes at most about 16 k items (a few milliseconds): a connection streaming flat out
+/// (a slow reader's backlog, a client that asked for millions of items) no longer holds its
+/// worker for tens of milliseconds while its neighbours' calls wait. The soak showed it:
+/// well-behaved unary calls waited 139 ms at the median behind 400 such connections.
+const TURN_CALL_POLLS: usize = CALL_BUDGET;
 /// How long a closing connection waits for the peer's close frame.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often a connection without ping interval and idle timeout checks whether it has been
@@ -232,6 +239,7 @@ where
 
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<End> {
         self.calls.register(cx);
+        let mut turn_polls = 0;
         for _ in 0..32 {
             let mut progress = false;
 
@@ -277,6 +285,7 @@ where
             self.calls.register(cx);
             let mut polled = 0;
             while polled < CALL_BUDGET
+                && turn_polls < TURN_CALL_POLLS
                 && self.engine.pending_transmit_bytes() < self.app.config.max_pending_output
                 && self.close.is_none()
             {
@@ -284,6 +293,7 @@ where
                     break;
                 };
                 polled += 1;
+                turn_polls += 1;
                 self.poll_call(idx);
             }
             progress |= polled > 0;
@@ -311,6 +321,10 @@ where
 
             if !progress {
                 return Poll::Pending;
+            }
+            if turn_polls >= TURN_CALL_POLLS {
+                // This turn's share is used: the rest waits for the next turn.
+                break;
             }
         }
         // Still busy: let other tasks run, then continue.
