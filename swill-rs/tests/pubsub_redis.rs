@@ -669,3 +669,66 @@ async fn a_topic_left_during_an_outage_is_not_resubscribed_for_nobody() {
     drop(keep);
     redis.kill().await;
 }
+
+const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+#[tokio::test]
+async fn a_trace_context_travels_to_subscribers_on_another_instance() {
+    use std::sync::Arc;
+    use swill::observe::TraceContext;
+    use swill::pubsub::{History, Message};
+
+    let Some(redis) = RedisServer::start(None).await else {
+        return;
+    };
+    let config = || RedisConfig::default().trace_context(true);
+    let history = |t: &str| t.starts_with("kept.").then(History::default);
+    let ps_a = PubSub::builder()
+        .history(history)
+        .redis_with(&redis.url(), config())
+        .with_timeout()
+        .await
+        .unwrap();
+    let ps_b = PubSub::builder()
+        .history(history)
+        .redis_with(&redis.url(), config())
+        .with_timeout()
+        .await
+        .unwrap();
+    let tc = Arc::new(TraceContext::parse(TP, Some("congo=t61rcWkgMzE")).unwrap());
+    for topic in ["news", "kept.news"] {
+        let mut on_b = ps_b
+            .subscribe::<String>(topic)
+            .with_timeout()
+            .await
+            .unwrap();
+        let traced = Message::encode(topic, "traced")
+            .unwrap()
+            .with_trace_context(Some(tc.clone()));
+        ps_a.publish_message(traced).with_timeout().await.unwrap();
+        ps_a.publish(topic, &"plain").with_timeout().await.unwrap();
+        let Some(Recv::Message(m)) = on_b.recv().with_timeout().await else {
+            panic!("{topic}: no message");
+        };
+        assert_eq!(m.decode::<String>().unwrap(), "traced");
+        let got = m
+            .trace_context()
+            .expect("the trace context crossed instances");
+        assert_eq!(got.traceparent(), TP, "{topic}");
+        assert_eq!(got.tracestate(), Some("congo=t61rcWkgMzE"), "{topic}");
+        assert_eq!(
+            m.position().is_some(),
+            topic.starts_with("kept."),
+            "{topic}"
+        );
+        let Some(Recv::Message(m)) = on_b.recv().with_timeout().await else {
+            panic!("{topic}: no second message");
+        };
+        assert_eq!(m.decode::<String>().unwrap(), "plain");
+        assert_eq!(
+            m.trace_context(),
+            None,
+            "{topic}: published without a trace"
+        );
+    }
+}

@@ -44,8 +44,8 @@ impl Message {
 
     /// The publisher's trace context: the traced call that published the message, or what
     /// [`with_trace_context`](Self::with_trace_context) set. Carried in process (the
-    /// in-process backend and its history); the Redis backend does not carry it between
-    /// instances.
+    /// in-process backend and its history), and between instances by the Redis backend
+    /// with `RedisConfig::trace_context` on (live messages; replayed history has none).
     pub fn trace_context(&self) -> Option<&Arc<TraceContext>> {
         self.trace.as_ref()
     }

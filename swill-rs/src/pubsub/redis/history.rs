@@ -50,7 +50,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('XTRIM', KEYS[1], 'MINID', now - tonumber(ARGV[4]))
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[6])
-redis.call('PUBLISH', ARGV[2], '\193' .. epoch .. ':' .. offset .. ':' .. ARGV[1])
+redis.call('PUBLISH', ARGV[2], (ARGV[7] or '') .. '\193' .. epoch .. ':' .. offset .. ':' .. ARGV[1])
 return {epoch, offset}
 ";
 

@@ -75,6 +75,10 @@ pub struct RedisConfig {
     pub presence_ttl: Duration,
     /// See [`DEFAULT_HISTORY_META_TTL`].
     pub history_meta_ttl: Duration,
+    /// Carry each message's W3C trace context (the traced call that published it) to the
+    /// subscribers of other instances. Off by default: instances that predate it drop such
+    /// messages as malformed, so turn it on once every instance sharing the Redis reads it.
+    pub trace_context: bool,
 }
 
 impl Default for RedisConfig {
@@ -86,6 +90,7 @@ impl Default for RedisConfig {
             command_timeout: DEFAULT_COMMAND_TIMEOUT,
             presence_ttl: super::DEFAULT_PRESENCE_TTL,
             history_meta_ttl: DEFAULT_HISTORY_META_TTL,
+            trace_context: false,
         }
     }
 }
@@ -124,6 +129,13 @@ impl RedisConfig {
     #[must_use]
     pub fn history_meta_ttl(mut self, d: Duration) -> Self {
         self.history_meta_ttl = d.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Sets [`trace_context`](Self::trace_context).
+    #[must_use]
+    pub fn trace_context(mut self, on: bool) -> Self {
+        self.trace_context = on;
         self
     }
 
@@ -178,6 +190,8 @@ pub struct RedisBackend {
     commands: mpsc::UnboundedSender<Cmd>,
     timeout: Duration,
     history_meta_ttl: Duration,
+    /// [`RedisConfig::trace_context`].
+    trace_context: bool,
     publish_script: Arc<redis::Script>,
     read_script: Arc<redis::Script>,
 }
@@ -195,6 +209,16 @@ struct Shared {
     probe_channel: String,
     probe_seen: AtomicU64,
     probe_arrived: Notify,
+}
+
+impl RedisBackend {
+    /// The traced-frame prefix for `m`, when trace context travels and `m` has one.
+    fn trace_prefix(&self, m: &Message) -> Option<Vec<u8>> {
+        if !self.trace_context {
+            return None;
+        }
+        m.trace_context().map(|t| traced::prefix(t))
+    }
 }
 
 impl Shared {
@@ -220,17 +244,21 @@ impl Shared {
                     self.probe_arrived.notify_waiters();
                     return;
                 }
+                let (trace, payload) = match traced::split(&payload) {
+                    Some((trace, inner)) => (Some(trace), inner.to_vec()),
+                    None => (None, payload),
+                };
                 if payload.first() == Some(&history::POSITIONED) {
                     match history::parse_frame(channel, payload) {
                         Some(m) => {
-                            self.fanout.deliver(&m);
+                            self.fanout.deliver(&m.with_trace_context(trace));
                         }
                         None => tracing::warn!("a malformed positioned message on redis"),
                     }
                     return;
                 }
-                self.fanout
-                    .deliver(&Message::new(channel, Bytes::from(payload)));
+                let m = Message::new(channel, Bytes::from(payload)).with_trace_context(trace);
+                self.fanout.deliver(&m);
             }
             PushKind::Subscribe => {
                 let channel = info.data.into_iter().next().and_then(bulk);
@@ -295,6 +323,7 @@ impl RedisBackend {
             commands: tx,
             timeout: config.command_timeout,
             history_meta_ttl: config.history_meta_ttl,
+            trace_context: config.trace_context,
             publish_script: Arc::new(redis::Script::new(history::PUBLISH)),
             read_script: Arc::new(redis::Script::new(history::READ)),
         })
@@ -484,9 +513,19 @@ impl Backend for RedisBackend {
     fn publish(&self, message: Message) -> BoxFuture<'static, Result<(), PubSubError>> {
         let mut conn = self.publisher.clone();
         let timeout = self.timeout;
+        let trace = self.trace_prefix(&message);
         Box::pin(async move {
             let mut cmd = redis::cmd("PUBLISH");
-            cmd.arg(message.topic()).arg(&message.payload()[..]);
+            cmd.arg(message.topic());
+            match trace {
+                Some(mut frame) => {
+                    frame.extend_from_slice(message.payload());
+                    cmd.arg(frame);
+                }
+                None => {
+                    cmd.arg(&message.payload()[..]);
+                }
+            }
             match tokio::time::timeout(timeout, cmd.query_async::<i64>(&mut conn)).await {
                 Ok(Ok(_receivers)) => Ok(()),
                 Ok(Err(e)) => Err(unavailable(e)),
@@ -527,6 +566,7 @@ impl Backend for RedisBackend {
         let script = self.publish_script.clone();
         let (max_len, max_age) = history::limits(&history);
         let meta_ttl = history::ms(self.history_meta_ttl).max(max_age);
+        let trace = self.trace_prefix(&message);
         Box::pin(async move {
             let topic = message.topic();
             let mut call = script.prepare_invoke();
@@ -538,6 +578,10 @@ impl Backend for RedisBackend {
                 .arg(max_age)
                 .arg(history::new_epoch())
                 .arg(meta_ttl);
+            // The live frame carries the trace; the stored history does not.
+            if let Some(prefix) = trace {
+                call.arg(prefix);
+            }
             match tokio::time::timeout(timeout, call.invoke_async::<Vec<redis::Value>>(&mut conn))
                 .await
             {
@@ -584,6 +628,7 @@ impl Backend for RedisBackend {
 mod history;
 mod presence;
 mod session;
+mod traced;
 
 pub use presence::RedisPresence;
 pub use session::RedisSessions;
