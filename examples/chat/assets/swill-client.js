@@ -2638,6 +2638,33 @@ var Connection = class {
   }
 };
 
+// ../../clients/typescript/src/trace.ts
+var TRACEPARENT = "traceparent";
+var TRACESTATE = "tracestate";
+var TRACEPARENT_RE = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/;
+function isTraceparent(value) {
+  const m = TRACEPARENT_RE.exec(value);
+  if (m === null) return false;
+  const [, version, traceId, parentId, , rest] = m;
+  if (version === "ff") return false;
+  if (version === "00" && rest !== void 0) return false;
+  if (/^0+$/.test(traceId ?? "") || /^0+$/.test(parentId ?? "")) return false;
+  return true;
+}
+function traceMetadata(metadata, options, warn) {
+  const traceparent = options?.traceparent;
+  if (traceparent === void 0) return metadata;
+  if (!isTraceparent(traceparent)) {
+    warn?.(`traceparent ${JSON.stringify(traceparent)} is not a valid W3C traceparent; not sent`);
+    return metadata;
+  }
+  const out = { ...metadata, [TRACEPARENT]: traceparent };
+  if (options?.tracestate !== void 0 && options.tracestate !== "") {
+    out[TRACESTATE] = options.tracestate;
+  }
+  return out;
+}
+
 // ../../clients/typescript/src/client.ts
 function cancelled(rpc, reason) {
   return new SwillError(Code.CANCELLED, `call "${rpc}" was cancelled`, { cause: reason });
@@ -2729,7 +2756,7 @@ function createClient(options) {
     };
   }
   function start(rpc, shape, callOptions, metadata = callOptions?.metadata, resume) {
-    const call = new Call(rpc, shape, metadata);
+    const call = new Call(rpc, shape, traceMetadata(metadata, callOptions, options.onWarning));
     const hooks = resume?.(call);
     if (hooks !== void 0) call.enableResume(hooks);
     const signal = callOptions?.signal;
@@ -2828,8 +2855,12 @@ export {
   SUBPROTOCOL,
   SUBPROTOCOL_TOKEN_SAFE,
   SwillError,
+  TRACEPARENT,
+  TRACESTATE,
   UpgradeRefusedError,
   backoffDelay,
   createClient,
-  sendAll
+  isTraceparent,
+  sendAll,
+  traceMetadata
 };
