@@ -31,6 +31,8 @@ pub use crate::validate::probe::{Probe, ValidateFn, ViaNoValidate, ViaValidate};
 ///
 /// # Errors
 /// The 400 or 413 a call would get.
-pub fn decode_payload<T: serde::de::DeserializeOwned>(raw: &[u8]) -> Result<T, crate::Error> {
+pub fn decode_payload<T: serde::de::DeserializeOwned>(
+    raw: &[u8],
+) -> Result<T, crate::error::Error> {
     crate::handler::decode_payload(raw, crate::payload::Budget::default())
 }

@@ -576,10 +576,10 @@ fn introspect_handler(api: &ApiDoc) -> HandlerDef {
     #[allow(unused_imports)]
     use crate::handler::register::{handler, reply_probe, Meta};
     use crate::handler::reply::ReplyTier4 as _;
-    let items: Arc<[crate::Value]> = api
+    let items: Arc<[crate::handler::Value]> = api
         .introspect_items()
         .iter()
-        .filter_map(|raw| rmp_serde::from_slice::<crate::Value>(raw).ok())
+        .filter_map(|raw| rmp_serde::from_slice::<crate::handler::Value>(raw).ok())
         .collect();
     let list = move || {
         let items = items.clone();

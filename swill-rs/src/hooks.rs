@@ -32,8 +32,8 @@ use futures_util::future::BoxFuture;
 use http::{Extensions, HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 
 use crate::context::{CallContext, Connection};
+use crate::error::Error;
 use crate::metadata::Metadata;
-use crate::Error;
 
 /// What a hook returns.
 pub type HookResult = Result<(), HookError>;

@@ -11,7 +11,7 @@ use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::Error;
+use crate::error::Error;
 
 /// Request, leading or trailing metadata: a map from `str` keys to arbitrary MessagePack values,
 /// kept in the order it was written (swill/1 §3).
@@ -184,6 +184,6 @@ mod tests {
     #[test]
     fn non_map_metadata_is_a_bad_request() {
         let err = Metadata::from_msgpack(&[0x01]).unwrap_err();
-        assert_eq!(err.code(), crate::Code::BAD_REQUEST);
+        assert_eq!(err.code(), crate::error::Code::BAD_REQUEST);
     }
 }

@@ -81,7 +81,7 @@ use std::fmt;
 use rmpv::Value;
 use validator::{ValidationError, ValidationErrors, ValidationErrorsKind};
 
-use crate::{Error, FieldError, FieldErrors};
+use crate::error::{Error, FieldError, FieldErrors};
 
 /// The key `validator` uses for struct-level (schema) errors.
 const STRUCT_KEY: &str = "__all__";
@@ -335,7 +335,7 @@ pub(crate) mod probe {
     use std::marker::PhantomData;
 
     use super::to_error;
-    use crate::Error;
+    use crate::error::Error;
 
     /// A validation function, as [`Probe`] hands it out: runs `Validate` and converts the errors
     /// with [`to_error`].

@@ -104,10 +104,9 @@ impl Hooks {
                 Ok(())
             } else {
                 tracing::debug!(rpc = ctx.rpc(), "call not authorized");
-                Err(hooks::HookError::Fail(crate::Error::forbidden(format!(
-                    "not allowed to call {}",
-                    ctx.rpc()
-                ))))
+                Err(hooks::HookError::Fail(crate::error::Error::forbidden(
+                    format!("not allowed to call {}", ctx.rpc()),
+                )))
             };
             std::future::ready(verdict)
         })

@@ -7,11 +7,11 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::command::Reply;
 use super::connect::Settings;
-use super::driver::Reply;
 use super::resume::{outcome, Position, ResumeCause};
+use crate::metadata::Metadata;
 use crate::protocol::{ClientConn, Seq, Shape};
-use crate::Metadata;
 
 /// One call, from its Open command to its last reply.
 pub(super) struct Call {

@@ -1,6 +1,6 @@
 //! [`ClientError`]: what can go wrong with a call from the client's side.
 
-use crate::Error;
+use crate::error::Error;
 
 /// What can go wrong with a call from the client's side.
 #[derive(Debug, thiserror::Error)]

@@ -57,6 +57,7 @@
 
 mod backoff;
 mod call;
+mod command;
 mod connect;
 mod driver;
 mod error;
@@ -78,8 +79,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 
+use crate::metadata::Metadata;
 use crate::protocol::Shape;
-use crate::Metadata;
 
 pub use backoff::{
     ReconnectPolicy, DEFAULT_MAX_RECONNECT_ATTEMPTS, DEFAULT_RECONNECT_FACTOR,
@@ -142,7 +143,7 @@ pub struct Client {
 }
 
 struct Inner {
-    cmd: mpsc::UnboundedSender<driver::Command>,
+    cmd: mpsc::UnboundedSender<command::Command>,
     state: watch::Receiver<ConnectionState>,
     next_id: AtomicU64,
     subprotocol: &'static str,
@@ -359,7 +360,7 @@ impl Client {
     /// call fails with [`ClientError::Closed`]. [`is_closed`](Self::is_closed) is true once
     /// the connection task took the request (at once, unless it is busy).
     pub fn close(&self) {
-        let _ = self.inner.cmd.send(driver::Command::Close);
+        let _ = self.inner.cmd.send(command::Command::Close);
     }
 
     /// A call with options (request metadata; replies with metadata).
@@ -424,12 +425,12 @@ impl Client {
         shape: Shape,
         data: Option<Vec<u8>>,
         metadata: Option<Metadata>,
-    ) -> Result<(CallHandle, mpsc::UnboundedReceiver<driver::Reply>), ClientError> {
+    ) -> Result<(CallHandle, mpsc::UnboundedReceiver<command::Reply>), ClientError> {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::unbounded_channel();
         self.inner
             .cmd
-            .send(driver::Command::Open {
+            .send(command::Command::Open {
                 id,
                 rpc,
                 shape,
@@ -608,14 +609,14 @@ impl CallBuilder<'_> {
 #[derive(Debug)]
 struct CallHandle {
     id: u64,
-    cmd: mpsc::UnboundedSender<driver::Command>,
+    cmd: mpsc::UnboundedSender<command::Command>,
     done: bool,
 }
 
 impl Drop for CallHandle {
     fn drop(&mut self) {
         if !self.done {
-            let _ = self.cmd.send(driver::Command::Cancel { id: self.id });
+            let _ = self.cmd.send(command::Command::Cancel { id: self.id });
         }
     }
 }

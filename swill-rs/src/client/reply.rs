@@ -12,14 +12,14 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use super::resume::{Position, Resumed, StreamEvent};
-use super::{decode, decode_md, driver, encode, CallHandle, ClientError, Reply};
-use crate::Metadata;
+use super::{command, decode, decode_md, encode, CallHandle, ClientError, Reply};
+use crate::metadata::Metadata;
 
 /// The request side of a streaming-request call.
 #[derive(Debug)]
 pub struct RequestSink<I> {
     id: u64,
-    cmd: mpsc::UnboundedSender<driver::Command>,
+    cmd: mpsc::UnboundedSender<command::Command>,
     ended: bool,
     _i: PhantomData<fn(I)>,
 }
@@ -45,7 +45,7 @@ impl<I: Serialize> RequestSink<I> {
         }
         let data = encode(item)?;
         self.cmd
-            .send(driver::Command::Item { id: self.id, data })
+            .send(command::Command::Item { id: self.id, data })
             .map_err(|_| ClientError::Closed)
     }
 
@@ -56,7 +56,7 @@ impl<I: Serialize> RequestSink<I> {
     pub fn end(mut self) -> Result<(), ClientError> {
         self.ended = true;
         self.cmd
-            .send(driver::Command::End { id: self.id })
+            .send(command::Command::End { id: self.id })
             .map_err(|_| ClientError::Closed)
     }
 }
@@ -64,7 +64,7 @@ impl<I: Serialize> RequestSink<I> {
 impl<I> Drop for RequestSink<I> {
     fn drop(&mut self) {
         if !self.ended {
-            let _ = self.cmd.send(driver::Command::End { id: self.id });
+            let _ = self.cmd.send(command::Command::End { id: self.id });
         }
     }
 }
@@ -74,7 +74,7 @@ impl<I> Drop for RequestSink<I> {
 #[must_use = "dropping the reply cancels the call"]
 pub struct ReplyFuture<T> {
     pub(super) handle: CallHandle,
-    pub(super) rx: mpsc::UnboundedReceiver<driver::Reply>,
+    pub(super) rx: mpsc::UnboundedReceiver<command::Reply>,
     pub(super) leading: Option<Metadata>,
     pub(super) _t: PhantomData<fn() -> T>,
 }
@@ -91,10 +91,10 @@ impl<T: DeserializeOwned> Future for ReplyFuture<T> {
                     this.handle.done = true;
                     return Poll::Ready(Err(ClientError::Closed));
                 }
-                Poll::Ready(Some(driver::Reply::Metadata(md))) => {
+                Poll::Ready(Some(command::Reply::Metadata(md))) => {
                     this.leading = decode_md(Some(md))
                 }
-                Poll::Ready(Some(driver::Reply::Message {
+                Poll::Ready(Some(command::Reply::Message {
                     data,
                     leading,
                     trailing,
@@ -108,20 +108,20 @@ impl<T: DeserializeOwned> Future for ReplyFuture<T> {
                         trailing: decode_md(trailing),
                     }));
                 }
-                Poll::Ready(Some(driver::Reply::End { .. })) => {
+                Poll::Ready(Some(command::Reply::End { .. })) => {
                     this.handle.done = true;
                     return Poll::Ready(Err(ClientError::Finished));
                 }
-                Poll::Ready(Some(driver::Reply::Error(e))) => {
+                Poll::Ready(Some(command::Reply::Error(e))) => {
                     this.handle.done = true;
                     return Poll::Ready(Err(ClientError::Rpc(e)));
                 }
-                Poll::Ready(Some(driver::Reply::Failed(f))) => {
+                Poll::Ready(Some(command::Reply::Failed(f))) => {
                     this.handle.done = true;
                     return Poll::Ready(Err(f.into_error()));
                 }
                 // Only streamed replies are resumed.
-                Poll::Ready(Some(driver::Reply::Resumed { .. })) => {}
+                Poll::Ready(Some(command::Reply::Resumed { .. })) => {}
             }
         }
     }
@@ -140,9 +140,9 @@ impl<T: DeserializeOwned> Future for ReplyFuture<T> {
 #[must_use = "dropping the stream cancels the call"]
 pub struct ResponseStream<T> {
     handle: CallHandle,
-    rx: mpsc::UnboundedReceiver<driver::Reply>,
+    rx: mpsc::UnboundedReceiver<command::Reply>,
     /// The first reply, read by [`opened`](Self::opened) and not yet yielded.
-    peeked: Option<driver::Reply>,
+    peeked: Option<command::Reply>,
     leading: Option<Metadata>,
     trailing: Option<Metadata>,
     position: Option<Position>,
@@ -153,7 +153,7 @@ pub struct ResponseStream<T> {
 }
 
 impl<T> ResponseStream<T> {
-    pub(super) fn new(handle: CallHandle, rx: mpsc::UnboundedReceiver<driver::Reply>) -> Self {
+    pub(super) fn new(handle: CallHandle, rx: mpsc::UnboundedReceiver<command::Reply>) -> Self {
         Self {
             handle,
             rx,
@@ -195,11 +195,11 @@ impl<T> ResponseStream<T> {
         if self.leading.is_none() && self.peeked.is_none() && !self.finished {
             match self.rx.recv().await {
                 None => return Err(ClientError::Closed),
-                Some(driver::Reply::Metadata(md)) => self.set_leading(decode_md(Some(md))),
+                Some(command::Reply::Metadata(md)) => self.set_leading(decode_md(Some(md))),
                 Some(reply) => {
                     let leading = match &reply {
-                        driver::Reply::Message { leading, .. }
-                        | driver::Reply::End { leading, .. } => leading.clone(),
+                        command::Reply::Message { leading, .. }
+                        | command::Reply::End { leading, .. } => leading.clone(),
                         _ => None,
                     };
                     self.set_leading(decode_md(leading));
@@ -208,8 +208,8 @@ impl<T> ResponseStream<T> {
             }
         }
         match &self.peeked {
-            Some(driver::Reply::Error(e)) => Err(ClientError::Rpc(e.clone())),
-            Some(driver::Reply::Failed(f)) => Err(f.into_error()),
+            Some(command::Reply::Error(e)) => Err(ClientError::Rpc(e.clone())),
+            Some(command::Reply::Failed(f)) => Err(f.into_error()),
             _ => Ok(self.leading.as_ref()),
         }
     }
@@ -300,34 +300,34 @@ impl<T: DeserializeOwned> ResponseStream<T> {
                     self.handle.done = true;
                     return Poll::Ready(Some(Err(ClientError::Closed)));
                 }
-                Poll::Ready(Some(driver::Reply::Metadata(md))) => {
+                Poll::Ready(Some(command::Reply::Metadata(md))) => {
                     self.set_leading(decode_md(Some(md)));
                 }
-                Poll::Ready(Some(driver::Reply::Message { data, leading, .. })) => {
+                Poll::Ready(Some(command::Reply::Message { data, leading, .. })) => {
                     self.set_leading(decode_md(leading));
                     if let Some(p) = &mut self.position {
                         p.offset = p.offset.saturating_add(1);
                     }
                     return Poll::Ready(Some(decode(&data).map(StreamEvent::Item)));
                 }
-                Poll::Ready(Some(driver::Reply::End { leading, trailing })) => {
+                Poll::Ready(Some(command::Reply::End { leading, trailing })) => {
                     self.set_leading(decode_md(leading));
                     self.trailing = decode_md(trailing);
                     self.finished = true;
                     self.handle.done = true;
                     return Poll::Ready(None);
                 }
-                Poll::Ready(Some(driver::Reply::Error(e))) => {
+                Poll::Ready(Some(command::Reply::Error(e))) => {
                     self.finished = true;
                     self.handle.done = true;
                     return Poll::Ready(Some(Err(ClientError::Rpc(e))));
                 }
-                Poll::Ready(Some(driver::Reply::Failed(f))) => {
+                Poll::Ready(Some(command::Reply::Failed(f))) => {
                     self.finished = true;
                     self.handle.done = true;
                     return Poll::Ready(Some(Err(f.into_error())));
                 }
-                Poll::Ready(Some(driver::Reply::Resumed { resumed, leading })) => {
+                Poll::Ready(Some(command::Reply::Resumed { resumed, leading })) => {
                     self.resumes += 1;
                     if let Some(md) = decode_md(leading) {
                         self.leading = Some(md);

@@ -10,7 +10,8 @@
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 
-use crate::{Error, Metadata};
+use crate::error::Error;
+use crate::metadata::Metadata;
 
 /// Where a resumable stream is: its `epoch` and the position of the last item received
 /// (or, before any item, the `offset` of its leading metadata).

@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use super::{CallBuilder, Client, ClientError, Reply, ReplyFuture, RequestSink, ResponseStream};
 use crate::contract::{Bidi, ClientStream, Rpc, ServerStream, Unary};
-use crate::Metadata;
+use crate::metadata::Metadata;
 
 impl Client {
     /// A typed call to the rpc of contract `rpc` (see [`contract`](mod@crate::contract)).

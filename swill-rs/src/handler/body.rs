@@ -17,8 +17,8 @@ use serde::Serialize;
 
 use super::input::Pump;
 use super::{Backlog, BlockingJob, CallBody, CallContext, CallView, Metadata, Step};
+use crate::error::Error;
 use crate::hooks::{run_all, CallHooks, HookError, HookResult, RawMessage};
-use crate::Error;
 
 /// What a handler's output source yields.
 pub(crate) enum SrcItem<T> {

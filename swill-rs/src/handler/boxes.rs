@@ -19,7 +19,7 @@ use bytes::Bytes;
 use pin_project_lite::pin_project;
 
 use super::{Backlog, CallBody, CallView, Step};
-use crate::Error;
+use crate::error::Error;
 
 /// Empty boxes kept per thread: about the calls in flight on one busy connection.
 const KEEP: usize = 64;

@@ -4,7 +4,7 @@ use std::fmt;
 use std::ops::Deref;
 
 use super::{CallContext, Connection, Metadata, Response};
-use crate::Error;
+use crate::error::Error;
 
 /// A type a handler can take as an argument, read from the call's context.
 ///

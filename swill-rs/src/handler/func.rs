@@ -17,8 +17,8 @@ use serde::de::DeserializeOwned;
 
 use super::extract::{FromCall, State};
 use super::{CallContext, Request, Streaming};
+use crate::error::Error;
 use crate::introspect::TypeInfo;
-use crate::Error;
 
 /// Application state a handler takes, checked when the app is built.
 #[derive(Clone, Copy, Debug)]

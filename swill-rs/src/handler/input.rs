@@ -144,7 +144,7 @@ enum Stage<T> {
     Data(BoxFuture<'static, HookResult>, Option<Bytes>),
     /// A large item decoding (and validating) on the blocking pool.
     Decode(
-        futures_channel::oneshot::Receiver<Result<T, crate::Error>>,
+        futures_channel::oneshot::Receiver<Result<T, crate::error::Error>>,
         Bytes,
     ),
     /// `before_request_message` for this decoded item, then hand it over.
@@ -217,7 +217,7 @@ impl<T: DeserializeOwned + Send + 'static> InputPump<T> {
     fn process(&mut self, raw: Bytes) -> Result<(), HookError> {
         if self.budget.offload(&raw) {
             let (tx, rx) = futures_channel::oneshot::channel();
-            self.job = Some(super::register::decode_job(
+            self.job = Some(super::offload::decode_job(
                 raw.clone(),
                 self.validate,
                 self.budget,
@@ -336,7 +336,8 @@ impl<T: DeserializeOwned + Send + 'static> Pump for InputPump<T> {
                         }
                         Poll::Ready(r) => {
                             // A dropped sender: the runtime shut its blocking pool down.
-                            let item = r.unwrap_or_else(|_| Err(crate::Error::internal()))?;
+                            let item =
+                                r.unwrap_or_else(|_| Err(crate::error::Error::internal()))?;
                             moved = true;
                             self.decoded(raw, item);
                         }

@@ -38,6 +38,7 @@ pub(crate) mod contract;
 mod extract;
 pub(crate) mod func;
 mod input;
+mod offload;
 pub(crate) mod register;
 pub(crate) mod reply;
 mod request;
@@ -62,10 +63,10 @@ pub use value::Value;
 
 pub(crate) use func::StateNeed;
 
+use crate::error::Error;
 use crate::hooks::{CallHooks, HookError};
 use crate::introspect::{HandlerInfo, TypeInfo};
 use crate::protocol::Shape;
-use crate::Error;
 
 /// A blocking handler's result before it is handed back to its call.
 pub(crate) type BlockingOutput = Result<Box<dyn std::any::Any + Send>, Error>;

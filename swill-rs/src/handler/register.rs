@@ -15,13 +15,14 @@ use futures_util::{FutureExt, TryFutureExt};
 use super::body::{Body, SrcItem};
 use super::func::{Claim, HandlerFn, SingleRequest};
 use super::input::{InputPump, NoInput};
+use super::offload::decode_job;
 use super::reply::{KindOf, ReplyKind, ReplyProbe, SingleReply};
 use super::{BlockingJob, BlockingOutput, CallBody, CallContext, ErasedHandler, HandlerDef, Start};
+use crate::error::Error;
 use crate::hooks::{run_all, run_ctx, CallHooks, HookError, HookResult, RawMessage};
 use crate::payload::Budget;
 use crate::protocol::Shape;
 use crate::validate::ValidateFn;
-use crate::Error;
 
 /// What the macro passes besides the handler: the name and the doc comment.
 #[derive(Debug, Clone, Copy)]
@@ -195,36 +196,6 @@ where
             (Pending::Pool(raw, rx), Some(job))
         }
         payload => (Pending::Inline(payload, validate), None),
-    }
-}
-
-/// The decode (and validation) of `raw` as work for the blocking pool; its result arrives on
-/// `tx`.
-pub(super) fn decode_job<D>(
-    raw: Bytes,
-    validate: Option<ValidateFn<D>>,
-    budget: Budget,
-    tx: futures_channel::oneshot::Sender<Result<D, Error>>,
-) -> BlockingJob
-where
-    D: serde::de::DeserializeOwned + Send + 'static,
-{
-    BlockingJob {
-        run: Box::new(move || -> BlockingOutput {
-            let data: D = super::decode_payload(&raw, budget)?;
-            if let Some(validate) = validate {
-                validate(&data)?;
-            }
-            Ok(Box::new(data) as Box<dyn Any + Send>)
-        }),
-        deliver: Box::new(move |out: BlockingOutput| {
-            let out = out.and_then(|any| {
-                any.downcast::<D>()
-                    .map(|data| *data)
-                    .map_err(|_| Error::internal())
-            });
-            let _ = tx.send(out);
-        }),
     }
 }
 

@@ -16,7 +16,7 @@ use futures_util::stream::{self, Map, Once, Stream, StreamExt};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::Error;
+use crate::error::Error;
 
 /// How a handler's output `O` becomes a stream of results.
 #[diagnostic::on_unimplemented(

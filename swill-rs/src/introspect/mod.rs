@@ -387,7 +387,7 @@ fn encode(value: &Mp) -> Bytes {
 mod tests;
 
 /// Metadata maps are JSON objects with arbitrary values.
-impl schemars::JsonSchema for crate::Metadata {
+impl schemars::JsonSchema for crate::metadata::Metadata {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "Metadata".into()
     }

@@ -111,7 +111,7 @@ impl TraceContext {
     /// The trace context of request metadata: its `traceparent` and `tracestate` string
     /// values. `None` when there is no `traceparent` or it is malformed (a malformed one is
     /// ignored, as the specification asks: the call starts a new trace).
-    pub fn from_metadata(md: &crate::Metadata) -> Option<Self> {
+    pub fn from_metadata(md: &crate::metadata::Metadata) -> Option<Self> {
         if md.is_empty() {
             return None;
         }
@@ -120,7 +120,7 @@ impl TraceContext {
     }
 
     /// Writes `traceparent` (and `tracestate` when there is one) into request metadata.
-    pub fn insert_into(&self, md: &mut crate::Metadata) {
+    pub fn insert_into(&self, md: &mut crate::metadata::Metadata) {
         md.insert(TRACEPARENT, &*self.traceparent);
         if let Some(ts) = &self.tracestate {
             md.insert(TRACESTATE, &**ts);
@@ -307,13 +307,16 @@ mod tests {
     #[test]
     fn metadata_round_trips_and_malformed_is_ignored() {
         let tc = TraceContext::parse(TP, Some("k=v")).unwrap();
-        let mut md = crate::Metadata::new();
+        let mut md = crate::metadata::Metadata::new();
         tc.insert_into(&mut md);
         assert_eq!(TraceContext::from_metadata(&md), Some(tc));
-        assert_eq!(TraceContext::from_metadata(&crate::Metadata::new()), None);
-        let bad = crate::Metadata::new().with(TRACEPARENT, "00-zz");
+        assert_eq!(
+            TraceContext::from_metadata(&crate::metadata::Metadata::new()),
+            None
+        );
+        let bad = crate::metadata::Metadata::new().with(TRACEPARENT, "00-zz");
         assert_eq!(TraceContext::from_metadata(&bad), None);
-        let not_a_string = crate::Metadata::new().with(TRACEPARENT, 7);
+        let not_a_string = crate::metadata::Metadata::new().with(TRACEPARENT, 7);
         assert_eq!(TraceContext::from_metadata(&not_a_string), None);
     }
 

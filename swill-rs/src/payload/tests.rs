@@ -3,7 +3,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 
 use super::*;
-use crate::Value;
+use crate::handler::Value;
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
 struct Point {

@@ -68,8 +68,8 @@ pub enum DecodeErrorKind {
     /// A byte that is not a MessagePack marker (`0xc1`) was found.
     #[error("invalid messagepack marker 0x{0:02x}")]
     InvalidMarker(u8),
-    /// Containers nest deeper than [`MAX_DEPTH`](super::codec::MAX_DEPTH).
-    #[error("values nest deeper than {} levels", super::codec::MAX_DEPTH)]
+    /// Containers nest deeper than [`MAX_DEPTH`](super::limits::MAX_DEPTH).
+    #[error("values nest deeper than {} levels", super::limits::MAX_DEPTH)]
     TooDeep,
     /// The top-level value is not an array.
     #[error("the envelope is not an array")]

@@ -1,4 +1,10 @@
-//! Per-connection bounds of the engine (swill/1 §12.4, §12.6, §12.1).
+//! Bounds of the engine: per connection (swill/1 §12.4, §12.6, §12.1) and per message.
+
+/// How deeply containers may nest in one message; deeper input is invalid.
+///
+/// Decoding here is iterative, but the layers above decode payloads recursively (rmp-serde,
+/// rmpv); 1024 matches their default recursion limits, far beyond any real payload.
+pub const MAX_DEPTH: usize = 1024;
 
 /// Default for [`Limits::max_concurrent_calls`].
 ///

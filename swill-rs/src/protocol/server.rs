@@ -11,9 +11,14 @@ use super::codec::{
 };
 use super::error::{DecodeError, ProtocolError, SendError};
 use super::frame::{RequestEnvelope, RequestType, ResponseType, Seq, Shape, EMPTY_MAP, NIL};
-use super::seqmap::{SeqMap, SeqSet};
+use super::seqmap::SeqMap;
 use super::transmit::Outbox;
 use super::{limits::Limits, name::RpcName};
+
+mod event;
+mod half_closed;
+pub use event::{CancelReason, Event, Router};
+use half_closed::HalfClosed;
 
 /// Message of the ERROR 404 for an unknown rpc, exactly as the original sends it (swill/1 §6.2).
 pub const NOT_FOUND_MESSAGE: &str = "No func was found to process this request";
@@ -24,77 +29,6 @@ pub const METADATA_OPENS_SINGLE_MESSAGE: &str = "An internal server error occurr
 pub const SECOND_METADATA_MESSAGE: &str = "metadata frame after the opening frame";
 /// Message of the ERROR 429 for a call beyond [`Limits::max_concurrent_calls`].
 pub const TOO_MANY_CALLS_MESSAGE: &str = "too many concurrent calls";
-
-/// Resolves an rpc name to a handler id and the call's shape.
-pub trait Router {
-    /// The handler for `rpc`, or `None` when no handler has that name.
-    fn route(&self, rpc: &str) -> Option<(u32, Shape)>;
-}
-
-impl<F> Router for F
-where
-    F: Fn(&str) -> Option<(u32, Shape)>,
-{
-    fn route(&self, rpc: &str) -> Option<(u32, Shape)> {
-        self(rpc)
-    }
-}
-
-/// Why a call was cancelled by the engine.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum CancelReason {
-    /// The client sent CANCEL.
-    Client,
-    /// The engine answered with this ERROR, which ends the call (for example a second
-    /// METADATA frame, or an invalid envelope carrying the seq of an open call). The
-    /// application sends nothing more for the call.
-    Protocol {
-        /// The code of the ERROR frame the engine queued.
-        code: i64,
-        /// Its message, exactly as sent.
-        message: String,
-    },
-}
-
-/// What the application has to act on; drained with [`ServerConn::poll_event`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Event {
-    /// A call opened.
-    Open {
-        /// The call's seq.
-        seq: Seq,
-        /// The handler id returned by the [`Router`].
-        handler: u32,
-        /// The call's shape returned by the [`Router`].
-        shape: Shape,
-        /// Raw data of the opening MESSAGE; `None` when a METADATA frame opened a
-        /// streaming-request call.
-        payload: Option<Bytes>,
-        /// Raw request metadata map of the opening frame, `None` when nil or absent.
-        metadata: Option<Bytes>,
-    },
-    /// The next request-stream item (streaming-request calls only).
-    Message {
-        /// The call's seq.
-        seq: Seq,
-        /// Raw data of the item.
-        payload: Bytes,
-    },
-    /// The client ended its request stream.
-    EndOfStream {
-        /// The call's seq.
-        seq: Seq,
-    },
-    /// Drop the call's handler now and send nothing more for it.
-    Cancelled {
-        /// The call's seq.
-        seq: Seq,
-        /// Who ended it.
-        reason: CancelReason,
-    },
-}
 
 /// Leading metadata of a call: not set, set and waiting, or already on the wire.
 #[derive(Debug, Default)]
@@ -123,38 +57,6 @@ struct Call {
     request_open: bool,
     leading: Leading,
     trailing: Option<Bytes>,
-}
-
-/// Seqs of calls that ended while the client's request stream was still open (swill/1 §12.6).
-#[derive(Debug, Default)]
-struct HalfClosed {
-    order: VecDeque<Seq>,
-    set: SeqSet,
-}
-
-impl HalfClosed {
-    fn insert(&mut self, seq: Seq, max: usize) {
-        if max == 0 || !self.set.insert(seq) {
-            return;
-        }
-        self.order.push_back(seq);
-        while self.order.len() > max {
-            if let Some(old) = self.order.pop_front() {
-                self.set.remove(&old);
-                debug!(seq = old.0, "half-closed seq forgotten (limit reached)");
-            }
-        }
-    }
-
-    fn contains(&self, seq: Seq) -> bool {
-        self.set.contains(&seq)
-    }
-
-    fn remove(&mut self, seq: Seq) {
-        if self.set.remove(&seq) {
-            self.order.retain(|s| *s != seq);
-        }
-    }
 }
 
 /// The server side of one swill/1 connection, without I/O.

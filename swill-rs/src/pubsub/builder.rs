@@ -9,7 +9,7 @@ use super::{
     Access, Authorize, Backend, Fanout, History, HistoryFor, Identify, Inner, LagPolicy, Memory,
     MemoryPresence, PresenceStore, PubSub,
 };
-use crate::Connection;
+use crate::context::Connection;
 
 /// Builds a [`PubSub`]: queue capacity, lag policy, history, authorization, identity,
 /// backend. Made by [`PubSub::builder`].
@@ -86,7 +86,7 @@ impl PubSubBuilder {
     /// [`RESERVED_PREFIX`](super::RESERVED_PREFIX).
     pub fn authorize(
         mut self,
-        f: impl Fn(&Connection, &str, Access) -> Result<(), crate::Error> + Send + Sync + 'static,
+        f: impl Fn(&Connection, &str, Access) -> Result<(), crate::error::Error> + Send + Sync + 'static,
     ) -> Self {
         self.authorize = Some(Box::new(f));
         self

@@ -1,6 +1,6 @@
 //! The pub/sub error type.
 
-use crate::Error;
+use crate::error::Error;
 
 /// What can go wrong publishing or subscribing.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -34,7 +34,9 @@ impl From<PubSubError> for Error {
                 Self::internal()
             }
             PubSubError::Forbidden(m) => Self::forbidden(m),
-            PubSubError::Unavailable(_) => Self::new(crate::Code::UNAVAILABLE, e.to_string()),
+            PubSubError::Unavailable(_) => {
+                Self::new(crate::error::Code::UNAVAILABLE, e.to_string())
+            }
             PubSubError::InvalidTopic(_) => Self::bad_request(e.to_string()),
         }
     }

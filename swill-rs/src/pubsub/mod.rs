@@ -162,7 +162,7 @@ pub use session::{
 pub use subscription::{Since, Subscription, SINCE_KEY};
 pub use topics::Topics;
 
-use crate::Connection;
+use crate::context::Connection;
 use hub::Hub;
 
 /// The topic every inbox subscribes to ([`PubSub::to_all`]).
@@ -182,7 +182,7 @@ pub enum Access {
     Publish,
 }
 
-type Authorize = dyn Fn(&Connection, &str, Access) -> Result<(), crate::Error> + Send + Sync;
+type Authorize = dyn Fn(&Connection, &str, Access) -> Result<(), crate::error::Error> + Send + Sync;
 type Identify = dyn Fn(&Connection) -> Option<String> + Send + Sync;
 type HistoryFor = dyn Fn(&str) -> Option<History> + Send + Sync;
 type Pending = Shared<BoxFuture<'static, Result<(), PubSubError>>>;
@@ -359,7 +359,8 @@ impl PubSub {
         conn: &Connection,
         topic: impl Into<Arc<str>>,
         message: &M,
-    ) -> Result<impl Future<Output = Result<(), PubSubError>> + Send + 'static, crate::Error> {
+    ) -> Result<impl Future<Output = Result<(), PubSubError>> + Send + 'static, crate::error::Error>
+    {
         let topic = topic.into();
         self.check_access(conn, &topic, Access::Publish)?;
         Ok(self.publish(topic, message))
@@ -405,7 +406,7 @@ impl PubSub {
         &self,
         conn: &Connection,
         topics: impl Topics,
-    ) -> Result<Subscription<T>, crate::Error> {
+    ) -> Result<Subscription<T>, crate::error::Error> {
         let topics = topics.into_topics();
         for t in &topics {
             self.check_access(conn, t, Access::Subscribe)?;
@@ -434,7 +435,7 @@ impl PubSub {
         conn: &Connection,
         topic: impl Into<Arc<str>>,
         since: Option<Position>,
-    ) -> Result<Subscription<T>, crate::Error> {
+    ) -> Result<Subscription<T>, crate::error::Error> {
         let topic = topic.into();
         self.check_access(conn, &topic, Access::Subscribe)?;
         let info = SubscriberInfo::connection(conn.id(), self.user_of(conn));
@@ -472,9 +473,9 @@ impl PubSub {
         conn: &Connection,
         topic: &str,
         access: Access,
-    ) -> Result<(), crate::Error> {
+    ) -> Result<(), crate::error::Error> {
         if topic.starts_with(RESERVED_PREFIX) {
-            return Err(crate::Error::forbidden(format!(
+            return Err(crate::error::Error::forbidden(format!(
                 "topic {topic:?} is reserved"
             )));
         }

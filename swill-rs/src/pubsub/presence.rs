@@ -22,7 +22,7 @@ use futures_util::future::{self, BoxFuture};
 use serde::{Deserialize, Serialize};
 
 use super::{Message, PubSub, PubSubError, Subscription, RESERVED_PREFIX};
-use crate::Connection;
+use crate::context::Connection;
 
 /// How long a presence entry lives in a shared store (Redis) unless its instance refreshes
 /// it (every third of this): an instance that dies disappears from presence within 30 s,
@@ -190,7 +190,11 @@ impl PubSub {
     /// # Errors
     ///
     /// 403 when refused, 503 when the store or the backend cannot be reached.
-    pub async fn track(&self, conn: &Connection, topic: &str) -> Result<Tracked, crate::Error> {
+    pub async fn track(
+        &self,
+        conn: &Connection,
+        topic: &str,
+    ) -> Result<Tracked, crate::error::Error> {
         self.check_access(conn, topic, super::Access::Subscribe)?;
         let entry = PresenceEntry {
             instance: self.instance().to_owned(),
@@ -228,7 +232,7 @@ impl PubSub {
         &self,
         conn: &Connection,
         topic: &str,
-    ) -> Result<Subscription<PresenceEvent>, crate::Error> {
+    ) -> Result<Subscription<PresenceEvent>, crate::error::Error> {
         self.check_access(conn, topic, super::Access::Subscribe)?;
         Ok(self.subscribe(presence_topic(topic)).await?)
     }

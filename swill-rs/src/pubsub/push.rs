@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::hub::SubscriberInfo;
 use super::{Message, PubSub, PubSubError, Subscription, ALL_TOPIC, RESERVED_PREFIX};
-use crate::Connection;
+use crate::context::Connection;
 
 impl PubSub {
     /// The inbox of `conn`: one subscription to [`ALL_TOPIC`], its connection topic and, if
@@ -22,7 +22,7 @@ impl PubSub {
     pub async fn inbox<T: DeserializeOwned>(
         &self,
         conn: &Connection,
-    ) -> Result<Subscription<T>, crate::Error> {
+    ) -> Result<Subscription<T>, crate::error::Error> {
         let user = self.user_of(conn);
         let mut topics: Vec<Arc<str>> = vec![
             Arc::from(ALL_TOPIC),

@@ -19,7 +19,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::PubSubError;
-use crate::{Connection, Error};
+use crate::context::Connection;
+use crate::error::Error;
 
 /// How long an untouched session lives: a day, so a user who comes back the next morning
 /// finds it, while abandoned sessions do not pile up.

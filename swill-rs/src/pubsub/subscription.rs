@@ -15,7 +15,9 @@ use super::history::{Admit, Cursor};
 use super::hub::Slot;
 use super::queue::{LagPolicy, Lagged, Next, Recv};
 use super::{HistoryRead, Inner, Message, Position, PubSubError};
-use crate::{Code, Error, Metadata, Response, Value};
+use crate::error::{Code, Error};
+use crate::handler::{Response, Value};
+use crate::metadata::Metadata;
 
 /// A subscription to one or more topics; dropping it unsubscribes.
 ///
@@ -320,9 +322,9 @@ fn lag_error(lagged: Lagged) -> Error {
 fn item_of<T: DeserializeOwned + 'static>(m: &super::Message) -> Result<T, PubSubError> {
     let mut slot: Option<T> = None;
     if let Some(raw) =
-        (&mut slot as &mut dyn std::any::Any).downcast_mut::<Option<crate::Encoded>>()
+        (&mut slot as &mut dyn std::any::Any).downcast_mut::<Option<crate::payload::Encoded>>()
     {
-        let e = crate::Encoded::new(m.payload().clone())
+        let e = crate::payload::Encoded::new(m.payload().clone())
             .map_err(|e| PubSubError::Decode(e.to_string()))?;
         *raw = Some(e);
         return slot.ok_or_else(|| PubSubError::Decode("unreachable".into()));
@@ -411,7 +413,7 @@ pub const SINCE_KEY: &str = "since";
 pub struct Since(pub Option<Position>);
 
 impl crate::handler::FromCall for Since {
-    fn from_call(ctx: &crate::CallContext) -> Result<Self, Error> {
+    fn from_call(ctx: &crate::context::CallContext) -> Result<Self, Error> {
         match ctx.metadata().get(SINCE_KEY) {
             None | Some(rmpv::Value::Nil) => Ok(Self(None)),
             Some(v) => rmpv::ext::from_value::<Position>(v.clone())

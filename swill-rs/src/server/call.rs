@@ -16,10 +16,10 @@ use super::calls::Call;
 use super::conn::Driver;
 use crate::app::log_limit::Verdict;
 use crate::app::App;
+use crate::error::Error;
 use crate::handler::{BlockingJob, CallContext, CallView, Metadata, Start, Step};
 use crate::hooks::{HookError, Outcome};
 use crate::protocol::{CancelReason, Event, Seq};
-use crate::Error;
 
 /// Message of the ERROR 503 for a call over the app's call budget (`Config::max_calls`).
 const SERVER_BUSY: &str = "server busy: too many calls in progress";

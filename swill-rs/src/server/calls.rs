@@ -234,7 +234,7 @@ mod tests {
         fn poll_step(self: Pin<&mut Self>, _: &mut Context<'_>, _: CallView) -> Poll<Step> {
             Poll::Pending
         }
-        fn write_item(self: Pin<&mut Self>, _: &mut Vec<u8>) -> Result<(), crate::Error> {
+        fn write_item(self: Pin<&mut Self>, _: &mut Vec<u8>) -> Result<(), crate::error::Error> {
             Ok(())
         }
         fn push_input(self: Pin<&mut Self>, _: Option<Bytes>) -> Result<(), Backlog> {
@@ -243,7 +243,7 @@ mod tests {
     }
 
     fn call(seq: i64) -> Call {
-        let app = crate::Swill::new().build().unwrap();
+        let app = crate::app::Swill::new().build().unwrap();
         let conn = Connection::new(
             1,
             None,

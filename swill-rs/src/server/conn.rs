@@ -550,7 +550,7 @@ mod tests {
         let io: Io = DeadlineIo::new(AdaptiveIo::new(tcp), Bytes::new(), CLOSE_TIMEOUT, None);
         let role = tokio_tungstenite::tungstenite::protocol::Role::Server;
         let ws = WebSocketStream::from_raw_socket(io, role, None).await;
-        let app = crate::Swill::new().build().unwrap();
+        let app = crate::app::Swill::new().build().unwrap();
         let states = app.states.clone();
         let conn = Connection::new(
             1,

@@ -43,7 +43,7 @@ pub use service::{ShutdownHandle, SwillService, SUBPROTOCOL, SUBPROTOCOL_ALIAS};
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub use tls::{TlsConfig, TlsError};
 
-use crate::Swill;
+use crate::app::Swill;
 
 /// Serves `app` on `listener` until the process ends (or, with
 /// [`Serve::with_graceful_shutdown`], until a signal).

@@ -24,10 +24,10 @@ use super::accept::HandshakeIo;
 use super::deadline::DeadlineIo;
 use super::io::AdaptiveIo;
 use super::limits::{ConnLimits, Refused};
+use crate::app::Swill;
 use crate::app::{App, Refusal};
 use crate::handler::Connection;
 use crate::hooks::Handshake;
-use crate::Swill;
 
 /// The subprotocol of swill/1 as the original spells it (not a legal RFC 6455 token).
 pub const SUBPROTOCOL: &str = "swill/1";
@@ -201,7 +201,7 @@ impl Swill {
     ///
     /// # Errors
     /// When the app does not build (see [`Swill::check`]).
-    pub fn try_into_service(self) -> Result<SwillService, crate::BuildError> {
+    pub fn try_into_service(self) -> Result<SwillService, crate::app::BuildError> {
         let app = self.build()?;
         Ok(SwillService {
             shared: Arc::new(Shared {

@@ -1,9 +1,9 @@
 use rmpv::Value;
 use validator::{Validate, ValidationError};
 
+use crate::error::Code;
 use crate::validate::probe::{Probe, ViaNoValidate as _, ViaValidate as _};
 use crate::validate::to_error;
-use crate::Code;
 
 #[derive(Debug, Validate)]
 struct Flat {
@@ -90,7 +90,7 @@ struct Plain {
     _n: i32,
 }
 
-fn data(err: &crate::Error) -> &Value {
+fn data(err: &crate::error::Error) -> &Value {
     assert_eq!(err.code(), Code::VALIDATION_ERROR);
     assert_eq!(err.message(), "Validation Error");
     err.data().expect("422 carries data")
@@ -117,7 +117,7 @@ fn first_error<'v>(data: &'v Value, path: &str) -> &'v Value {
     &get(data, path).as_array().expect("list")[0]
 }
 
-fn check(value: &impl Validate) -> crate::Error {
+fn check(value: &impl Validate) -> crate::error::Error {
     to_error(&value.validate().expect_err("invalid on purpose"))
 }
 

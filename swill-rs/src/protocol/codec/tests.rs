@@ -1,5 +1,6 @@
 //! Unit tests of the parent module.
 
+use super::encode::put_int;
 use super::*;
 
 #[test]
