@@ -201,3 +201,45 @@ async fn a_flush_changes_the_epoch_and_trimming_refuses_recovery() {
     a.stop().await;
     redis.kill().await;
 }
+
+/// Publishes to a topic with history made together, without waiting for each other, get
+/// consecutive positions in the order they were made, also right after Redis forgot the
+/// publish script (`SCRIPT FLUSH`: the publisher loads it again and resends, in order).
+#[tokio::test]
+async fn publishes_in_flight_together_are_numbered_in_order_even_after_a_script_flush() {
+    const N: u64 = 300;
+    let Some(redis) = RedisServer::start(None).await else {
+        return;
+    };
+    let ps = PubSub::builder()
+        .history(history)
+        .redis(&redis.url())
+        .with_timeout()
+        .await
+        .unwrap();
+    let mut sub = ps.subscribe::<u64>("h.order").with_timeout().await.unwrap();
+    for round in 0..2u64 {
+        let _: () = redis::cmd("SCRIPT")
+            .arg("FLUSH")
+            .query_async(&mut redis.conn().await)
+            .with_timeout()
+            .await
+            .unwrap();
+        let publishes: Vec<_> = (round * N..(round + 1) * N)
+            .map(|i| swill::pubsub::Message::encode("h.order", &i).unwrap())
+            .map(|m| ps.publish_positioned(m))
+            .collect();
+        let positions = futures::future::join_all(publishes).with_timeout().await;
+        let offsets: Vec<u64> = positions
+            .iter()
+            .map(|p| p.as_ref().unwrap().offset())
+            .collect();
+        let expected: Vec<u64> = (round * N + 1..=(round + 1) * N).collect();
+        assert_eq!(offsets, expected, "round {round}");
+    }
+    for i in 0..2 * N {
+        assert_eq!(sub.next().with_timeout().await.unwrap().unwrap(), i);
+    }
+    drop(sub);
+    redis.kill().await;
+}

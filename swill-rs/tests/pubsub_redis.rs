@@ -112,6 +112,15 @@ async fn subscribed<T: serde::de::DeserializeOwned>(s: &mut ResponseStream<T>) -
     .await
 }
 
+/// A handle on the Redis backend with the default settings.
+async fn pubsub(redis: &RedisServer) -> PubSub {
+    PubSub::builder()
+        .redis(&redis.url())
+        .with_timeout()
+        .await
+        .unwrap()
+}
+
 fn fast_probe() -> RedisConfig {
     RedisConfig::default()
         .probe_interval(Duration::from_millis(200))
@@ -125,16 +134,7 @@ async fn a_message_published_on_one_instance_reaches_subscribers_on_another() {
     let Some(redis) = RedisServer::start(None).await else {
         return;
     };
-    let ps_a = PubSub::builder()
-        .redis(&redis.url())
-        .with_timeout()
-        .await
-        .unwrap();
-    let ps_b = PubSub::builder()
-        .redis(&redis.url())
-        .with_timeout()
-        .await
-        .unwrap();
+    let (ps_a, ps_b) = (pubsub(&redis).await, pubsub(&redis).await);
     let (a, b) = (
         spawn(app(ps_a.clone())).await,
         spawn(app(ps_b.clone())).await,
@@ -173,6 +173,41 @@ async fn a_message_published_on_one_instance_reaches_subscribers_on_another() {
     assert_eq!(redis.numsub("room").await, 0);
     drop(gate);
     drop((on_a, on_b));
+    a.stop().await;
+    b.stop().await;
+    redis.kill().await;
+}
+
+/// Publishes made while earlier ones are still in flight reach Redis in the order they were
+/// made: a client's pipelined calls, then server code that does not await one publish before
+/// the next, arrive in that order at a subscriber on the other instance.
+#[tokio::test]
+async fn publishes_in_flight_together_keep_their_order_across_instances() {
+    const N: u64 = 500;
+    let Some(redis) = RedisServer::start(None).await else {
+        return;
+    };
+    let (ps_a, ps_b) = (pubsub(&redis).await, pubsub(&redis).await);
+    let (a, b) = (spawn(app(ps_a)).await, spawn(app(ps_b.clone())).await);
+    let on_a = Client::connect(a.url()).with_timeout().await.unwrap();
+    let on_b = Client::connect(b.url()).with_timeout().await.unwrap();
+    let mut s = on_a.stream::<u64>("subscribe", &"order").unwrap();
+    subscribed(&mut s).await;
+
+    let args: Vec<(&str, u64)> = (0..N).map(|i| ("order", i)).collect();
+    let calls = args
+        .iter()
+        .map(|a| std::future::IntoFuture::into_future(on_b.call::<bool>("publish", a)));
+    let answers = futures::future::join_all(calls).with_timeout().await;
+    assert!(answers.into_iter().all(|r| matches!(r, Ok(true))));
+    let publishes: Vec<_> = (N..2 * N).map(|i| ps_b.publish("order", &i)).collect();
+    let published = futures::future::join_all(publishes).with_timeout().await;
+    assert!(published.into_iter().all(|r| r.is_ok()));
+
+    for i in 0..2 * N {
+        assert_eq!(s.next().with_timeout().await.unwrap().unwrap(), i);
+    }
+    drop((s, on_a, on_b));
     a.stop().await;
     b.stop().await;
     redis.kill().await;

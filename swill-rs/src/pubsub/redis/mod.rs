@@ -4,9 +4,10 @@
 //!
 //! Each process keeps two Redis connections, however many subscribers it has:
 //!
-//! - a **command** connection for `PUBLISH` (a [`ConnectionManager`] that reconnects on
-//!   demand; a publish while Redis is away fails at once with
-//!   [`PubSubError::Unavailable`], and RPCs are not affected);
+//! - a **command** connection (a [`ConnectionManager`] that reconnects on demand; a publish
+//!   while Redis is away fails at once with [`PubSubError::Unavailable`], and RPCs are not
+//!   affected). Publishes go through one ordered queue, pipelined (`publisher.rs`): they
+//!   reach Redis in the order they were made;
 //! - one **subscriber** connection (RESP3 push messages, automatic resubscription), shared by
 //!   all local subscribers: the first local subscriber of a topic makes it `SUBSCRIBE`, the
 //!   last one leaving makes it `UNSUBSCRIBE`.
@@ -32,6 +33,8 @@ use futures_util::future::BoxFuture;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind};
 use tokio::sync::{mpsc, oneshot, Notify};
+
+use publisher::Publisher;
 
 use super::{
     Backend, Fanout, History, HistoryRead, Message, Position, PubSub, PubSubBuilder, PubSubError,
@@ -167,9 +170,14 @@ impl PubSubBuilder {
     pub async fn redis_with(self, url: &str, config: RedisConfig) -> Result<PubSub, PubSubError> {
         let hub = Arc::new(super::hub::Hub::default());
         let backend = RedisBackend::connect(url, Fanout(hub.clone()), config.clone()).await?;
-        let presence = RedisPresence::start(backend.publisher.clone(), &config);
+        let presence = RedisPresence::start(backend.conn.clone(), &config);
         Ok(self.assemble(hub, backend, presence))
     }
+}
+
+/// About what a publish of `m` sends.
+fn size_of(m: &Message) -> usize {
+    m.payload().len() + m.topic().len()
 }
 
 fn unavailable(e: impl fmt::Display) -> PubSubError {
@@ -186,7 +194,10 @@ enum Cmd {
 
 /// The Redis backend; build it with [`PubSubBuilder::redis`].
 pub struct RedisBackend {
-    publisher: ConnectionManager,
+    /// The command connection, for everything but publishes.
+    conn: ConnectionManager,
+    /// Every publish, in order.
+    publisher: Publisher,
     commands: mpsc::UnboundedSender<Cmd>,
     timeout: Duration,
     history_meta_ttl: Duration,
@@ -318,13 +329,19 @@ impl RedisBackend {
             probe: 0,
         };
         tokio::spawn(task.run(rx));
+        let publish_script = Arc::new(redis::Script::new(history::PUBLISH));
         Ok(Self {
-            publisher,
+            publisher: Publisher::start(
+                publisher.clone(),
+                publish_script.clone(),
+                config.command_timeout,
+            ),
+            conn: publisher,
             commands: tx,
             timeout: config.command_timeout,
             history_meta_ttl: config.history_meta_ttl,
             trace_context: config.trace_context,
-            publish_script: Arc::new(redis::Script::new(history::PUBLISH)),
+            publish_script,
             read_script: Arc::new(redis::Script::new(history::READ)),
         })
     }
@@ -511,25 +528,22 @@ impl SubscriberTask {
 
 impl Backend for RedisBackend {
     fn publish(&self, message: Message) -> BoxFuture<'static, Result<(), PubSubError>> {
-        let mut conn = self.publisher.clone();
-        let timeout = self.timeout;
-        let trace = self.trace_prefix(&message);
-        Box::pin(async move {
-            let mut cmd = redis::cmd("PUBLISH");
-            cmd.arg(message.topic());
-            match trace {
-                Some(mut frame) => {
-                    frame.extend_from_slice(message.payload());
-                    cmd.arg(frame);
-                }
-                None => {
-                    cmd.arg(&message.payload()[..]);
-                }
+        let mut cmd = redis::cmd("PUBLISH");
+        cmd.arg(message.topic());
+        match self.trace_prefix(&message) {
+            Some(mut frame) => {
+                frame.extend_from_slice(message.payload());
+                cmd.arg(frame);
             }
-            match tokio::time::timeout(timeout, cmd.query_async::<i64>(&mut conn)).await {
-                Ok(Ok(_receivers)) => Ok(()),
-                Ok(Err(e)) => Err(unavailable(e)),
-                Err(_) => Err(unavailable("redis did not answer in time")),
+            None => {
+                cmd.arg(&message.payload()[..]);
+            }
+        }
+        let reply = self.publisher.send(cmd, size_of(&message), false);
+        Box::pin(async move {
+            match reply.await? {
+                redis::Value::Int(_receivers) => Ok(()),
+                _ => Err(unavailable("unexpected reply from redis to PUBLISH")),
             }
         })
     }
@@ -561,33 +575,31 @@ impl Backend for RedisBackend {
         message: Message,
         history: History,
     ) -> BoxFuture<'static, Result<Position, PubSubError>> {
-        let mut conn = self.publisher.clone();
-        let timeout = self.timeout;
-        let script = self.publish_script.clone();
         let (max_len, max_age) = history::limits(&history);
         let meta_ttl = history::ms(self.history_meta_ttl).max(max_age);
-        let trace = self.trace_prefix(&message);
+        let topic = message.topic();
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(self.publish_script.get_hash())
+            .arg(2)
+            .arg(history::stream_key(topic))
+            .arg(history::meta_key(topic))
+            .arg(&message.payload()[..])
+            .arg(topic)
+            .arg(max_len)
+            .arg(max_age)
+            .arg(history::new_epoch())
+            .arg(meta_ttl);
+        // The live frame carries the trace; the stored history does not.
+        if let Some(prefix) = self.trace_prefix(&message) {
+            cmd.arg(prefix);
+        }
+        let reply = self.publisher.send(cmd, size_of(&message), true);
         Box::pin(async move {
-            let topic = message.topic();
-            let mut call = script.prepare_invoke();
-            call.key(history::stream_key(topic))
-                .key(history::meta_key(topic))
-                .arg(&message.payload()[..])
-                .arg(topic)
-                .arg(max_len)
-                .arg(max_age)
-                .arg(history::new_epoch())
-                .arg(meta_ttl);
-            // The live frame carries the trace; the stored history does not.
-            if let Some(prefix) = trace {
-                call.arg(prefix);
-            }
-            match tokio::time::timeout(timeout, call.invoke_async::<Vec<redis::Value>>(&mut conn))
-                .await
-            {
-                Ok(Ok(reply)) => history::parse_position(reply),
-                Ok(Err(e)) => Err(unavailable(e)),
-                Err(_) => Err(unavailable("redis did not answer in time")),
+            match reply.await? {
+                redis::Value::Array(reply) => history::parse_position(reply),
+                _ => Err(unavailable(
+                    "unexpected reply from the redis publish script",
+                )),
             }
         })
     }
@@ -599,7 +611,7 @@ impl Backend for RedisBackend {
         since: Option<Position>,
         limit: usize,
     ) -> BoxFuture<'static, Result<HistoryRead, PubSubError>> {
-        let mut conn = self.publisher.clone();
+        let mut conn = self.conn.clone();
         let timeout = self.timeout;
         let script = self.read_script.clone();
         let (_, max_age) = history::limits(&history);
@@ -627,6 +639,7 @@ impl Backend for RedisBackend {
 
 mod history;
 mod presence;
+mod publisher;
 mod session;
 mod traced;
 
