@@ -27,6 +27,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::procfs;
+use crate::rawws::RawWs;
 use crate::serve::{Kind, MAX_MESSAGE};
 
 type Ws =
@@ -254,10 +255,19 @@ async fn watchdog(progress: Arc<AtomicU64>) {
     }
 }
 
+/// A load connection: tokio-tungstenite, or the minimal reader for streams.
+enum Conn {
+    Ws(Box<Ws>),
+    Raw(RawWs),
+}
+
 async fn timed(args: &Args, progress: &Arc<AtomicU64>) -> Result<String, String> {
     let mut conns = Vec::with_capacity(args.conns);
     for _ in 0..args.conns {
-        conns.push(connect(&args.url, args.proto).await?);
+        conns.push(match args.mode {
+            Mode::Stream => Conn::Raw(RawWs::connect(&args.url).await?),
+            _ => Conn::Ws(Box::new(connect(&args.url, args.proto).await?)),
+        });
     }
     progress.fetch_add(1, Ordering::Relaxed);
     let now = Instant::now();
@@ -276,10 +286,10 @@ async fn timed(args: &Args, progress: &Arc<AtomicU64>) -> Result<String, String>
         let a = args.clone();
         let p = progress.clone();
         tasks.push(tokio::spawn(async move {
-            match a.mode {
-                Mode::Unary => unary(ws, &a, i as i64, w, &p).await,
-                Mode::Stream => stream(ws, &a, w, &p).await,
-                _ => blob(ws, &a, w, &p).await,
+            match (a.mode, ws) {
+                (_, Conn::Raw(ws)) => stream(ws, &a, w, &p).await,
+                (Mode::Unary, Conn::Ws(ws)) => unary(*ws, &a, i as i64, w, &p).await,
+                (_, Conn::Ws(ws)) => blob(*ws, &a, w, &p).await,
             }
         }));
     }
@@ -565,19 +575,6 @@ async fn unary(
     Ok(stats)
 }
 
-/// Reads the next binary message, skipping control frames.
-async fn next_binary(ws: &mut Ws) -> Result<Bytes, String> {
-    loop {
-        match ws.next().await {
-            Some(Ok(Message::Binary(b))) => return Ok(b),
-            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
-            Some(Ok(m)) => return Err(format!("unexpected message: {m:?}")),
-            Some(Err(e)) => return Err(format!("connection failed: {e}")),
-            None => return Err("the server closed the connection".into()),
-        }
-    }
-}
-
 /// Whether `md` is the map `{key: value}` (one entry).
 pub(crate) fn is_map_of(md: Option<&[u8]>, key: &str, value: &[u8]) -> bool {
     let Some(mut d) = md else {
@@ -591,8 +588,11 @@ pub(crate) fn is_map_of(md: Option<&[u8]>, key: &str, value: &[u8]) -> bool {
 
 /// `count` calls one after the other: `[seq, n, "count"]`, then the leading METADATA frame
 /// `{"count": n}`, items `0..n` in order, END_OF_STREAM with trailing `{"done": true}`.
+///
+/// Read with the minimal reader ([`RawWs`]): at millions of items a second, tokio-tungstenite
+/// would make the generator's core the limit.
 async fn stream(
-    mut ws: Ws,
+    mut ws: RawWs,
     args: &Args,
     w: Window,
     progress: &AtomicU64,
@@ -617,26 +617,36 @@ async fn stream(
             &data,
             None,
         );
-        ws.send(Message::Binary(Bytes::copy_from_slice(&buf)))
-            .await
-            .map_err(|e| e.to_string())?;
-        let first = next_binary(&mut ws).await?;
-        let env = decode_response(&first).map_err(|e| e.to_string())?;
-        if env.seq.0 != seq
-            || env.kind != ResponseType::Metadata
-            || !is_map_of(env.leading, "count", &data)
-        {
-            return Err(format!(
-                "count: expected the leading METADATA frame, got {env:?}"
-            ));
-        }
-        for i in 0..n {
-            let b = next_binary(&mut ws).await?;
-            let env = decode_response(&b).map_err(|e| e.to_string())?;
-            if env.seq.0 != seq
-                || env.kind != ResponseType::Message
-                || env.leading.is_some()
-                || env.trailing.is_some()
+        ws.send_binary(&buf).await?;
+        // Frames of this call seen so far: the leading METADATA, then the items.
+        let mut seen: u64 = 0;
+        ws.frames(|frame| {
+            let env = decode_response(frame).map_err(|e| e.to_string())?;
+            if env.seq.0 != seq {
+                return Err(format!("count: a frame of another call: {env:?}"));
+            }
+            if seen == 0 {
+                if env.kind != ResponseType::Metadata || !is_map_of(env.leading, "count", &data) {
+                    return Err(format!(
+                        "count: expected the leading METADATA frame, got {env:?}"
+                    ));
+                }
+                seen = 1;
+                return Ok(true);
+            }
+            let i = seen - 1;
+            if i == n {
+                if env.kind != ResponseType::EndOfStream
+                    || env.leading.is_some()
+                    || !is_map_of(env.trailing, "done", &[0xc3])
+                {
+                    return Err(format!(
+                        "count: expected END_OF_STREAM {{done: true}}, got {env:?}"
+                    ));
+                }
+                return Ok(false);
+            }
+            if env.kind != ResponseType::Message || env.leading.is_some() || env.trailing.is_some()
             {
                 return Err(format!("count: item {i}: unexpected frame {env:?}"));
             }
@@ -645,30 +655,21 @@ async fn stream(
                 return Err(format!("count: item {i} out of order: got {v}"));
             }
             stats.verified += 1;
-            if i % 1024 == 0 {
+            if i.is_multiple_of(1024) {
                 progress.fetch_add(1, Ordering::Relaxed);
             }
-            if w.quota.is_some() || (i % 64 == 0 && w.counts(Instant::now())) {
+            if w.quota.is_some() || (i.is_multiple_of(64) && w.counts(Instant::now())) {
                 // Counted in blocks of 64 items: reading the clock per item would cost the
                 // generator more than decoding the item.
                 stats.counted += if w.quota.is_some() { 1 } else { 64.min(n - i) };
             }
-        }
-        let end = next_binary(&mut ws).await?;
-        let env = decode_response(&end).map_err(|e| e.to_string())?;
-        if env.seq.0 != seq
-            || env.kind != ResponseType::EndOfStream
-            || env.leading.is_some()
-            || !is_map_of(env.trailing, "done", &[0xc3])
-        {
-            return Err(format!(
-                "count: expected END_OF_STREAM {{done: true}}, got {env:?}"
-            ));
-        }
+            seen += 1;
+            Ok(true)
+        })
+        .await?;
         done += n;
         seq += 1;
     }
-    let _ = ws.close(None).await;
     Ok(stats)
 }
 

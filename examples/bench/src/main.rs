@@ -22,6 +22,7 @@ mod callgrind;
 mod fanout;
 mod load;
 mod procfs;
+mod rawws;
 mod serve;
 mod suite;
 
