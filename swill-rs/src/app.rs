@@ -9,13 +9,13 @@ use crate::context::{Connection, StateMap};
 use crate::handler::{HandlerDef, IntoHandler};
 use crate::hooks::{self, CallHooks, ConnHooks, Handshake, HookResult, Rejection};
 use crate::introspect::ApiDoc;
+use crate::payload::byte_budget::ByteBudget;
 use crate::protocol::{Limits as EngineLimits, Router as EngineRouter, Shape};
 
 pub(crate) mod call_budget;
 mod cidr;
 mod config;
 mod hook_set;
-pub(crate) mod input_budget;
 pub(crate) mod log_limit;
 #[cfg(feature = "metrics")]
 pub(crate) mod metrics;
@@ -28,7 +28,7 @@ pub use config::{
     DEFAULT_IDLE_TIMEOUT, DEFAULT_INPUT_BUDGET, DEFAULT_MAX_CALLS, DEFAULT_MAX_CONCURRENT_CALLS,
     DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_MAX_MESSAGE_SIZE,
     DEFAULT_MAX_PENDING_OUTPUT, DEFAULT_MAX_QUEUED_ITEMS, DEFAULT_MESSAGE_TIMEOUT,
-    DEFAULT_PING_INTERVAL, DEFAULT_SHUTDOWN_TIMEOUT,
+    DEFAULT_PING_INTERVAL, DEFAULT_QUEUED_INPUT_BUDGET, DEFAULT_SHUTDOWN_TIMEOUT,
 };
 pub use hook_set::Hooks;
 
@@ -490,7 +490,8 @@ impl Swill {
             states: Arc::new(self.states),
             error_logs,
             calls: call_budget::CallBudget::new(self.config.max_calls),
-            input: input_budget::InputBudget::new(self.config.effective_input_budget()),
+            input: ByteBudget::new(self.config.effective_input_budget()),
+            queued: ByteBudget::new(self.config.effective_queued_input_budget()),
             config: self.config,
             paths: self.paths,
             api,
@@ -540,7 +541,9 @@ pub(crate) struct App {
     /// The calls running across all of the app's connections (`Config::max_calls`).
     pub(crate) calls: Arc<call_budget::CallBudget>,
     /// Bytes of incomplete messages across the app's connections (`Config::input_budget`).
-    pub(crate) input: Arc<input_budget::InputBudget>,
+    pub(crate) input: Arc<ByteBudget>,
+    /// Bytes of request items waiting for their handlers (`Config::queued_input_budget`).
+    pub(crate) queued: Arc<ByteBudget>,
     /// [`Swill::on_trace`].
     pub(crate) on_trace: Option<trace::TraceHook>,
     #[cfg(feature = "metrics")]

@@ -34,6 +34,7 @@
 //! [`Config::min_decode_budget`]: crate::Config::min_decode_budget
 
 mod adapter;
+pub(crate) mod byte_budget;
 mod encoded;
 
 pub use encoded::{Encoded, EncodedError};

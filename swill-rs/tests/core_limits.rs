@@ -371,6 +371,67 @@ async fn full_request_queue_fails_its_call_alone_without_blocking_others() {
     server.stop().await;
 }
 
+/// The ERROR of `seq` in `frame`: its code and message.
+fn error_of(frame: &[u8], seq: i64) -> (i64, String) {
+    let err = value(frame);
+    let arr = err.as_array().unwrap();
+    assert_eq!(
+        (arr[0].as_i64(), arr[2].as_i64()),
+        (Some(seq), Some(3)),
+        "{err}"
+    );
+    let map = arr[1].as_map().unwrap();
+    (
+        map[0].1.as_i64().unwrap(),
+        map[1].1.as_str().unwrap().to_owned(),
+    )
+}
+
+/// Unread request items are bounded in bytes across the app (`queued_input_budget`), not
+/// only in count per call: the call whose item finds no room fails alone with 429, the
+/// other connection goes on, and a call's bytes come back when it ends.
+#[tokio::test]
+async fn unread_request_items_are_bounded_in_bytes_across_the_app() {
+    let log = Log::new();
+    let server =
+        spawn(app(&log).tune(|c| c.max_message_size(64 << 10).queued_input_budget(200 << 10)))
+            .await;
+    // Four such items fit in the budget, a fifth does not.
+    let item = "q".repeat(48 << 10);
+    let (mut a, mut b) = (server.raw_ws().await, server.raw_ws().await);
+    send_bytes(&mut a, request(1, &0, "stall")).await;
+    log.expect("started 1").await;
+    for _ in 0..3 {
+        send_bytes(&mut a, request(1, &item, "stall")).await;
+    }
+    send_bytes(&mut b, request(7, &0, "stall")).await;
+    log.expect("started 7").await;
+    send_bytes(&mut b, request(7, &item, "stall")).await;
+    assert_add_works(&mut b, 2).await;
+    send_bytes(&mut b, request(7, &item, "stall")).await;
+    let (code, message) = error_of(&recv(&mut b).await, 7);
+    assert_eq!(code, 429, "{message}");
+    assert!(message.contains("204800 bytes"), "{message}");
+    log.expect("dropped 7").await;
+    // The other connection's call is untouched; b goes on too.
+    assert_add_works(&mut a, 2).await;
+    assert_add_works(&mut b, 3).await;
+    // Ending a's call gives its three items back: b can queue four again.
+    send_bytes(&mut a, control(1, "stall", CANCEL)).await;
+    log.expect("dropped 1").await;
+    send_bytes(&mut b, request(8, &0, "stall")).await;
+    log.expect("started 8").await;
+    for _ in 0..4 {
+        send_bytes(&mut b, request(8, &item, "stall")).await;
+    }
+    assert_add_works(&mut b, 4).await;
+    assert_eq!(
+        swill::Config::default().get_queued_input_budget(),
+        swill::DEFAULT_QUEUED_INPUT_BUDGET
+    );
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn server_answers_client_pings() {
     let log = Log::new();

@@ -54,6 +54,14 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// large uploads usually see, while 20 connections sending half of a 16 MiB message each
 /// (285 MB when unbounded) no longer take more than that.
 pub const DEFAULT_INPUT_BUDGET: usize = 256 << 20;
+/// Default bound on the bytes of request-stream items received but not yet taken by their
+/// handlers, across all connections of an app; an item that finds no room fails its call
+/// with ERROR 429. Without it, the per-call bound on queued items (`max_queued_items`, each
+/// up to `max_message_size`) multiplies with the calls and connections: a handler that does
+/// not read could be sent 1,024 items of 16 MiB on each of its calls. A handler that keeps
+/// up holds about one item at a time, so 256 MiB is only reached when handlers fall far
+/// behind, and then failing their calls beats running out of memory.
+pub const DEFAULT_QUEUED_INPUT_BUDGET: usize = 256 << 20;
 /// Default bound on the calls running at once across all connections of an app; one more
 /// gets ERROR 503 `server busy`. The per-connection limits multiply with the connection
 /// count (1,000 connections × 1,024 endless streams held 1.23 GB, about 1.2 KiB a call);
@@ -97,6 +105,7 @@ pub struct Config {
     pub(crate) max_concurrent_calls: usize,
     pub(crate) max_calls: usize,
     pub(crate) input_budget: usize,
+    pub(crate) queued_input_budget: usize,
     pub(crate) max_pending_output: usize,
     pub(crate) max_queued_items: usize,
     pub(crate) max_invalid_frames: Option<u32>,
@@ -126,6 +135,7 @@ impl Default for Config {
             max_concurrent_calls: DEFAULT_MAX_CONCURRENT_CALLS,
             max_calls: DEFAULT_MAX_CALLS,
             input_budget: DEFAULT_INPUT_BUDGET,
+            queued_input_budget: DEFAULT_QUEUED_INPUT_BUDGET,
             max_pending_output: DEFAULT_MAX_PENDING_OUTPUT,
             max_queued_items: DEFAULT_MAX_QUEUED_ITEMS,
             max_invalid_frames: None,
@@ -187,6 +197,16 @@ impl Config {
     #[must_use]
     pub fn input_budget(mut self, bytes: usize) -> Self {
         self.input_budget = bytes;
+        self
+    }
+
+    /// Bytes of request-stream items received and not yet taken by their handlers, across
+    /// all connections of the app (default [`DEFAULT_QUEUED_INPUT_BUDGET`]). An item that
+    /// finds no room fails its call with ERROR 429; the connection and its other calls go
+    /// on. Never less than `max_message_size`, so that any single item can pass.
+    #[must_use]
+    pub fn queued_input_budget(mut self, bytes: usize) -> Self {
+        self.queued_input_budget = bytes;
         self
     }
 
@@ -401,6 +421,17 @@ impl Config {
     /// Input budget across the app. See [`Config::input_budget`](Self::input_budget).
     pub fn get_input_budget(&self) -> usize {
         self.input_budget
+    }
+
+    /// Budget of queued request items across the app. See
+    /// [`Config::queued_input_budget`](Self::queued_input_budget).
+    pub fn get_queued_input_budget(&self) -> usize {
+        self.queued_input_budget
+    }
+
+    /// The queued-input budget in force: at least one message of the maximum size.
+    pub(crate) fn effective_queued_input_budget(&self) -> usize {
+        self.queued_input_budget.max(self.max_message_size)
     }
 
     /// The input budget in force: at least one message of the maximum size plus the read

@@ -19,6 +19,7 @@ use serde::de::DeserializeOwned;
 
 use super::{Backlog, CallContext, Metadata};
 use crate::hooks::{run_all, CallHooks, HookError, HookResult, RawMessage, RequestFrame};
+use crate::payload::byte_budget::ByteBudget;
 use crate::payload::Budget;
 use crate::validate::ValidateFn;
 
@@ -164,6 +165,9 @@ pub(crate) struct InputPump<T> {
     end_delivered: bool,
     max: usize,
     budget: Budget,
+    /// The app's budget for unread items, and the bytes `raw` holds of it.
+    queued: Arc<ByteBudget>,
+    held: usize,
     stage: Option<Stage<T>>,
     /// The decode of a large item, for the body to hand to the driver's pool.
     job: Option<super::BlockingJob>,
@@ -176,7 +180,7 @@ impl<T: DeserializeOwned + Send + 'static> InputPump<T> {
         first: Option<Bytes>,
         hooks: Arc<CallHooks>,
         validate: Option<ValidateFn<T>>,
-        (max, budget): (usize, Budget),
+        (max, budget, queued): (usize, Budget, Arc<ByteBudget>),
     ) -> (Self, Streaming<T>) {
         let handoff = Arc::new(Mutex::new(Handoff {
             item: None,
@@ -200,6 +204,8 @@ impl<T: DeserializeOwned + Send + 'static> InputPump<T> {
             end_delivered: false,
             max,
             budget,
+            queued,
+            held: 0,
             stage: None,
             job: None,
         };
@@ -269,7 +275,11 @@ impl<T: DeserializeOwned + Send + 'static> InputPump<T> {
             return Ok(true);
         }
         let next = match self.raw.pop_front() {
-            Some(raw) => Some(raw),
+            Some(raw) => {
+                self.held -= raw.len();
+                self.queued.release(raw.len());
+                Some(raw)
+            }
             None if self.raw_ended && !self.end_delivered => None,
             None => return Ok(false),
         };
@@ -292,14 +302,20 @@ impl<T: DeserializeOwned + Send + 'static> InputPump<T> {
     }
 }
 
+impl<T> Drop for InputPump<T> {
+    fn drop(&mut self) {
+        // The items the handler never took give their bytes back.
+        self.queued.release(self.held);
+    }
+}
+
 impl<T: DeserializeOwned + Send + 'static> Pump for InputPump<T> {
     fn push(&mut self, item: Option<Bytes>) -> Result<(), Backlog> {
         match item {
-            Some(raw) if self.raw.len() >= self.max => {
-                drop(raw);
-                Err(Backlog)
-            }
+            Some(_) if self.raw.len() >= self.max => Err(Backlog::Items),
+            Some(raw) if !self.queued.try_reserve(raw.len()) => Err(Backlog::Bytes),
             Some(raw) => {
+                self.held += raw.len();
                 self.raw.push_back(raw);
                 Ok(())
             }

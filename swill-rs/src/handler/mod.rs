@@ -66,6 +66,7 @@ pub(crate) use func::StateNeed;
 use crate::error::Error;
 use crate::hooks::{CallHooks, HookError};
 use crate::introspect::{HandlerInfo, TypeInfo};
+use crate::payload::byte_budget::ByteBudget;
 use crate::protocol::Shape;
 
 /// A blocking handler's result before it is handed back to its call.
@@ -123,8 +124,13 @@ pub(crate) struct CallView {
 }
 
 /// The request backlog of a streaming-request call is full.
-#[derive(Debug)]
-pub(crate) struct Backlog;
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Backlog {
+    /// The call holds `max_queued_items` unread items.
+    Items,
+    /// The app's unread items hold its whole `queued_input_budget`.
+    Bytes,
+}
 
 /// A running call, type-erased: the driver polls it for [`Step`]s.
 pub(crate) trait CallBody: Send {
@@ -159,6 +165,8 @@ pub(crate) struct Start {
     pub(crate) hooks: Arc<CallHooks>,
     /// Unread request items a streaming-request call may hold.
     pub(crate) max_queued_items: usize,
+    /// The bytes of unread request items across the app (`Config::queued_input_budget`).
+    pub(crate) queued: Arc<ByteBudget>,
     /// The decode budget of each request message.
     pub(crate) budget: crate::payload::Budget,
 }

@@ -227,6 +227,7 @@ where
             hooks,
             max_queued_items,
             budget,
+            queued,
         } = start;
         let f = self.f.clone();
         let validate = self.validate;
@@ -237,7 +238,7 @@ where
                 payload,
                 hooks.clone(),
                 validate,
-                (max_queued_items, budget),
+                (max_queued_items, budget, queued),
             );
             let fut = async move {
                 request_hooks(&c, &h).await?;

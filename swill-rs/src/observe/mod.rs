@@ -41,6 +41,7 @@ pub(crate) enum Limit {
     MessageSize = 4,
     InvalidFrames = 5,
     Calls = 6,
+    QueuedBytes = 7,
 }
 
 /// The names of the metrics the server records (feature `metrics`), and their labels.
@@ -80,7 +81,9 @@ pub mod names {
     ///   behind;
     /// - `max_message_size`: a connection closed with 1009 for an oversized message;
     /// - `max_invalid_frames`: a connection closed for too many undecodable frames;
-    /// - `max_calls`: a call refused with ERROR 503, the app's running calls at their bound.
+    /// - `max_calls`: a call refused with ERROR 503, the app's running calls at their bound;
+    /// - `queued_input_budget`: a streaming request failed with ERROR 429, the app's unread
+    ///   request items holding its whole budget.
     pub const LIMITS: &[&str] = &[
         "max_connections",
         "max_connections_per_ip",
@@ -89,5 +92,6 @@ pub mod names {
         "max_message_size",
         "max_invalid_frames",
         "max_calls",
+        "queued_input_budget",
     ];
 }

@@ -17,7 +17,7 @@ use super::conn::Driver;
 use crate::app::log_limit::Verdict;
 use crate::app::App;
 use crate::error::Error;
-use crate::handler::{BlockingJob, CallContext, CallView, Metadata, Start, Step};
+use crate::handler::{Backlog, BlockingJob, CallContext, CallView, Metadata, Start, Step};
 use crate::hooks::{HookError, Outcome};
 use crate::protocol::{CancelReason, Event, Seq};
 
@@ -65,17 +65,29 @@ where
         let Some((idx, call)) = self.calls.get_mut(seq) else {
             return;
         };
-        if call.body.as_mut().push_input(item).is_ok() {
+        let Err(backlog) = call.body.as_mut().push_input(item) else {
             self.calls.wake(idx);
             return;
-        }
-        // swill/1 has no flow control: the handler fell `max` items behind its client.
-        // Failing this call keeps memory bounded without stalling the connection's other
-        // calls; the engine drops the rest of its request.
-        let max = self.app.config.max_queued_items;
-        self.stats.refused(crate::observe::Limit::QueuedItems);
-        tracing::warn!(seq = seq.0, max, "request stream backlog exceeded");
-        let msg = format!("request stream backlog exceeded: the handler is {max} items behind");
+        };
+        // swill/1 has no flow control: the handler fell too far behind its client. Failing
+        // this call keeps memory bounded without stalling the connection's other calls; the
+        // engine drops the rest of its request.
+        let msg = match backlog {
+            Backlog::Items => {
+                let max = self.app.config.max_queued_items;
+                self.stats.refused(crate::observe::Limit::QueuedItems);
+                tracing::warn!(seq = seq.0, max, "request stream backlog exceeded");
+                format!("request stream backlog exceeded: the handler is {max} items behind")
+            }
+            Backlog::Bytes => {
+                let max = self.app.config.effective_queued_input_budget();
+                self.stats.refused(crate::observe::Limit::QueuedBytes);
+                tracing::warn!(seq = seq.0, max, "queued input budget exhausted");
+                format!(
+                    "request stream backlog exceeded: unread request items hold the server's {max} bytes"
+                )
+            }
+        };
         self.fail_call(seq, Error::too_many_requests(msg));
     }
 
@@ -123,6 +135,7 @@ where
             payload,
             hooks: route.hooks.clone(),
             max_queued_items: self.app.config.max_queued_items,
+            queued: self.app.queued.clone(),
             budget: self.app.config.budget(),
         };
         let body = match catch_unwind(AssertUnwindSafe(|| route.def.handler.start(start))) {

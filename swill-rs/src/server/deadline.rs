@@ -23,7 +23,7 @@ use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-use crate::app::input_budget::InputBudget;
+use crate::payload::byte_budget::ByteBudget;
 
 /// Which deadline passed; the inner error of the `io::Error` a read fails with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,7 +171,7 @@ pub(crate) struct DeadlineIo<S> {
     /// A deadline was reported; reads pass through from now on (the closing sequence).
     expired: bool,
     /// The app's budget for incomplete messages, and what this connection holds of it.
-    input: Option<Arc<InputBudget>>,
+    input: Option<Arc<ByteBudget>>,
     held: u64,
 }
 
@@ -212,7 +212,7 @@ impl<S> DeadlineIo<S> {
     }
 
     /// Shares `budget` with the app's other connections (`Config::input_budget`).
-    pub(crate) fn input_budget(mut self, budget: Arc<InputBudget>) -> Self {
+    pub(crate) fn input_budget(mut self, budget: Arc<ByteBudget>) -> Self {
         self.input = Some(budget);
         self
     }

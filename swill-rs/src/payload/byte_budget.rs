@@ -1,27 +1,31 @@
-//! [`InputBudget`]: the bytes of incomplete incoming messages across every connection of one
-//! app, bounded by `Config::input_budget` (runtime-free: a counter and the wakers of the
-//! connections waiting for room).
+//! [`ByteBudget`]: a number of bytes shared by every connection of one app (runtime-free: a
+//! counter and the wakers of the connections waiting for room). Two budgets use it:
 //!
-//! Each connection may assemble a message of up to `max_message_size`; across connections
-//! those buffers multiply (20 connections with half-sent 16 MiB messages held 285 MB). A
-//! connection whose incomplete message grows past a small free allowance reserves its bytes
-//! here before reading more; when the budget is spent, it stops reading (its client's sends
-//! back up in TCP) until another message completes, or its own `message_timeout` closes it.
+//! - `Config::input_budget`, the bytes of incomplete incoming messages. Each connection may
+//!   assemble a message of up to `max_message_size`; across connections those buffers
+//!   multiply (20 connections with half-sent 16 MiB messages held 285 MB). A connection
+//!   whose incomplete message grows past a small free allowance reserves its bytes here
+//!   before reading more; when the budget is spent, it stops reading (its client's sends
+//!   back up in TCP) until another message completes, or its own `message_timeout` closes
+//!   it.
+//! - `Config::queued_input_budget`, the bytes of request-stream items received and not yet
+//!   taken by their handlers. An item that finds no room fails its call with ERROR 429, as
+//!   a full backlog does.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Waker;
 
-/// The app-wide budget of bytes in incomplete messages.
+/// An app-wide budget of bytes.
 #[derive(Debug)]
-pub(crate) struct InputBudget {
+pub(crate) struct ByteBudget {
     max: usize,
     used: AtomicUsize,
     /// Connections that found no room, woken when bytes are given back.
     waiters: Mutex<Vec<Waker>>,
 }
 
-impl InputBudget {
+impl ByteBudget {
     pub(crate) fn new(max: usize) -> Arc<Self> {
         Arc::new(Self {
             max,
@@ -94,7 +98,7 @@ mod tests {
 
     #[test]
     fn reservations_stay_within_the_budget_and_wake_waiters_on_release() {
-        let b = InputBudget::new(100);
+        let b = ByteBudget::new(100);
         assert!(b.try_reserve(60));
         assert!(!b.try_reserve(41), "over the budget");
         assert!(b.try_reserve(40));
