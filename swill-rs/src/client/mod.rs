@@ -63,13 +63,13 @@ mod driver;
 mod error;
 mod reply;
 mod resume;
+mod rpc;
 #[cfg(feature = "tls")]
 mod tls;
 mod transport;
 mod typed;
 
 use std::fmt;
-use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -91,6 +91,7 @@ pub use connect::Subprotocol;
 pub use error::{ClientError, MAX_REFUSAL_BODY};
 pub use reply::{Events, ReplyFuture, RequestSink, ResponseStream};
 pub use resume::{Position, ResumeCause, Resumed, StreamEvent};
+pub use rpc::{CallBuilder, Reply};
 pub use typed::Typed;
 
 /// Largest message accepted from the server: a generous bound on one reply, well above what
@@ -365,12 +366,7 @@ impl Client {
 
     /// A call with options (request metadata; replies with metadata).
     pub fn rpc(&self, name: impl Into<String>) -> CallBuilder<'_> {
-        CallBuilder {
-            client: self,
-            rpc: name.into(),
-            metadata: None,
-            trace: None,
-        }
+        CallBuilder::new(self, name.into())
     }
 
     /// Single request, single reply.
@@ -465,144 +461,6 @@ fn decode<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ClientError> {
 
 fn decode_md(raw: Option<Bytes>) -> Option<Metadata> {
     raw.and_then(|r| Metadata::from_msgpack(&r).ok())
-}
-
-/// Options for one call: request metadata, and replies that carry response metadata.
-#[derive(Debug)]
-#[must_use]
-pub struct CallBuilder<'a> {
-    client: &'a Client,
-    rpc: String,
-    metadata: Option<Metadata>,
-    trace: Option<crate::observe::TraceContext>,
-}
-
-/// A single reply with its response metadata.
-#[derive(Debug, Clone)]
-pub struct Reply<T> {
-    /// The decoded reply.
-    pub data: T,
-    /// Leading metadata (from an eager METADATA frame or the reply itself).
-    pub leading: Option<Metadata>,
-    /// Trailing metadata.
-    pub trailing: Option<Metadata>,
-}
-
-impl CallBuilder<'_> {
-    /// Request metadata (sent on the opening frame).
-    pub fn metadata(mut self, md: Metadata) -> Self {
-        self.metadata = Some(md);
-        self
-    }
-
-    /// Sends `trace` as the W3C `traceparent` (and `tracestate`) request metadata, so the
-    /// server's span of the call continues the caller's trace (see [`crate::observe`]).
-    /// Added to the [`metadata`](Self::metadata), whichever is set first.
-    ///
-    /// ```
-    /// # fn demo(client: &swill::client::Client) -> Result<(), swill::observe::TraceContextError> {
-    /// use swill::observe::TraceContext;
-    ///
-    /// let tc = TraceContext::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", None)?;
-    /// let call = client.rpc("add").trace_context(tc);
-    /// # drop(call);
-    /// # Ok(())
-    /// # }
-    /// # let _ = demo;
-    /// ```
-    pub fn trace_context(mut self, trace: crate::observe::TraceContext) -> Self {
-        self.trace = Some(trace);
-        self
-    }
-
-    fn request_metadata(&mut self) -> Option<Metadata> {
-        let mut md = self.metadata.take();
-        if let Some(tc) = self.trace.take() {
-            tc.insert_into(md.get_or_insert_with(Metadata::new));
-        }
-        md
-    }
-
-    /// Single request, single reply, with metadata.
-    ///
-    /// # Errors
-    /// [`ClientError::Rpc`] for an ERROR frame; transport and decoding errors otherwise.
-    pub async fn call<T: DeserializeOwned>(
-        mut self,
-        req: &(impl Serialize + ?Sized),
-    ) -> Result<Reply<T>, ClientError> {
-        let data = encode(req)?;
-        let shape = Shape::default();
-        let md = self.request_metadata();
-        let (handle, rx) = self.client.open(self.rpc, shape, Some(data), md)?;
-        ReplyFuture {
-            handle,
-            rx,
-            leading: None,
-            _t: PhantomData,
-        }
-        .await
-    }
-
-    /// Single request, streamed reply.
-    ///
-    /// # Errors
-    /// When the request cannot be encoded or the connection is closed.
-    pub fn stream<T: DeserializeOwned>(
-        mut self,
-        req: &(impl Serialize + ?Sized),
-    ) -> Result<ResponseStream<T>, ClientError> {
-        let data = encode(req)?;
-        let shape = Shape {
-            request_streams: false,
-            response_streams: true,
-        };
-        let md = self.request_metadata();
-        let (handle, rx) = self.client.open(self.rpc, shape, Some(data), md)?;
-        Ok(ResponseStream::new(handle, rx))
-    }
-
-    /// Streamed request, single reply. The call opens at once (a METADATA frame).
-    ///
-    /// # Errors
-    /// When the connection is closed.
-    pub fn client_stream<I: Serialize, T: DeserializeOwned>(
-        mut self,
-    ) -> Result<(RequestSink<I>, ReplyFuture<T>), ClientError> {
-        let shape = Shape {
-            request_streams: true,
-            response_streams: false,
-        };
-        let md = self.request_metadata();
-        let (handle, rx) = self.client.open(self.rpc, shape, None, md)?;
-        let sink = RequestSink::new(&handle);
-        Ok((
-            sink,
-            ReplyFuture {
-                handle,
-                rx,
-                leading: None,
-                _t: PhantomData,
-            },
-        ))
-    }
-
-    /// Streamed request, streamed reply. The call opens at once (a METADATA frame).
-    ///
-    /// # Errors
-    /// When the connection is closed.
-    pub fn bidi<I: Serialize, T: DeserializeOwned>(
-        mut self,
-    ) -> Result<(RequestSink<I>, ResponseStream<T>), ClientError> {
-        let shape = Shape {
-            request_streams: true,
-            response_streams: true,
-        };
-        let md = self.request_metadata();
-        let (handle, rx) = self.client.open(self.rpc, shape, None, md)?;
-        let sink = RequestSink::new(&handle);
-        Ok((sink, ResponseStream::new(handle, rx)))
-    }
 }
 
 /// Cancels its call when dropped before the call finished.

@@ -18,6 +18,7 @@ mod pages;
 mod panics;
 mod proxy;
 mod service;
+mod shutdown;
 mod stats;
 #[cfg(feature = "tls")]
 mod tls;
@@ -38,7 +39,8 @@ pub use panics::limit_panic_output;
 pub use proxy::{
     encode_header as encode_proxy_header, read_header as read_proxy_header, MAX_PROXY_HEADER_LEN,
 };
-pub use service::{ShutdownHandle, SwillService, SUBPROTOCOL, SUBPROTOCOL_ALIAS};
+pub use service::{SwillService, SUBPROTOCOL, SUBPROTOCOL_ALIAS};
+pub use shutdown::ShutdownHandle;
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub use tls::{TlsConfig, TlsError};

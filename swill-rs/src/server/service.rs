@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -15,7 +15,6 @@ use futures_util::future::BoxFuture;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Version};
 use hyper_util::rt::TokioIo;
-use tokio::sync::{watch, Notify};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
@@ -24,6 +23,7 @@ use super::accept::HandshakeIo;
 use super::deadline::DeadlineIo;
 use super::io::AdaptiveIo;
 use super::limits::{ConnLimits, Refused};
+use super::shutdown::{ShutdownHandle, Tracker};
 use crate::app::Swill;
 use crate::app::{App, Refusal};
 use crate::handler::Connection;
@@ -44,38 +44,6 @@ const WRITE_BUFFER: usize = 64 * 1024;
 /// The peer address `serve` attaches to each request.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PeerAddr(pub(crate) SocketAddr);
-
-/// Tracks live connections for graceful shutdown.
-pub(crate) struct Tracker {
-    live: AtomicUsize,
-    idle: Notify,
-    shutdown: watch::Sender<bool>,
-}
-
-impl Tracker {
-    fn new() -> Self {
-        Self {
-            live: AtomicUsize::new(0),
-            idle: Notify::new(),
-            shutdown: watch::channel(false).0,
-        }
-    }
-
-    fn enter(self: &Arc<Self>) -> TrackGuard {
-        self.live.fetch_add(1, Ordering::AcqRel);
-        TrackGuard(self.clone())
-    }
-}
-
-struct TrackGuard(Arc<Tracker>);
-
-impl Drop for TrackGuard {
-    fn drop(&mut self) {
-        if self.0.live.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.idle.notify_waiters();
-        }
-    }
-}
 
 /// Shared by every clone of a [`SwillService`].
 struct Shared {
@@ -109,74 +77,9 @@ impl std::fmt::Debug for SwillService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SwillService")
             .field("route_self", &self.route_self)
-            .field("live", &self.shared.tracker.live.load(Ordering::Relaxed))
+            .field("live", &self.shared.tracker.live())
             .field("slots", &self.shared.limits.live())
             .finish()
-    }
-}
-
-/// Starts a graceful shutdown of every connection a service accepted.
-#[derive(Clone)]
-pub struct ShutdownHandle(Arc<Tracker>);
-
-impl std::fmt::Debug for ShutdownHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ShutdownHandle")
-            .field("live", &self.0.live.load(Ordering::Relaxed))
-            .finish()
-    }
-}
-
-impl ShutdownHandle {
-    /// Asks every connection to finish: new calls get ERROR 503, running calls get the
-    /// configured grace period, then connections close with 1001. Resolves when all are gone.
-    pub async fn shutdown(&self) {
-        self.0.shutdown.send_replace(true);
-        loop {
-            let idle = self.0.idle.notified();
-            if self.0.live.load(Ordering::Acquire) == 0 {
-                return;
-            }
-            idle.await;
-        }
-    }
-
-    /// How many WebSocket connections are open.
-    pub fn live_connections(&self) -> usize {
-        self.0.live.load(Ordering::Acquire)
-    }
-
-    /// Whether a shutdown has started (new upgrades are then refused with HTTP 503).
-    pub fn is_shutting_down(&self) -> bool {
-        *self.0.shutdown.borrow()
-    }
-
-    /// Waits for `signal`, then shuts the connections down and waits until they are gone:
-    /// the future to hand to axum's `with_graceful_shutdown`, so that axum stops only after
-    /// the WebSocket connections (which hyper no longer tracks once upgraded) have finished.
-    ///
-    /// ```no_run
-    /// # async fn run() -> std::io::Result<()> {
-    /// let (swill_routes, shutdown) = swill::Swill::new().into_router_with_shutdown();
-    /// let app = axum::Router::new().merge(swill_routes);
-    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-    /// axum::serve(listener, app)
-    ///     .with_graceful_shutdown(shutdown.after(async {
-    ///         let _ = tokio::signal::ctrl_c().await;
-    ///     }))
-    ///     .await
-    /// # }
-    /// # drop(run());
-    /// ```
-    pub fn after(
-        &self,
-        signal: impl Future<Output = ()> + Send + 'static,
-    ) -> impl Future<Output = ()> + Send + 'static {
-        let handle = self.clone();
-        async move {
-            signal.await;
-            handle.shutdown().await;
-        }
     }
 }
 
@@ -267,7 +170,7 @@ impl Swill {
 impl SwillService {
     /// A handle that shuts down this service's connections gracefully.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
-        ShutdownHandle(self.shared.tracker.clone())
+        ShutdownHandle::new(self.shared.tracker.clone())
     }
 }
 
@@ -363,7 +266,7 @@ async fn handle<B: Send + 'static>(
     if route_self && path != app.paths.ws {
         return not_found();
     }
-    if *shared.tracker.shutdown.borrow() {
+    if shared.tracker.is_shutting_down() {
         return text(
             StatusCode::SERVICE_UNAVAILABLE,
             "503 Service Unavailable: shutting down",
@@ -532,7 +435,7 @@ async fn upgrade<B: Send + 'static>(
         app.states.clone(),
     );
     let guard = shared.tracker.enter();
-    let mut shutdown_rx = shared.tracker.shutdown.subscribe();
+    let mut shutdown_rx = shared.tracker.subscribe();
     let handshake_timeout = app.config.handshake_timeout;
     let max = app.config.max_message_size;
     let message_timeout = app.config.message_timeout;
