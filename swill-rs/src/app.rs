@@ -480,6 +480,17 @@ impl Swill {
         let error_logs = log_limit::ErrorLogs::new(self.config.error_logs_per_second);
         #[cfg(feature = "metrics")]
         let metrics = metrics::Metrics::register(handlers.iter().map(|r| &*r.rpc));
+        let (input_max, queued_max) = (
+            self.config.effective_input_budget(),
+            self.config.effective_queued_input_budget(),
+        );
+        #[cfg(feature = "metrics")]
+        let (input, queued) = (
+            ByteBudget::metered(input_max, metrics.incomplete_input.clone()),
+            ByteBudget::metered(queued_max, metrics.queued_input.clone()),
+        );
+        #[cfg(not(feature = "metrics"))]
+        let (input, queued) = (ByteBudget::new(input_max), ByteBudget::new(queued_max));
         Ok(Arc::new(App {
             #[cfg(feature = "metrics")]
             metrics,
@@ -490,8 +501,8 @@ impl Swill {
             states: Arc::new(self.states),
             error_logs,
             calls: call_budget::CallBudget::new(self.config.max_calls),
-            input: ByteBudget::new(self.config.effective_input_budget()),
-            queued: ByteBudget::new(self.config.effective_queued_input_budget()),
+            input,
+            queued,
             config: self.config,
             paths: self.paths,
             api,

@@ -42,6 +42,13 @@ async fn flood(req: Request<u32>) -> impl futures::Stream<Item = Result<Vec<u8>,
     futures::stream::iter((0..req.into_data()).map(move |_| Ok(item.clone())))
 }
 
+/// Takes a request stream and never reads it.
+#[swill::handler]
+async fn stall(_items: swill::Streaming<u64>) -> Result<u64, Error> {
+    std::future::pending::<()>().await;
+    Ok(0)
+}
+
 /// A metric's name and its labels, sorted.
 type Series = (String, Vec<(String, String)>);
 
@@ -69,6 +76,7 @@ async fn metered(config: Config) -> Metered {
         .handler(gated)
         .handler(fail)
         .handler(flood)
+        .handler(stall)
         .after_connection(move |_| {
             let tx = tx.clone();
             async move {
@@ -342,5 +350,28 @@ async fn a_backed_up_socket_shows_in_the_output_queue_depth() {
         1025,
         "1024 items and END_OF_STREAM"
     );
+    m.server.stop().await;
+}
+
+#[tokio::test]
+async fn unread_request_items_show_in_the_queued_input_gauge() {
+    let mut m = metered(Config::default()).await;
+    let mut ws = raw_ws(&m.server.url(), "swill/1").await;
+    // Each item is 1,003 bytes of MessagePack (a str16 of 1,000 bytes).
+    let item = "q".repeat(1000);
+    send_bytes(&mut ws, request(1, &0u64, "stall")).await;
+    for _ in 0..3 {
+        send_bytes(&mut ws, request(1, &item, "stall")).await;
+    }
+    // Frames are handled in order: once a later call is answered, the items are queued.
+    assert_eq!(call(&mut ws, 2, "add", mpv(&(1, 2))).await.data, V::from(3));
+    assert_eq!(m.value(names::QUEUED_INPUT_BYTES, &[]), 3009.0);
+    // The call's end gives them back.
+    send_bytes(&mut ws, control(1, "stall", CANCEL)).await;
+    assert_eq!(call(&mut ws, 3, "add", mpv(&(1, 2))).await.data, V::from(3));
+    assert_eq!(m.value(names::QUEUED_INPUT_BYTES, &[]), 0.0);
+    assert_eq!(m.value(names::INCOMPLETE_INPUT_BYTES, &[]), 0.0);
+    close(ws).await;
+    m.connection_ended().await;
     m.server.stop().await;
 }

@@ -8,7 +8,8 @@ use crate::observe::Limit;
 
 use crate::observe::names::{
     BYTES_RECEIVED, BYTES_SENT, CALLS_IN_FLIGHT, CALLS_TOTAL, CONNECTIONS_OPEN, CONNECTIONS_TOTAL,
-    ERRORS, FRAMES_RECEIVED, FRAMES_SENT, LIMITS, OUTPUT_QUEUE_BYTES, REFUSALS,
+    ERRORS, FRAMES_RECEIVED, FRAMES_SENT, INCOMPLETE_INPUT_BYTES, LIMITS, OUTPUT_QUEUE_BYTES,
+    QUEUED_INPUT_BYTES, REFUSALS,
 };
 
 /// The error codes with a `code` label of their own; any other code counts as
@@ -32,6 +33,8 @@ pub(crate) struct Metrics {
     pub(crate) bytes_received: Counter,
     pub(crate) bytes_sent: Counter,
     pub(crate) output_queue: Gauge,
+    pub(crate) incomplete_input: Gauge,
+    pub(crate) queued_input: Gauge,
     refusals: Vec<Counter>,
     errors: Vec<Counter>,
     other_errors: Counter,
@@ -59,6 +62,16 @@ fn describe() {
         OUTPUT_QUEUE_BYTES,
         Unit::Bytes,
         "Output queued for sockets not yet written, summed over connections"
+    );
+    describe_gauge!(
+        INCOMPLETE_INPUT_BYTES,
+        Unit::Bytes,
+        "Bytes of incomplete incoming messages reserved from the input budget"
+    );
+    describe_gauge!(
+        QUEUED_INPUT_BYTES,
+        Unit::Bytes,
+        "Bytes of request-stream items not yet taken by their handlers"
     );
 }
 
@@ -88,6 +101,8 @@ impl Metrics {
             bytes_received: metrics::counter!(BYTES_RECEIVED),
             bytes_sent: metrics::counter!(BYTES_SENT),
             output_queue: metrics::gauge!(OUTPUT_QUEUE_BYTES),
+            incomplete_input: metrics::gauge!(INCOMPLETE_INPUT_BYTES),
+            queued_input: metrics::gauge!(QUEUED_INPUT_BYTES),
             refusals,
             errors,
             other_errors: metrics::counter!(ERRORS, "code" => "other"),

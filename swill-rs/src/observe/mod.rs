@@ -71,6 +71,12 @@ pub mod names {
     /// Gauge: bytes of output queued for sockets that have not taken them yet, summed over
     /// connections (each connection bounded by `Config::max_pending_output`).
     pub const OUTPUT_QUEUE_BYTES: &str = "swill_output_queue_bytes";
+    /// Gauge: bytes of incomplete incoming messages reserved from the app's
+    /// `Config::input_budget` (a message reserves its bytes once it passes 64 KiB).
+    pub const INCOMPLETE_INPUT_BYTES: &str = "swill_incomplete_input_bytes";
+    /// Gauge: bytes of request-stream items received and not yet taken by their handlers,
+    /// held against the app's `Config::queued_input_budget`.
+    pub const QUEUED_INPUT_BYTES: &str = "swill_queued_input_bytes";
 
     /// The values of the `limit` label of [`REFUSALS`], each the name of its
     /// [`Config`](crate::Config) setting:

@@ -23,14 +23,31 @@ pub(crate) struct ByteBudget {
     used: AtomicUsize,
     /// Connections that found no room, woken when bytes are given back.
     waiters: Mutex<Vec<Waker>>,
+    /// Follows `used` (feature `metrics`).
+    #[cfg(feature = "metrics")]
+    gauge: Option<metrics::Gauge>,
 }
 
 impl ByteBudget {
+    #[cfg_attr(feature = "metrics", allow(dead_code))] // metered() instead, but for tests
     pub(crate) fn new(max: usize) -> Arc<Self> {
         Arc::new(Self {
             max,
             used: AtomicUsize::new(0),
             waiters: Mutex::new(Vec::new()),
+            #[cfg(feature = "metrics")]
+            gauge: None,
+        })
+    }
+
+    /// A budget whose use `gauge` follows.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn metered(max: usize, gauge: metrics::Gauge) -> Arc<Self> {
+        Arc::new(Self {
+            max,
+            used: AtomicUsize::new(0),
+            waiters: Mutex::new(Vec::new()),
+            gauge: Some(gauge),
         })
     }
 
@@ -45,7 +62,13 @@ impl ByteBudget {
                 .used
                 .compare_exchange_weak(used, next, Ordering::AcqRel, Ordering::Relaxed)
             {
-                Ok(_) => return true,
+                Ok(_) => {
+                    #[cfg(feature = "metrics")]
+                    if let Some(g) = &self.gauge {
+                        g.increment(n as f64);
+                    }
+                    return true;
+                }
                 Err(now) => used = now,
             }
         }
@@ -57,6 +80,10 @@ impl ByteBudget {
             return;
         }
         self.used.fetch_sub(n, Ordering::AcqRel);
+        #[cfg(feature = "metrics")]
+        if let Some(g) = &self.gauge {
+            g.decrement(n as f64);
+        }
         let waiters = std::mem::take(&mut *self.lock());
         for w in waiters {
             w.wake();
