@@ -23,6 +23,9 @@ pub(crate) struct ByteBudget {
     used: AtomicUsize,
     /// Connections that found no room, woken when bytes are given back.
     waiters: Mutex<Vec<Waker>>,
+    /// How many wakers `waiters` holds, so that a release with nobody waiting (every
+    /// request item taken by its handler) takes no lock.
+    waiting: AtomicUsize,
     /// Follows `used` (feature `metrics`).
     #[cfg(feature = "metrics")]
     gauge: Option<metrics::Gauge>,
@@ -35,6 +38,7 @@ impl ByteBudget {
             max,
             used: AtomicUsize::new(0),
             waiters: Mutex::new(Vec::new()),
+            waiting: AtomicUsize::new(0),
             #[cfg(feature = "metrics")]
             gauge: None,
         })
@@ -47,20 +51,21 @@ impl ByteBudget {
             max,
             used: AtomicUsize::new(0),
             waiters: Mutex::new(Vec::new()),
+            waiting: AtomicUsize::new(0),
             gauge: Some(gauge),
         })
     }
 
     /// Takes `n` bytes of the budget, if they are free.
     pub(crate) fn try_reserve(&self, n: usize) -> bool {
-        let mut used = self.used.load(Ordering::Relaxed);
+        let mut used = self.used.load(Ordering::SeqCst);
         loop {
             let Some(next) = used.checked_add(n).filter(|&u| u <= self.max) else {
                 return false;
             };
             match self
                 .used
-                .compare_exchange_weak(used, next, Ordering::AcqRel, Ordering::Relaxed)
+                .compare_exchange_weak(used, next, Ordering::SeqCst, Ordering::SeqCst)
             {
                 Ok(_) => {
                     #[cfg(feature = "metrics")]
@@ -79,12 +84,21 @@ impl ByteBudget {
         if n == 0 {
             return;
         }
-        self.used.fetch_sub(n, Ordering::AcqRel);
+        // SeqCst here, in `wait` and in `try_reserve`: either this load sees a waiter that
+        // registered before it, or that waiter's next `try_reserve` sees these bytes.
+        self.used.fetch_sub(n, Ordering::SeqCst);
         #[cfg(feature = "metrics")]
         if let Some(g) = &self.gauge {
             g.decrement(n as f64);
         }
-        let waiters = std::mem::take(&mut *self.lock());
+        if self.waiting.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        let waiters = {
+            let mut waiters = self.lock();
+            self.waiting.store(0, Ordering::SeqCst);
+            std::mem::take(&mut *waiters)
+        };
         for w in waiters {
             w.wake();
         }
@@ -96,6 +110,7 @@ impl ByteBudget {
         let mut waiters = self.lock();
         if !waiters.iter().any(|w| w.will_wake(waker)) {
             waiters.push(waker.clone());
+            self.waiting.store(waiters.len(), Ordering::SeqCst);
         }
     }
 
@@ -135,9 +150,15 @@ mod tests {
         b.wait(&waker);
         b.wait(&waker); // registered once
         assert_eq!(b.lock().len(), 1);
+        assert_eq!(b.waiting.load(Ordering::SeqCst), 1);
         b.release(60);
         assert!(flag.0.load(Ordering::SeqCst), "the waiter was woken");
         assert!(b.lock().is_empty());
+        assert_eq!(
+            b.waiting.load(Ordering::SeqCst),
+            0,
+            "releases skip the lock again"
+        );
         assert!(b.try_reserve(60));
         b.release(100);
         assert_eq!(b.in_use(), 0);
