@@ -1,4 +1,6 @@
-//! What the suite reads from `/proc`: CPU time of a process and its resident memory.
+//! What the suite reads from `/proc`, the kernel's view of this machine (not data of the
+//! repository): CPU time of a process and its resident memory, the CPU model and the load
+//! average for the results' header. Nothing else in the bench reads `/proc`.
 
 /// Clock ticks per second of `utime`/`stime` in `/proc/PID/stat` (`USER_HZ`, 100 on Linux
 /// for every architecture the kernel exports to user space).
@@ -62,4 +64,19 @@ impl Cpu {
             f(self.server, later.server),
         )
     }
+}
+
+/// The CPU model (`model name` of `/proc/cpuinfo`), or `None` when it cannot be read.
+pub(crate) fn cpu_model() -> Option<String> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    info.lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, v)| v.trim().to_owned())
+}
+
+/// The one-minute load average (first field of `/proc/loadavg`), or `None`.
+pub(crate) fn load_average() -> Option<String> {
+    let load = std::fs::read_to_string("/proc/loadavg").ok()?;
+    load.split_whitespace().next().map(str::to_owned)
 }

@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use crate::load::Mode;
+use crate::procfs;
 use crate::serve::Kind;
 
 /// Where `--write` puts the figures: between these lines (appended when absent).
@@ -1075,20 +1076,9 @@ fn allocs(check: bool) -> Result<String, String> {
 }
 
 fn header(o: &Opts, pin: bool) -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
+    let cpu = procfs::cpu_model().unwrap_or_else(|| "unknown CPU".into());
     let nproc = std::thread::available_parallelism().map_or(0, usize::from);
-    let load = std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_default();
+    let load = procfs::load_average().unwrap_or_default();
     format!(
         "Measured {} on {nproc} CPUs ({cpu}), {}{}; load average {load} at the end of the run.\nCommand: `{}`.\n\n",
         utc_now(),
