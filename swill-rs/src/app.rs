@@ -12,25 +12,33 @@ use crate::introspect::ApiDoc;
 use crate::payload::byte_budget::ByteBudget;
 use crate::protocol::{Limits as EngineLimits, Router as EngineRouter, Shape};
 
+mod admission;
 pub(crate) mod call_budget;
 mod cidr;
 mod config;
+mod defaults;
 mod hook_set;
 pub(crate) mod log_limit;
 #[cfg(feature = "metrics")]
 pub(crate) mod metrics;
+mod module;
 pub(crate) mod trace;
 
 #[cfg(feature = "server")]
-pub(crate) use config::{canonical, Refusal};
-pub use config::{
-    Cidr, CidrError, Config, DEFAULT_ERROR_LOGS_PER_SECOND, DEFAULT_HANDSHAKE_TIMEOUT,
-    DEFAULT_IDLE_TIMEOUT, DEFAULT_INPUT_BUDGET, DEFAULT_MAX_CALLS, DEFAULT_MAX_CONCURRENT_CALLS,
-    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_MAX_MESSAGE_SIZE,
-    DEFAULT_MAX_PENDING_OUTPUT, DEFAULT_MAX_QUEUED_ITEMS, DEFAULT_MESSAGE_TIMEOUT,
-    DEFAULT_PING_INTERVAL, DEFAULT_QUEUED_INPUT_BUDGET, DEFAULT_SHUTDOWN_TIMEOUT,
+pub(crate) use admission::Refusal;
+#[cfg(feature = "server")]
+pub(crate) use cidr::canonical;
+pub use config::{Cidr, CidrError, Config};
+pub use defaults::{
+    DEFAULT_ERROR_LOGS_PER_SECOND, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_INPUT_BUDGET, DEFAULT_MAX_CALLS, DEFAULT_MAX_CONCURRENT_CALLS, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_PENDING_OUTPUT,
+    DEFAULT_MAX_QUEUED_ITEMS, DEFAULT_MESSAGE_TIMEOUT, DEFAULT_PING_INTERVAL,
+    DEFAULT_QUEUED_INPUT_BUDGET, DEFAULT_SHUTDOWN_TIMEOUT,
 };
 pub use hook_set::Hooks;
+use module::Entry;
+pub use module::Module;
 
 /// A mistake in how the app was put together, found when it is built (by [`Swill::check`],
 /// by [`serve`](crate::serve), or when it is mounted).
@@ -63,108 +71,6 @@ pub(crate) struct Paths {
     pub(crate) docs: Option<String>,
     /// Whether schema.json and the docs page pass the `before_connection` hooks first.
     pub(crate) guarded: bool,
-}
-
-/// A group of handlers nested under a name prefix (`math` → `math.add`), with call hooks
-/// that apply to the group only. A handler with a [contract](mod@crate::contract) keeps the
-/// contract's rpc name whole: the module gives it its hooks, not its prefix.
-///
-/// ```
-/// # use swill::{Error, Module, Request, Swill};
-/// #[swill::handler]
-/// async fn add(req: Request<(i64, i64)>) -> Result<i64, Error> {
-///     let (a, b) = req.into_data();
-///     Ok(a + b)
-/// }
-///
-/// let math = Module::new("math").handler(add);
-/// let app = Swill::new().module(math); // serves "math.add"
-/// # drop(app);
-/// ```
-#[derive(Debug)]
-pub struct Module {
-    prefix: String,
-    entries: Vec<Entry>,
-    hooks: Hooks,
-}
-
-/// A handler or a module, kept in registration order so that introspection lists handlers in
-/// the order they were registered, whether directly or through modules.
-#[derive(Debug)]
-enum Entry {
-    Handler(HandlerDef),
-    Module(Module),
-}
-
-impl Module {
-    /// A module whose handlers are named `prefix.name`.
-    pub fn new(prefix: impl Into<String>) -> Self {
-        Self {
-            prefix: prefix.into(),
-            entries: Vec::new(),
-            hooks: Hooks::default(),
-        }
-    }
-
-    /// Adds a handler.
-    #[must_use]
-    pub fn handler(mut self, h: impl IntoHandler) -> Self {
-        self.entries.push(Entry::Handler(h.into_handler()));
-        self
-    }
-
-    /// Nests another module (`outer.inner.name`).
-    #[must_use]
-    pub fn module(mut self, m: Self) -> Self {
-        self.entries.push(Entry::Module(m));
-        self
-    }
-
-    /// Adds call hooks for this module's handlers (nested modules included). They run after
-    /// the app's hooks and an outer module's hooks. Calling it again appends.
-    #[must_use]
-    pub fn hooks(mut self, hooks: Hooks) -> Self {
-        self.hooks = self.hooks.merged(&hooks);
-        self
-    }
-
-    /// Full names of this module's handlers, in registration order.
-    /// Every handler below this module with its full name.
-    fn handlers<'a>(&'a self, prefix: &str, out: &mut Vec<(String, &'a HandlerDef)>) {
-        let prefix = if prefix.is_empty() {
-            self.prefix.clone()
-        } else {
-            format!("{prefix}.{}", self.prefix)
-        };
-        for entry in &self.entries {
-            match entry {
-                Entry::Handler(h) if h.absolute => out.push((h.name().to_owned(), h)),
-                Entry::Handler(h) => out.push((format!("{prefix}.{}", h.name()), h)),
-                Entry::Module(m) => m.handlers(&prefix, out),
-            }
-        }
-    }
-
-    fn flatten(self, prefix: &str, parent: &Hooks, out: &mut Vec<(HandlerDef, Arc<CallHooks>)>) {
-        let prefix = if prefix.is_empty() {
-            self.prefix
-        } else {
-            format!("{prefix}.{}", self.prefix)
-        };
-        let hooks = parent.merged(&self.hooks);
-        let shared = Arc::new(hooks.calls.clone());
-        for entry in self.entries {
-            match entry {
-                // A contract's rpc name is whole: the module groups its hooks only.
-                Entry::Handler(h) if h.absolute => out.push((h, shared.clone())),
-                Entry::Handler(h) => {
-                    let name = format!("{prefix}.{}", h.name());
-                    out.push((h.with_name(name), shared.clone()));
-                }
-                Entry::Module(m) => m.flatten(&prefix, &hooks, out),
-            }
-        }
-    }
 }
 
 /// A swill application: handlers, modules, state, hooks and configuration.

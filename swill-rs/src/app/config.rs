@@ -4,81 +4,10 @@
 //! return the value, so a `Config` is always valid: a limit of zero becomes one, a timeout of
 //! zero becomes one millisecond.
 
-use std::net::IpAddr;
 use std::time::Duration;
 
-#[cfg(feature = "server")]
-pub(crate) use super::cidr::canonical;
 pub use super::cidr::{Cidr, CidrError};
-
-/// Default largest incoming message: 16 MiB, what the original inherits from uvicorn
-/// (swill/1 §12.4).
-pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 << 20;
-/// Default bound on concurrent calls per connection; one more gets ERROR 429.
-pub const DEFAULT_MAX_CONCURRENT_CALLS: usize = 1024;
-/// Default bound on encoded-but-unsent output per connection. Handlers are not polled for
-/// more output while it is exceeded, so a client that stops reading costs at most this much.
-pub const DEFAULT_MAX_PENDING_OUTPUT: usize = 1 << 20;
-/// Default bound on request items queued for a streaming-request handler that reads slower
-/// than its client sends. One more fails that call with 429 (swill/1 has no flow control, and
-/// pausing the socket would stall the connection's other calls). 1024 items absorb bursts;
-/// clients that upload faster than the handler consumes should wait for acknowledgements.
-pub const DEFAULT_MAX_QUEUED_ITEMS: usize = 1024;
-/// Default time the client has to send its upgrade request and finish the WebSocket
-/// handshake: ten seconds cover a slow mobile link, and a slowloris client holds a socket
-/// no longer than that.
-pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default interval between server pings on a quiet connection.
-pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(20);
-/// Default time without any frame from the client (pongs included) before the connection is
-/// closed: two missed pings and a margin.
-pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-/// Default time running calls get to finish during a graceful shutdown.
-pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default time a client has to finish one message once its first byte arrived: as long as
-/// an idle connection may stay silent. Pings in between do not extend it, so a message left
-/// incomplete (a first fragment, then only pings) cannot pin its buffer for longer. A full
-/// 16 MiB message fits in it down to about 2.3 Mbit/s.
-pub const DEFAULT_MESSAGE_TIMEOUT: Duration = DEFAULT_IDLE_TIMEOUT;
-/// Default bound on open WebSocket connections per app; one more is refused with HTTP 503.
-/// Ten thousand stays well below the file-descriptor limit servers are usually given
-/// (65,536), leaving descriptors for the handlers' own sockets and files. At the default
-/// limits one connection's own buffers can reach about 17 MiB (`docs/reliability.md`), so
-/// an operator who raises this should plan the memory for it.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
-/// Default bound on the bytes of incomplete incoming messages across all connections of an
-/// app. A message that grows past 64 KiB before it is complete reserves its bytes from this
-/// budget; when it is spent, such connections stop reading until room is free (or their
-/// `message_timeout` closes them), while smaller messages flow as before. 256 MiB is sixteen
-/// messages of the default maximum size being received at once, far more than APIs with
-/// large uploads usually see, while 20 connections sending half of a 16 MiB message each
-/// (285 MB when unbounded) no longer take more than that.
-pub const DEFAULT_INPUT_BUDGET: usize = 256 << 20;
-/// Default bound on the bytes of request-stream items received but not yet taken by their
-/// handlers, across all connections of an app; an item that finds no room fails its call
-/// with ERROR 429. Without it, the per-call bound on queued items (`max_queued_items`, each
-/// up to `max_message_size`) multiplies with the calls and connections: a handler that does
-/// not read could be sent 1,024 items of 16 MiB on each of its calls. A handler that keeps
-/// up holds about one item at a time, so 256 MiB is only reached when handlers fall far
-/// behind, and then failing their calls beats running out of memory.
-pub const DEFAULT_QUEUED_INPUT_BUDGET: usize = 256 << 20;
-/// Default bound on the calls running at once across all connections of an app; one more
-/// gets ERROR 503 `server busy`. The per-connection limits multiply with the connection
-/// count (1,000 connections × 1,024 endless streams held 1.23 GB, about 1.2 KiB a call);
-/// this bound does not: a hundred thousand such calls take on the order of 120 MiB, while
-/// ten thousand connections can still run ten calls each.
-pub const DEFAULT_MAX_CALLS: usize = 100_000;
-/// Default bound on open WebSocket connections from one client address (an IPv4 address or
-/// an IPv6 /64); one more is refused with HTTP 429. A tenth of
-/// [`DEFAULT_MAX_CONNECTIONS`]: one host cannot take the whole server, and a NAT gateway
-/// with hundreds of browsers behind it still fits.
-pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = DEFAULT_MAX_CONNECTIONS / 10;
-
-/// Default number of error log lines per second for each kind of failure (a handler that
-/// panicked, a result that cannot be encoded): enough to see that something is wrong and
-/// what, not enough for a client that makes every call fail to fill the disk. Lines held
-/// back are counted and the count is logged with the next line written.
-pub const DEFAULT_ERROR_LOGS_PER_SECOND: u32 = 10;
+use super::defaults::*;
 
 /// Connection limits, timeouts and admission rules of an app.
 ///
@@ -563,67 +492,6 @@ impl Config {
     }
 }
 
-/// Why an upgrade is refused before any hook runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(not(feature = "server"), allow(dead_code))]
-pub(crate) enum Refusal {
-    /// The peer's address is denied, or not in the allow list.
-    Network,
-    /// The `Origin` header is not in the allow list.
-    Origin,
-}
-
-#[cfg_attr(not(feature = "server"), allow(dead_code))]
-impl Config {
-    /// Applies the network lists to `peer` (unknown when the mount does not provide it).
-    pub(crate) fn admit_peer(&self, peer: Option<IpAddr>) -> Result<(), Refusal> {
-        if self.allowed_networks.is_empty() && self.denied_networks.is_empty() {
-            return Ok(());
-        }
-        let Some(ip) = peer else {
-            // Without an address no deny rule can be checked: refuse when a list says who
-            // may connect, accept when only denials were configured.
-            return if self.allowed_networks.is_empty() {
-                Ok(())
-            } else {
-                Err(Refusal::Network)
-            };
-        };
-        if self.denied_networks.iter().any(|n| n.contains(ip)) {
-            return Err(Refusal::Network);
-        }
-        if !self.allowed_networks.is_empty()
-            && !self.allowed_networks.iter().any(|n| n.contains(ip))
-        {
-            return Err(Refusal::Network);
-        }
-        Ok(())
-    }
-
-    /// Applies the origin allow list to the request's `Origin` header values.
-    pub(crate) fn admit_origin<'a>(
-        &self,
-        mut origins: impl Iterator<Item = &'a [u8]>,
-    ) -> Result<(), Refusal> {
-        if self.allowed_origins.is_empty() {
-            return Ok(());
-        }
-        let listed = |o: &[u8]| {
-            let o = o.trim_ascii();
-            let o = o.strip_suffix(b"/").unwrap_or(o);
-            self.allowed_origins
-                .iter()
-                .any(|a| a.as_bytes().eq_ignore_ascii_case(o))
-        };
-        // Every Origin value present must be listed (a request with two is suspicious).
-        if origins.all(listed) {
-            Ok(())
-        } else {
-            Err(Refusal::Origin)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -643,39 +511,5 @@ mod tests {
         assert_eq!(c.get_max_message_size(), 1);
         assert_eq!(c.get_handshake_timeout(), MIN_TIMEOUT);
         assert_eq!(c.get_idle_timeout(), Some(MIN_TIMEOUT));
-    }
-
-    #[test]
-    fn admission_rules() {
-        let open = Config::default();
-        assert_eq!(open.admit_peer(None), Ok(()));
-        assert_eq!(
-            open.admit_origin([&b"https://evil.example"[..]].into_iter()),
-            Ok(())
-        );
-        let c = Config::default()
-            .allow_origin("https://App.example.com/")
-            .allow_network("10.0.0.0/8".parse().unwrap())
-            .deny_network("10.9.0.0/16".parse().unwrap());
-        assert_eq!(c.get_allowed_origins(), ["https://app.example.com"]);
-        assert_eq!(
-            c.admit_origin([&b"https://app.EXAMPLE.com"[..]].into_iter()),
-            Ok(())
-        );
-        assert_eq!(c.admit_origin(std::iter::empty()), Ok(()));
-        assert_eq!(
-            c.admit_origin([&b"https://app.example.com.evil"[..]].into_iter()),
-            Err(Refusal::Origin)
-        );
-        assert_eq!(c.admit_peer(Some("10.1.1.1".parse().unwrap())), Ok(()));
-        assert_eq!(
-            c.admit_peer(Some("10.9.1.1".parse().unwrap())),
-            Err(Refusal::Network)
-        );
-        assert_eq!(
-            c.admit_peer(Some("192.0.2.1".parse().unwrap())),
-            Err(Refusal::Network)
-        );
-        assert_eq!(c.admit_peer(None), Err(Refusal::Network));
     }
 }
