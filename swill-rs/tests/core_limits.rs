@@ -371,22 +371,6 @@ async fn full_request_queue_fails_its_call_alone_without_blocking_others() {
     server.stop().await;
 }
 
-/// The ERROR of `seq` in `frame`: its code and message.
-fn error_of(frame: &[u8], seq: i64) -> (i64, String) {
-    let err = value(frame);
-    let arr = err.as_array().unwrap();
-    assert_eq!(
-        (arr[0].as_i64(), arr[2].as_i64()),
-        (Some(seq), Some(3)),
-        "{err}"
-    );
-    let map = arr[1].as_map().unwrap();
-    (
-        map[0].1.as_i64().unwrap(),
-        map[1].1.as_str().unwrap().to_owned(),
-    )
-}
-
 /// Unread request items are bounded in bytes across the app (`queued_input_budget`), not
 /// only in count per call: the call whose item finds no room fails alone with 429, the
 /// other connection goes on, and a call's bytes come back when it ends.
@@ -409,9 +393,12 @@ async fn unread_request_items_are_bounded_in_bytes_across_the_app() {
     send_bytes(&mut b, request(7, &item, "stall")).await;
     assert_add_works(&mut b, 2).await;
     send_bytes(&mut b, request(7, &item, "stall")).await;
-    let (code, message) = error_of(&recv(&mut b).await, 7);
-    assert_eq!(code, 429, "{message}");
-    assert!(message.contains("204800 bytes"), "{message}");
+    let err = recv_resp(&mut b).await;
+    assert_eq!((err.seq, err.error_code()), (7, 429), "{err:?}");
+    assert_eq!(
+        err.error_message(),
+        "request stream backlog exceeded: unread request items hold the server's 204800 bytes"
+    );
     log.expect("dropped 7").await;
     // The other connection's call is untouched; b goes on too.
     assert_add_works(&mut a, 2).await;
