@@ -454,6 +454,43 @@ impl Blackhole {
     }
 }
 
+/// With the command connection silently stuck, publishes fail fast instead of queueing:
+/// a pipeline Redis does not answer fails within the command timeout, and the publishes
+/// queued behind it (more than one batch's worth) fail unsent once they waited as long.
+#[tokio::test]
+async fn a_stuck_command_connection_fails_queued_publishes_fast() {
+    let Some(redis) = RedisServer::start(None).await else {
+        return;
+    };
+    let hole = Blackhole::start(redis.port).await;
+    let pubsub = PubSub::builder()
+        .redis_with(&hole.url(), fast_probe())
+        .with_timeout()
+        .await
+        .unwrap();
+    pubsub.publish("t", &0u64).with_timeout().await.unwrap();
+    // The command connection is accepted first.
+    hole.jam(0);
+    let publishes: Vec<_> = (0..600u64).map(|i| pubsub.publish("t", &i)).collect();
+    let results = futures::future::join_all(publishes).with_timeout().await;
+    // The first pipeline (512 commands) went out and got no answer; the other 88 waited
+    // as long behind it and were never sent.
+    for (i, r) in results.iter().enumerate() {
+        match r {
+            Err(swill::pubsub::PubSubError::Unavailable(m)) if i < 512 => {
+                assert!(!m.starts_with("not sent"), "{i}: {m}");
+            }
+            Err(swill::pubsub::PubSubError::Unavailable(m)) => assert_eq!(
+                m, "not sent: the publish waited longer than the command timeout for redis",
+                "{i}"
+            ),
+            other => panic!("{i}: {other:?}"),
+        }
+    }
+    drop(pubsub);
+    redis.kill().await;
+}
+
 #[tokio::test]
 async fn the_probe_rebuilds_a_silently_stuck_subscriber_connection() {
     let Some(redis) = RedisServer::start(None).await else {

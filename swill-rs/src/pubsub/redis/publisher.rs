@@ -34,6 +34,10 @@ pub(super) const MAX_BATCH: usize = 512;
 /// batch of one large message may be larger).
 pub(super) const MAX_BATCH_BYTES: usize = 1 << 20;
 
+/// Why a publish that waited out the command timeout in the queue fails, unsent.
+pub(super) const NOT_SENT: &str =
+    "not sent: the publish waited longer than the command timeout for redis";
+
 /// One queued publish.
 struct Job {
     cmd: redis::Cmd,
@@ -148,9 +152,7 @@ impl Task {
         let mut sent = Vec::with_capacity(batch.len());
         for job in batch.drain(..) {
             if now.saturating_duration_since(job.queued) >= self.timeout {
-                let _ = job
-                    .reply
-                    .send(Err(unavailable("redis did not answer in time")));
+                let _ = job.reply.send(Err(unavailable(NOT_SENT)));
                 continue;
             }
             sent.push((job.reply, job.script));
