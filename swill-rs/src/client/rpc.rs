@@ -6,7 +6,10 @@ use std::marker::PhantomData;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{encode, Client, ClientError, ReplyFuture, RequestSink, ResponseStream};
+use tokio::sync::mpsc;
+
+use super::command;
+use super::{encode, CallHandle, Client, ClientError, ReplyFuture, RequestSink, ResponseStream};
 use crate::metadata::Metadata;
 use crate::protocol::Shape;
 
@@ -19,6 +22,9 @@ pub struct CallBuilder<'a> {
     metadata: Option<Metadata>,
     trace: Option<crate::observe::TraceContext>,
 }
+
+/// The replies of one call, from the connection task.
+type Replies = mpsc::UnboundedReceiver<command::Reply>;
 
 /// A single reply with its response metadata.
 #[derive(Debug, Clone)]
@@ -119,24 +125,16 @@ impl<'a> CallBuilder<'a> {
     /// # Errors
     /// When the connection is closed.
     pub fn client_stream<I: Serialize, T: DeserializeOwned>(
-        mut self,
+        self,
     ) -> Result<(RequestSink<I>, ReplyFuture<T>), ClientError> {
-        let shape = Shape {
-            request_streams: true,
-            response_streams: false,
+        let (sink, handle, rx) = self.open_request_stream(false)?;
+        let reply = ReplyFuture {
+            handle,
+            rx,
+            leading: None,
+            _t: PhantomData,
         };
-        let md = self.request_metadata();
-        let (handle, rx) = self.client.open(self.rpc, shape, None, md)?;
-        let sink = RequestSink::new(&handle);
-        Ok((
-            sink,
-            ReplyFuture {
-                handle,
-                rx,
-                leading: None,
-                _t: PhantomData,
-            },
-        ))
+        Ok((sink, reply))
     }
 
     /// Streamed request, streamed reply. The call opens at once (a METADATA frame).
@@ -144,15 +142,23 @@ impl<'a> CallBuilder<'a> {
     /// # Errors
     /// When the connection is closed.
     pub fn bidi<I: Serialize, T: DeserializeOwned>(
-        mut self,
+        self,
     ) -> Result<(RequestSink<I>, ResponseStream<T>), ClientError> {
+        let (sink, handle, rx) = self.open_request_stream(true)?;
+        Ok((sink, ResponseStream::new(handle, rx)))
+    }
+
+    /// Opens a streaming-request call at once (a METADATA frame), with its request sink.
+    fn open_request_stream<I: Serialize>(
+        mut self,
+        response_streams: bool,
+    ) -> Result<(RequestSink<I>, CallHandle, Replies), ClientError> {
         let shape = Shape {
             request_streams: true,
-            response_streams: true,
+            response_streams,
         };
         let md = self.request_metadata();
         let (handle, rx) = self.client.open(self.rpc, shape, None, md)?;
-        let sink = RequestSink::new(&handle);
-        Ok((sink, ResponseStream::new(handle, rx)))
+        Ok((RequestSink::new(&handle), handle, rx))
     }
 }
